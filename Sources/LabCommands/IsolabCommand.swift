@@ -1,0 +1,38 @@
+import ArgumentParser
+import LabCore
+
+/// The root command; one file per subcommand, grouped by noun.
+public struct IsolabCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "isolab",
+        abstract: "Measure what a container, a VM and a bare process cost for the same workload.",
+        discussion: """
+            isolab runs the same workload as a bare process, in its own namespace/cgroup containers \
+            and in libvirt/QEMU virtual machines, times every phase of startup, measures memory, CPU \
+            and disk overhead, and writes CSV, JSON and HTML reports.
+            State lives in $ISOLAB_HOME (default /var/lib/isolab).
+            """,
+        version: LabVersion.current,
+        subcommands: [Doctor.self]
+    )
+
+    public init() {}
+
+    /// Runs the command line, turning the lab's errors into one-line messages
+    /// and the right exit status (2 for bad input).
+    public static func start() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let error as LabError {
+            FileOutput.standardError("isolab: \(error)\n")
+            Self.exit(withError: ExitCode(error.exitStatus))
+        } catch {
+            Self.exit(withError: error)
+        }
+    }
+}

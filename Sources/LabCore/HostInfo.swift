@@ -1,0 +1,64 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Facts about the host that every result records.
+public struct HostInfo: Codable, Sendable, Equatable {
+    public var kernelRelease: String
+    public var architecture: String
+    public var cpuModel: String
+    public var cpuCount: Int
+    public var memoryTotalKiB: Int
+    public var euid: UInt32
+
+    public var isRoot: Bool { euid == 0 }
+
+    public static func current() -> HostInfo {
+        var names = utsname()
+        uname(&names)
+        func field<T>(_ value: T) -> String {
+            withUnsafeBytes(of: value) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+        }
+        let cpuinfo = FileSystem.readTextIfPresent("/proc/cpuinfo") ?? ""
+        let model = cpuinfo.split(separator: "\n")
+            .first { $0.hasPrefix("model name") }
+            .flatMap { $0.split(separator: ":", maxSplits: 1).last }
+            .map { $0.trimmingWhitespace() } ?? "unknown"
+        let meminfo = FileSystem.readTextIfPresent("/proc/meminfo") ?? ""
+        return HostInfo(
+            kernelRelease: field(names.release),
+            architecture: field(names.machine),
+            cpuModel: model,
+            cpuCount: Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))),
+            memoryTotalKiB: MemInfo.value("MemTotal", in: meminfo) ?? 0,
+            euid: geteuid()
+        )
+    }
+}
+
+/// Reads `/proc/meminfo`-style `Key:   123 kB` lines.
+public enum MemInfo {
+    public static func value(_ key: String, in text: String) -> Int? {
+        for line in text.split(separator: "\n") where line.hasPrefix(key + ":") {
+            let digits = line.dropFirst(key.count + 1).split(separator: " ").first
+            return digits.flatMap { Int($0) }
+        }
+        return nil
+    }
+}
+
+extension Substring {
+    public func trimmingWhitespace() -> String {
+        String(self.drop(while: { $0 == " " || $0 == "\t" }).reversed().drop(while: { $0 == " " || $0 == "\t" || $0 == "\n" }).reversed())
+    }
+}
+
+extension String {
+    public func trimmingWhitespace() -> String {
+        self[...].trimmingWhitespace()
+    }
+}

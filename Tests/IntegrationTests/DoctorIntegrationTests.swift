@@ -1,0 +1,111 @@
+import Foundation
+import LabContainer
+import LabCore
+import LabDoctor
+import LabImage
+@testable import LabVirt
+import Testing
+
+@Suite("Integration (root, this host): isolab doctor")
+struct DoctorIntegrationTests {
+    @Test func doctorJSONReportsNamespacesAndCgroupsUsable() throws {
+        let output = try HostCommand.run(try isolabExecutable(), ["doctor", "--json"], timeout: 300)
+        let report = try JSONDecoder().decode(DoctorReport.self, from: Data(output.stdout.utf8))
+        for namespace in report.namespaces where namespace.kind != .user {
+            #expect(namespace.usable, "\(namespace.kind): \(namespace.error ?? "")")
+        }
+        #expect(report.cgroups.mode != nil)
+        #expect(report.cgroups.controllers.map(\.placement.controller) == CgroupLayout.labControllers)
+        for controller in report.cgroups.controllers {
+            #expect(controller.usable, "\(controller.placement.controller): \(controller.detail)")
+        }
+        #expect(report.canRunContainers)
+        #expect(report.libvirt.reachable, "\(report.libvirt.error ?? "")")
+        #expect(report.verdict(.tcg)?.usable == true)
+        // This host's KVM opens but its guests hang: doctor must not call it usable
+        // unless a guest really booted with it.
+        if let kvm = report.verdict(.kvm), kvm.usable {
+            #expect(kvm.detail.contains("reached user space"))
+        }
+        #expect(output.status == report.exitStatus)
+        #expect(leftoverCgroups().isEmpty, "doctor left cgroups behind: \(leftoverCgroups())")
+    }
+
+    @Test func doctorTableHasOneRowPerCheck() throws {
+        let output = try HostCommand.run(try isolabExecutable(), ["doctor"], timeout: 300)
+        for id in ["host.kernel", "namespace.pid", "cgroup.mode", "cgroup.memory", "libvirt.daemon", "accel.tcg", "accel.kvm", "guest.kernel"] {
+            #expect(output.stdout.contains(id), "missing row \(id)")
+        }
+    }
+
+    @Test func unreachableLibvirtURIIsReportedWithAFix() throws {
+        let output = try HostCommand.run(
+            try isolabExecutable(), ["doctor", "--json", "--libvirt-uri", "qemu+unix:///system?socket=/nonexistent/sock"], timeout: 300)
+        let report = try JSONDecoder().decode(DoctorReport.self, from: Data(output.stdout.utf8))
+        #expect(!report.libvirt.reachable)
+        #expect(report.libvirt.error?.contains("setup-host") == true)
+        #expect(output.status == 1)
+    }
+
+    @Test func unknownSubcommandAndFlagGiveArgumentParserErrors() throws {
+        let bogus = try HostCommand.run(try isolabExecutable(), ["bogus"])
+        #expect(bogus.status == 64)
+        #expect(bogus.stderr.contains("Unexpected argument 'bogus'"))
+        let flag = try HostCommand.run(try isolabExecutable(), ["doctor", "--no-such-flag"])
+        #expect(flag.status == 64)
+        #expect(flag.stderr.contains("--no-such-flag"))
+        let timeout = try HostCommand.run(try isolabExecutable(), ["doctor", "--kvm-timeout", "0"])
+        #expect(timeout.status == 64)
+        #expect(timeout.stderr.contains("--kvm-timeout"))
+    }
+}
+
+@Suite("Integration (root, this host): kernel interfaces")
+struct KernelInterfaceIntegrationTests {
+    @Test(arguments: [NamespaceKind.pid, .mnt, .uts, .ipc, .net, .cgroup])
+    func namespaceCanBeCreated(_ kind: NamespaceKind) throws {
+        try kind.probe().get()
+    }
+
+    @Test func libcapReadsTheEffectiveSet() throws {
+        let caps = try Capabilities.effective()
+        #expect(caps.contains("cap_sys_admin"))
+        #expect(caps.allSatisfy { $0.hasPrefix("cap_") })
+    }
+
+    @Test func hostCgroupControllersCanBeCreatedAndRemoved() throws {
+        let layout = try CgroupLayout.detectHost()
+        let statuses = layout.probeControllers(group: "test-\(getpid())")
+        let unusable = statuses.filter { !$0.usable }.map(\.detail)
+        #expect(unusable.isEmpty, "\(unusable)")
+        #expect(leftoverCgroups().isEmpty)
+    }
+}
+
+@Suite("Integration (root, QEMU): accelerator probe")
+struct AcceleratorProbeIntegrationTests {
+    /// The lab's cpio writer makes an initramfs the guest kernel boots to user space.
+    @Test func tcgProbeGuestReachesUserSpace() throws {
+        let paths = LabPaths.fromEnvironment()
+        let kernel = try GuestKernel.find(paths: paths).get()
+        let qemu = try #require(HostCommand.which("qemu-system-x86_64"))
+        let verdict = try AcceleratorProbe(qemu: qemu, kernel: kernel, paths: paths).run(.tcg, timeout: 120)
+        #expect(verdict.usable, "\(verdict.detail)")
+        // Other tests' doctor runs may be probing at the same time: only this process's file counts.
+        #expect(!FileSystem.exists(paths.run + "/accel-probe-\(getpid()).cpio"))
+    }
+
+    @Test func missingKernelIsAClearError() {
+        guard case .failure(let error) = GuestKernel.at("/nonexistent/vmlinuz") else {
+            Issue.record("expected failure")
+            return
+        }
+        #expect(error.message.contains("setup-host"))
+    }
+
+    @Test func guestKernelVersionComesFromItsName() throws {
+        let kernel = try GuestKernel.find(paths: .fromEnvironment()).get()
+        #expect(kernel.version.contains("cloud"))
+        #expect(GuestKernel.bzImageVersion(kernel.path)?.hasPrefix(kernel.version.split(separator: "-").first.map(String.init) ?? "x") == true)
+    }
+}

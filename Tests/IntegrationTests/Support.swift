@@ -1,0 +1,27 @@
+import Foundation
+import LabCore
+
+/// The `isolab` executable built beside the test bundle (`make test` builds it first).
+func isolabExecutable() throws -> String {
+    let bundleDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
+    let candidates = [
+        bundleDirectory + "/isolab",
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().path + "/.build/debug/isolab",
+    ]
+    guard let found = candidates.first(where: { FileSystem.exists($0) }) else {
+        throw LabError(.notFound, "isolab executable not found in \(candidates); run swift build first")
+    }
+    return found
+}
+
+/// Subdirectories of every `isolab` cgroup parent on this host: each is a leak.
+func leftoverCgroups() -> [String] {
+    var found: [String] = []
+    for hierarchy in FileSystem.list("/sys/fs/cgroup") {
+        for parent in ["/sys/fs/cgroup/\(hierarchy)/isolab", "/sys/fs/cgroup/isolab"] where FileSystem.isDirectory(parent) {
+            found += FileSystem.list(parent).filter { FileSystem.isDirectory(parent + "/" + $0) }.map { parent + "/" + $0 }
+        }
+    }
+    return found
+}

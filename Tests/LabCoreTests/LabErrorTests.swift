@@ -1,0 +1,74 @@
+import Glibc
+import Testing
+
+@testable import LabCore
+
+@Suite("LabError and errno names")
+struct LabErrorTests {
+    @Test func errnoIsNamedWithItsSymbolAndText() {
+        #expect(Errno.describe(EACCES) == "EACCES (permission denied)")
+        #expect(Errno.describe(ENOENT) == "ENOENT (no such file or directory)")
+        #expect(Errno.name(EBUSY) == "EBUSY")
+    }
+
+    @Test func syscallErrorNamesTheStep() {
+        let error = LabError.syscall("create cgroup /sys/fs/cgroup/memory/isolab/x", errno: EACCES)
+        #expect(error.description == "create cgroup /sys/fs/cgroup/memory/isolab/x: EACCES (permission denied)")
+        #expect(error.code == .systemCall)
+        #expect(error.exitStatus == 1)
+    }
+
+    @Test func badInputExitsWithTwo() {
+        #expect(LabError(.invalidInput, "--memory banana is not a size").exitStatus == 2)
+    }
+
+    @Test func underlyingCauseIsAppended() {
+        let cause = LabError(.notFound, "inner")
+        #expect(LabError(.failed, "outer", underlying: cause).description == "outer: inner")
+    }
+}
+
+@Suite("File helpers")
+struct FileSystemTests {
+    func temporaryDirectory() throws -> String {
+        var template = Array("/tmp/isolab-test-XXXXXX".utf8CString)
+        guard let path = mkdtemp(&template) else { throw LabError.syscall("mkdtemp") }
+        return String(cString: path)
+    }
+
+    @Test func atomicWriteLeavesOnlyTheFile() throws {
+        let dir = try temporaryDirectory()
+        defer { FileSystem.list(dir).forEach { unlink(dir + "/" + $0) }; rmdir(dir) }
+        try FileSystem.writeAtomically(dir + "/a.json", text: "{}\n")
+        try FileSystem.writeAtomically(dir + "/a.json", text: "{\"b\":1}\n")
+        #expect(FileSystem.list(dir) == ["a.json"])
+        #expect(try FileSystem.readText(dir + "/a.json") == "{\"b\":1}\n")
+    }
+
+    @Test func failedAtomicWriteNamesThePath() throws {
+        #expect(throws: LabError.self) {
+            try FileSystem.writeAtomically("/nonexistent-dir-isolab/x", text: "x")
+        }
+        do {
+            try FileSystem.writeAtomically("/nonexistent-dir-isolab/x", text: "x")
+        } catch let error as LabError {
+            #expect(error.message.hasPrefix("create /nonexistent-dir-isolab/x.tmp-"))
+            #expect(error.message.hasSuffix("ENOENT (no such file or directory)"))
+        }
+    }
+
+    @Test func createDirectoryIsRecursiveAndIdempotent() throws {
+        let dir = try temporaryDirectory()
+        try FileSystem.createDirectory(dir + "/a/b/c")
+        try FileSystem.createDirectory(dir + "/a/b/c")
+        #expect(FileSystem.isDirectory(dir + "/a/b/c"))
+        rmdir(dir + "/a/b/c"); rmdir(dir + "/a/b"); rmdir(dir + "/a"); rmdir(dir)
+    }
+
+    @Test func meminfoValues() {
+        let text = "MemTotal:       24605148 kB\nMemFree:        23000000 kB\nMemAvailable:   24000000 kB\n"
+        #expect(MemInfo.value("MemTotal", in: text) == 24_605_148)
+        #expect(MemInfo.value("MemAvailable", in: text) == 24_000_000)
+        #expect(MemInfo.value("Mem", in: text) == nil)
+    }
+}
