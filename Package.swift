@@ -10,6 +10,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "isolab", targets: ["isolab"]),
+        .executable(name: "isolab-agent", targets: ["isolab-agent"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -29,6 +30,21 @@ let package = Package(
             ]
         ),
         .target(name: "LabCore", dependencies: ["CLabShim"]),
+        // The agent runs inside every instance: no Foundation (small, fast to
+        // start), the Swift runtime linked statically, and always optimised so
+        // that its measurements do not depend on the build configuration.
+        .executableTarget(
+            name: "isolab-agent",
+            dependencies: ["LabAgentCore", "CAgentInit"],
+            swiftSettings: [.unsafeFlags(["-O"])],
+            linkerSettings: [.unsafeFlags(["-static-executable"])]
+        ),
+        .target(name: "CAgentInit"),
+        .target(
+            name: "LabAgentCore",
+            dependencies: ["CLabShim"],
+            swiftSettings: [.unsafeFlags(["-O"])]
+        ),
         .target(name: "CLabShim"),
         .systemLibrary(
             name: "CLibvirt",
@@ -56,11 +72,25 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(name: "LabStats"),
+        .target(name: "LabRunner", dependencies: ["LabCore", "LabAgentCore", "LabStats", "CLabShim"]),
+        .executableTarget(
+            name: "isolab-bench",
+            dependencies: [
+                "LabCore", "LabAgentCore", "LabRunner", "LabStats",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/isolab-bench"
+        ),
         .testTarget(name: "LabCoreTests", dependencies: ["LabCore"]),
+        .testTarget(name: "LabStatsTests", dependencies: ["LabStats"]),
+        .testTarget(name: "LabAgentCoreTests", dependencies: ["LabAgentCore"]),
         .testTarget(name: "LabContainerTests", dependencies: ["LabContainer", "LabCore"]),
         .testTarget(name: "LabImageTests", dependencies: ["LabImage", "LabCore"]),
         .testTarget(name: "LabDoctorTests", dependencies: ["LabDoctor", "LabCore", "LabContainer", "LabVirt"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["LabCore", "LabDoctor", "LabContainer", "LabVirt", "LabImage"]),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["LabCore", "LabDoctor", "LabContainer", "LabVirt", "LabImage", "LabAgentCore"]),
     ],
     swiftLanguageModes: [.v6]
 )

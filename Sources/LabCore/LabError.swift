@@ -60,12 +60,9 @@ public struct LabError: Error, CustomStringConvertible, Sendable {
 public enum Errno {
     /// `EACCES (permission denied)`.
     public static func describe(_ err: Int32) -> String {
-        let name = lab_errno_name(err).map { String(cString: $0) } ?? "errno \(err)"
-        var text = String(cString: strerror(err))
-        if let first = text.first {
-            text = first.lowercased() + text.dropFirst()
-        }
-        return "\(name) (\(text))"
+        var buffer = [CChar](repeating: 0, count: 320)
+        lab_errno_describe(err, &buffer, buffer.count)
+        return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// The bare symbol, `EACCES`.

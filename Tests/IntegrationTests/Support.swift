@@ -1,19 +1,21 @@
 import Foundation
 import LabCore
 
-/// The `isolab` executable built beside the test bundle (`make test` builds it first).
-func isolabExecutable() throws -> String {
+/// An executable of this package built beside the test bundle (`make test` builds them first).
+func builtExecutable(_ name: String) throws -> String {
     let bundleDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
     let candidates = [
-        bundleDirectory + "/isolab",
+        bundleDirectory + "/" + name,
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().path + "/.build/debug/isolab",
+            .deletingLastPathComponent().path + "/.build/debug/" + name,
     ]
     guard let found = candidates.first(where: { FileSystem.exists($0) }) else {
-        throw LabError(.notFound, "isolab executable not found in \(candidates); run swift build first")
+        throw LabError(.notFound, "\(name) executable not found in \(candidates); run swift build first")
     }
     return found
 }
+
+func isolabExecutable() throws -> String { try builtExecutable("isolab") }
 
 /// Subdirectories of every `isolab` cgroup parent on this host: each is a leak.
 func leftoverCgroups() -> [String] {

@@ -3,6 +3,7 @@
 #ifndef LAB_SHIM_H
 #define LAB_SHIM_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -13,6 +14,16 @@ extern "C" {
 /// The errno symbol ("EACCES"), or NULL when glibc has none for it.
 /// In C because strerrorname_np is a GNU extension Glibc does not import into Swift.
 const char *lab_errno_name(int err);
+
+/// Writes `EACCES (permission denied)` for `err` into `buffer`: the lab's one
+/// way of naming an errno, shared by the lab and the agent (which links no
+/// Foundation). In C because strerrorname_np is a GNU extension.
+void lab_errno_describe(int err, char *buffer, size_t size);
+
+/// pipe2(2). In C because it is a GNU extension that Glibc does not import;
+/// the lab needs O_CLOEXEC set atomically so that no concurrent spawn
+/// inherits the descriptors.
+int lab_pipe2(int fds[2], int flags);
 
 /// Creates a short-lived child directly inside new namespaces (`flags` is a
 /// set of CLONE_NEW* bits), waits for it and returns 0, or the errno of the
@@ -38,6 +49,17 @@ int lab_kvm_check(int *api_version, int *step);
 /// The file-system magic (`f_type`) of the file system holding `path`, or
 /// -errno. In C because Glibc's Swift module does not export statfs.
 long lab_statfs_type(const char *path);
+
+/// Brings the loopback interface `lo` up in the calling process's network
+/// namespace (a new namespace, or a VM just booted, has it down). Returns 0
+/// or an errno. In C because struct ifreq and SIOCSIFFLAGS are macros and
+/// unions Swift does not import well.
+int lab_loopback_up(void);
+
+/// sync() then reboot(RB_POWER_OFF): the end of a VM's PID 1. Returns only
+/// on failure, with the errno. In C because RB_POWER_OFF is a macro of
+/// <sys/reboot.h>, which Glibc does not import.
+int lab_power_off(void);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,112 @@
+import ArgumentParser
+import Foundation
+import LabAgentCore
+import LabCore
+import LabRunner
+import LabStats
+
+/// The lab's own benchmarks: each reports medians and spread and compares
+/// with a baseline measured in the same run, alternating the two so that a
+/// noisy machine's drift falls on both alike.
+@main
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "isolab-bench",
+        abstract: "Benchmarks of the lab's own costs (run the release build: swift build -c release).",
+        subcommands: [AgentStart.self, AgentStability.self]
+    )
+}
+
+struct AgentOptions: ParsableArguments {
+    @Option(help: "The isolab-agent to measure (default: the one built beside this benchmark).")
+    var agent: String?
+
+    func agentPath() throws -> String {
+        if let agent { return agent }
+        let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path + "/isolab-agent"
+        guard FileSystem.exists(beside) else { throw ValidationError("no isolab-agent beside the benchmark; pass --agent") }
+        return beside
+    }
+}
+
+func milliseconds(_ ns: [Double]) -> [Double] { ns.map { $0 / 1e6 } }
+
+func describe(_ label: String, _ values: [Double], unit: String) -> String {
+    guard let s = Summary(values) else { return "\(label): no samples" }
+    let outliers = Statistics.outliers(values).count
+    return String(format: "%@  median %.3f %@  (MAD %.3f, min %.3f, p95 %.3f, max %.3f, n %d, %d outliers)",
+                  label, s.median, unit, s.mad, s.min, s.p95, s.max, s.n, outliers)
+}
+
+/// `isolab-agent run noop`, from posix_spawn to the READY line, against a
+/// static `busybox true` from posix_spawn to its exit.
+struct AgentStart: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Bare agent start: spawn to READY, against busybox true.")
+
+    @OptionGroup var options: AgentOptions
+    @Option(help: "Measured runs of each.") var runs = 300
+    @Option(help: "Unmeasured runs of each first.") var warmup = 20
+    @Option(help: "The baseline command.") var baseline = "/bin/busybox"
+
+    func validate() throws {
+        guard runs >= 2, warmup >= 0 else { throw ValidationError("--runs must be at least 2 and --warmup not negative") }
+    }
+
+    func run() throws {
+        let agent = try options.agentPath()
+        var ready: [Double] = [], exited: [Double] = [], base: [Double] = []
+        for index in 0..<(warmup + runs) {
+            let a = try BareLauncher.run(agent, ["run", "noop"])
+            let b = try BareLauncher.run(baseline, ["true"])
+            guard a.exitedNormally, a.exitStatus == 0, b.exitedNormally, b.exitStatus == 0 else {
+                throw ValidationError("a run failed: agent status \(a.waitStatus), baseline status \(b.waitStatus)")
+            }
+            guard index >= warmup else { continue }
+            ready.append(Double(a.duration("spawn_start", "ready") ?? 0))
+            exited.append(Double(a.duration("spawn_start", "exited") ?? 0))
+            base.append(Double(b.duration("spawn_start", "exited") ?? 0))
+        }
+        print(describe("agent spawn → READY ", milliseconds(ready), unit: "ms"))
+        print(describe("agent spawn → exit  ", milliseconds(exited), unit: "ms"))
+        print(describe("busybox true → exit ", milliseconds(base), unit: "ms"))
+        if let ratio = Bootstrap.ratioOfMedians(ready, base) {
+            print(String(format: "READY / busybox true: %.2f × (95 %% CI %.2f–%.2f)",
+                         Statistics.median(ready) / Statistics.median(base), ratio.lower, ratio.upper))
+        }
+    }
+}
+
+/// Rounds of N runs of `cpu` and `memory`: how much the median of N moves
+/// from round to round.
+struct AgentStability: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run-to-run stability of the cpu and memory workloads.")
+
+    @OptionGroup var options: AgentOptions
+    @Option(help: "Rounds.") var rounds = 3
+    @Option(help: "Runs per round (the median of these is one round's figure).") var runs = 5
+
+    func run() throws {
+        let agent = try options.agentPath()
+        var medians: [String: [Double]] = [:]
+        var units: [String: String] = [:]
+        for _ in 0..<rounds {
+            var values: [String: [Double]] = [:]
+            for _ in 0..<runs {
+                let outcome = try BareLauncher.run(agent, ["run", "cpu", "memory"], timeout: 300)
+                for case .result(let json) in outcome.lines {
+                    let result = try JSONDecoder().decode(AgentResult.self, from: Data(json.utf8))
+                    values["\(result.workload).\(result.metric)", default: []].append(result.value)
+                    units["\(result.workload).\(result.metric)"] = result.unit
+                }
+            }
+            for (metric, sample) in values { medians[metric, default: []].append(Statistics.median(sample)) }
+        }
+        for metric in medians.keys.sorted() {
+            let perRound = medians[metric]!
+            let mean = perRound.reduce(0, +) / Double(perRound.count)
+            let spread = (perRound.max()! - perRound.min()!) / mean * 100
+            print(String(format: "%-16@ round medians %@ %@: spread %.1f %%", metric,
+                         perRound.map { String(format: "%.1f", $0) }.joined(separator: ", "), units[metric] ?? "", spread))
+        }
+    }
+}

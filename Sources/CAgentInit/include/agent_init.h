@@ -1,0 +1,9 @@
+// The first thing isolab-agent does as a VM's PID 1, before the Swift runtime starts.
+#ifndef AGENT_INIT_H
+#define AGENT_INIT_H
+
+/// 1 when the agent started as PID 1 without /proc (a VM's init) and mounted
+/// /proc itself before the Swift runtime started; 0 otherwise.
+int lab_agent_started_as_vm_init(void);
+
+#endif

@@ -1,0 +1,71 @@
+/// A confidence interval.
+public struct Interval: Codable, Sendable, Equatable {
+    public var lower: Double
+    public var upper: Double
+    /// 0.95 for a 95 % interval.
+    public var level: Double
+
+    public func contains(_ value: Double) -> Bool { lower <= value && value <= upper }
+}
+
+/// A small seeded generator (SplitMix64), so that a bootstrap with the same
+/// seed gives the same interval on every machine.
+public struct SeededGenerator: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+
+    public init(seed: UInt64) {
+        state = seed
+    }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// Percentile bootstrap confidence intervals.
+public enum Bootstrap {
+    /// Interval for the median of `values`.
+    public static func median(_ values: [Double], level: Double = 0.95, resamples: Int = 2000, seed: UInt64 = 1) -> Interval? {
+        guard !values.isEmpty else { return nil }
+        var generator = SeededGenerator(seed: seed)
+        var estimates: [Double] = []
+        estimates.reserveCapacity(resamples)
+        var sample = [Double](repeating: 0, count: values.count)
+        for _ in 0..<resamples {
+            for i in sample.indices { sample[i] = values[Int.random(in: 0..<values.count, using: &generator)] }
+            estimates.append(Statistics.median(sample))
+        }
+        return interval(estimates, level: level)
+    }
+
+    /// Interval for median(numerator) / median(denominator), resampling each
+    /// group independently (the groups are separate trials).
+    public static func ratioOfMedians(
+        _ numerator: [Double], _ denominator: [Double], level: Double = 0.95, resamples: Int = 2000, seed: UInt64 = 1
+    ) -> Interval? {
+        guard !numerator.isEmpty, !denominator.isEmpty else { return nil }
+        var generator = SeededGenerator(seed: seed)
+        var estimates: [Double] = []
+        estimates.reserveCapacity(resamples)
+        var a = [Double](repeating: 0, count: numerator.count)
+        var b = [Double](repeating: 0, count: denominator.count)
+        for _ in 0..<resamples {
+            for i in a.indices { a[i] = numerator[Int.random(in: 0..<numerator.count, using: &generator)] }
+            for i in b.indices { b[i] = denominator[Int.random(in: 0..<denominator.count, using: &generator)] }
+            let bottom = Statistics.median(b)
+            if bottom != 0 { estimates.append(Statistics.median(a) / bottom) }
+        }
+        guard !estimates.isEmpty else { return nil }
+        return interval(estimates, level: level)
+    }
+
+    static func interval(_ estimates: [Double], level: Double) -> Interval {
+        let sorted = estimates.sorted()
+        let tail = (1 - level) / 2
+        return Interval(lower: Statistics.quantile(sorted: sorted, tail), upper: Statistics.quantile(sorted: sorted, 1 - tail), level: level)
+    }
+}
