@@ -30,6 +30,7 @@ public enum Agent {
     /// `startedAsVMInit`: the agent was PID 1 with no /proc (a VM's init) and
     /// mounted /proc before the Swift runtime started (see CAgentInit).
     public static func main(_ argv: [String], startedAsVMInit: Bool) -> Int32 {
+        Sys.argv0 = argv.first
         let arguments = Array(argv.dropFirst())
         if arguments.first == NetWorkload.serverCommand {
             return NetWorkload.serve()

@@ -68,11 +68,15 @@ public enum Sys {
         AgentError("\(step): \(describe(err))", workload: workload)
     }
 
-    /// The path of this executable.
+    /// argv[0], set once at start; the fallback of `executablePath()`.
+    nonisolated(unsafe) static var argv0: String?
+
+    /// The path of this executable: /proc/self/exe, or an absolute argv[0]
+    /// where /proc is not mounted (a plain chroot).
     public static func executablePath() -> String? {
         var buffer = [CChar](repeating: 0, count: 4096)
         let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        guard n > 0 else { return nil }
+        guard n > 0 else { return argv0.flatMap { $0.hasPrefix("/") ? $0 : nil } }
         return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 

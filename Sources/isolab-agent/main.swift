@@ -2,4 +2,5 @@ import CAgentInit
 import Glibc
 import LabAgentCore
 
-exit(Agent.main(CommandLine.arguments, startedAsVMInit: lab_agent_started_as_vm_init() != 0))
+let argv = (0..<Int(lab_agent_argc())).map { String(cString: lab_agent_argv()[$0]!) }
+exit(Agent.main(argv, startedAsVMInit: lab_agent_started_as_vm_init() != 0))

@@ -6,4 +6,10 @@
 /// /proc itself before the Swift runtime started; 0 otherwise.
 int lab_agent_started_as_vm_init(void);
 
+/// The process's arguments as the kernel passed them. Swift's
+/// CommandLine.arguments reads /proc/self/cmdline in a static executable,
+/// which a chroot without /proc does not have.
+int lab_agent_argc(void);
+char **lab_agent_argv(void);
+
 #endif

@@ -113,7 +113,7 @@ enum NetWorkload {
     }
 
     static func spawnServer(listener: Int32, _ run: WorkloadRun) throws(AgentError) -> pid_t {
-        guard let path = Sys.executablePath() else { throw Sys.failure("net: readlink /proc/self/exe", workload: run.name) }
+        guard let path = Sys.executablePath() else { throw Sys.failure("net: find this executable (readlink /proc/self/exe)", workload: run.name) }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }

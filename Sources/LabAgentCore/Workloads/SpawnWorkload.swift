@@ -5,7 +5,7 @@ import Glibc
 enum SpawnWorkload {
     static func run(_ run: WorkloadRun, _ reporter: inout Reporter) throws(AgentError) {
         guard let path = Sys.executablePath() else {
-            throw Sys.failure("spawn: readlink /proc/self/exe", workload: run.name)
+            throw Sys.failure("spawn: find this executable (readlink /proc/self/exe)", workload: run.name)
         }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
