@@ -24,12 +24,17 @@ public enum HostCommand {
 
     /// Runs `executable` with `arguments`; kills it after `timeout` seconds.
     /// When `until` is given, also stops it as soon as stdout contains that text.
+    /// `environment` adds to (or replaces entries of) the lab's own environment.
     public static func run(
-        _ executable: String, _ arguments: [String], timeout: Double = 10, until marker: String? = nil
+        _ executable: String, _ arguments: [String], timeout: Double = 10, until marker: String? = nil,
+        environment: [String: String] = [:]
     ) throws -> Output {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.standardInput = FileHandle.nullDevice
         let out = Pipe()
         let err = Pipe()
@@ -44,6 +49,7 @@ public enum HostCommand {
         var stderr: [UInt8] = []
         let deadline = Date().addingTimeInterval(timeout)
         var timedOut = false
+        var sawMarker = false
         var fds = [
             pollfd(fd: out.fileHandleForReading.fileDescriptor, events: Int16(POLLIN), revents: 0),
             pollfd(fd: err.fileHandleForReading.fileDescriptor, events: Int16(POLLIN), revents: 0),
@@ -66,9 +72,14 @@ public enum HostCommand {
                     stderr.append(contentsOf: buffer[0..<n])
                 }
             }
-            if let marker, String(decoding: stdout, as: UTF8.self).contains(marker) { break }
+            if let marker, String(decoding: stdout, as: UTF8.self).contains(marker) {
+                sawMarker = true
+                break
+            }
         }
-        if process.isRunning {
+        // Only a program the lab gave up on, or no longer needs, is killed; one
+        // that closed its output is merely finishing its exit.
+        if (timedOut || sawMarker) && process.isRunning {
             kill(process.processIdentifier, SIGKILL)
         }
         process.waitUntilExit()
