@@ -17,6 +17,7 @@ release: setup
 # facts are written under reports/.
 run: release
 	@mkdir -p $(REPORT_DIR)
+	.build/release/isolab image build --builtin busybox
 	.build/release/isolab doctor --output $(REPORT_DIR)/doctor-$$(date -u +%Y%m%dT%H%M%SZ).json
 
 # The integration tests run the built `isolab`, so build it before testing.

@@ -15,6 +15,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         .executableTarget(
@@ -24,12 +25,12 @@ let package = Package(
         .target(
             name: "LabCommands",
             dependencies: [
-                "LabCore", "LabDoctor",
+                "LabCore", "LabDoctor", "LabImage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .target(name: "LabCore", dependencies: ["CLabShim"]),
+        .target(name: "LabCore", dependencies: ["CLabShim", .product(name: "Yams", package: "Yams")]),
         // The agent runs inside every instance: no Foundation (small, fast to
         // start), the Swift runtime linked statically, and always optimised so
         // that its measurements do not depend on the build configuration.
@@ -57,7 +58,12 @@ let package = Package(
             providers: [.apt(["libcap-dev"])]
         ),
         .target(name: "LabContainer", dependencies: ["LabCore", "CLabShim", "CLibcap"]),
-        .target(name: "LabImage", dependencies: ["LabCore"]),
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
+        .target(name: "LabImage", dependencies: ["LabCore", "LabAgentCore", "CZlib"]),
         .target(
             name: "LabVirt",
             dependencies: [
@@ -77,7 +83,7 @@ let package = Package(
         .executableTarget(
             name: "isolab-bench",
             dependencies: [
-                "LabCore", "LabAgentCore", "LabRunner", "LabStats",
+                "LabCore", "LabAgentCore", "LabRunner", "LabStats", "LabImage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/isolab-bench"
@@ -86,7 +92,7 @@ let package = Package(
         .testTarget(name: "LabStatsTests", dependencies: ["LabStats"]),
         .testTarget(name: "LabAgentCoreTests", dependencies: ["LabAgentCore"]),
         .testTarget(name: "LabContainerTests", dependencies: ["LabContainer", "LabCore"]),
-        .testTarget(name: "LabImageTests", dependencies: ["LabImage", "LabCore"]),
+        .testTarget(name: "LabImageTests", dependencies: ["LabImage", "LabCore", "LabAgentCore"]),
         .testTarget(name: "LabDoctorTests", dependencies: ["LabDoctor", "LabCore", "LabContainer", "LabVirt"]),
         .testTarget(
             name: "IntegrationTests",

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LabAgentCore
 import LabCore
+import LabImage
 import LabRunner
 import LabStats
 
@@ -13,7 +14,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "isolab-bench",
         abstract: "Benchmarks of the lab's own costs (run the release build: swift build -c release).",
-        subcommands: [AgentStart.self, AgentStability.self]
+        subcommands: [AgentStart.self, AgentStability.self, ImageBuild.self]
     )
 }
 
@@ -108,5 +109,39 @@ struct AgentStability: ParsableCommand {
             print(String(format: "%-16@ round medians %@ %@: spread %.1f %%", metric,
                          perRound.map { String(format: "%.1f", $0) }.joined(separator: ", "), units[metric] ?? "", spread))
         }
+    }
+}
+
+/// The built-in image: a cold build into an empty store, then a cached
+/// rebuild, alternating.
+struct ImageBuild: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "image-build", abstract: "Cold and cached builds of the built-in busybox image.")
+
+    @OptionGroup var options: AgentOptions
+    @Option(help: "Measured builds of each kind.") var runs = 20
+    @Option(help: "Unmeasured builds of each kind first.") var warmup = 2
+
+    func run() throws {
+        let agent = try options.agentPath()
+        var cold: [Double] = [], cached: [Double] = []
+        for index in 0..<(warmup + runs) {
+            let home = "/tmp/isolab-bench-images-\(getpid())"
+            try? FileSystem.removeTree(home)
+            defer { try? FileSystem.removeTree(home) }
+            let builder = ImageBuilder(store: ImageStore(paths: LabPaths(stateDirectory: home)), agentPath: agent)
+            var start = MonotonicClock.now()
+            guard try !builder.build(.builtinBusybox).cached else { throw ValidationError("a cold build was cached") }
+            let coldNs = Double(MonotonicClock.now() - start)
+            start = MonotonicClock.now()
+            guard try builder.build(.builtinBusybox).cached else { throw ValidationError("a rebuild was not cached") }
+            let cachedNs = Double(MonotonicClock.now() - start)
+            if index >= warmup {
+                cold.append(coldNs)
+                cached.append(cachedNs)
+            }
+        }
+        print(describe("cold build  ", milliseconds(cold), unit: "ms"))
+        print(describe("cached build", milliseconds(cached), unit: "ms"))
     }
 }

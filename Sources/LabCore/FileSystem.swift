@@ -92,6 +92,23 @@ public enum FileSystem {
         }
     }
 
+    /// `rm -rf` without following symlinks: a link is removed, not its target.
+    public static func removeTree(_ path: String) throws {
+        var st = stat()
+        guard lstat(path, &st) == 0 else {
+            if errno == ENOENT { return }
+            throw LabError.syscall("stat \(path)")
+        }
+        if (st.st_mode & S_IFMT) == S_IFDIR {
+            for name in list(path) {
+                try removeTree(path + "/" + name)
+            }
+            guard rmdir(path) == 0 || errno == ENOENT else { throw LabError.syscall("remove directory \(path)") }
+        } else {
+            guard unlink(path) == 0 || errno == ENOENT else { throw LabError.syscall("remove \(path)") }
+        }
+    }
+
     /// Names in a directory, without `.` and `..`; empty when it cannot be read.
     public static func list(_ path: String) -> [String] {
         guard let dir = opendir(path) else { return [] }

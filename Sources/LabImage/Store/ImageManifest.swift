@@ -1,0 +1,74 @@
+import LabAgentCore
+
+/// `manifest.json` of a stored image.
+public struct ImageManifest: Codable, Sendable, Equatable {
+    public static let currentSchemaVersion = 1
+
+    public struct File: Codable, Sendable, Equatable {
+        public enum Kind: String, Codable, Sendable { case directory, file, symlink }
+        public var path: String
+        public var type: Kind
+        /// Octal permission bits, `"0755"`.
+        public var mode: String
+        public var size: Int?
+        public var sha256: String?
+        public var target: String?
+    }
+
+    /// What a container or a VM starts with by default.
+    public struct Config: Codable, Sendable, Equatable {
+        public var env: [String: String]
+        public var workdir: String
+        public var entrypoint: [String]
+    }
+
+    /// Sizes for the footprint claim ("containers are smaller than VMs").
+    public struct Footprint: Codable, Sendable, Equatable {
+        /// Sum of the regular files' sizes.
+        public var rootfsBytes: Int
+        /// What `rootfs/` occupies on disk (allocated blocks).
+        public var rootfsDiskBytes: Int
+        public var initramfsBytes: Int
+        /// `initramfs.cpio` or `initramfs.cpio.gz`.
+        public var initramfsFile: String
+    }
+
+    public var schemaVersion: Int
+    public var name: String
+    /// `sha256:` + hex of the canonical content (config, files, initramfs format).
+    public var digest: String
+    public var created: String
+    public var base: String
+    /// The agent protocol version of the included agent, nil without one.
+    public var agentProtocolVersion: Int?
+    public var config: Config
+    public var files: [File]
+    public var totalBytes: Int
+    public var footprint: Footprint
+
+    /// The hex part of the digest, the store's directory name.
+    public var digestHex: String { String(digest.dropFirst("sha256:".count)) }
+
+    /// The part of the manifest the digest covers: what the image holds and
+    /// does, not its name or when it was built.
+    struct Canonical: Codable {
+        var config: Config
+        var files: [File]
+        var initramfs: String
+    }
+}
+
+extension Array where Element == UInt8 {
+    var hex: String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(count * 2)
+        for byte in self {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0xF)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    var sha256Hex: String { SHA256.hash(self).hex }
+}
