@@ -25,7 +25,7 @@ let package = Package(
         .target(
             name: "LabCommands",
             dependencies: [
-                "LabCore", "LabDoctor", "LabImage",
+                "LabCore", "LabDoctor", "LabImage", "LabContainer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -57,7 +57,8 @@ let package = Package(
             pkgConfig: "libcap",
             providers: [.apt(["libcap-dev"])]
         ),
-        .target(name: "LabContainer", dependencies: ["LabCore", "CLabShim", "CLibcap"]),
+        .target(name: "CLabSpawn", dependencies: ["CLabShim"]),
+        .target(name: "LabContainer", dependencies: ["LabCore", "CLabShim", "CLabSpawn", "CLibcap"]),
         .systemLibrary(
             name: "CZlib",
             pkgConfig: "zlib",
@@ -83,7 +84,7 @@ let package = Package(
         .executableTarget(
             name: "isolab-bench",
             dependencies: [
-                "LabCore", "LabAgentCore", "LabRunner", "LabStats", "LabImage",
+                "LabCore", "LabAgentCore", "LabRunner", "LabStats", "LabImage", "LabContainer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/isolab-bench"

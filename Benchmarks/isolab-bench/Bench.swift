@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LabAgentCore
+import LabContainer
 import LabCore
 import LabImage
 import LabRunner
@@ -14,7 +15,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "isolab-bench",
         abstract: "Benchmarks of the lab's own costs (run the release build: swift build -c release).",
-        subcommands: [AgentStart.self, AgentStability.self, ImageBuild.self]
+        subcommands: [AgentStart.self, AgentStability.self, ImageBuild.self, ContainerStart.self]
     )
 }
 
@@ -143,5 +144,61 @@ struct ImageBuild: ParsableCommand {
         }
         print(describe("cold build  ", milliseconds(cold), unit: "ms"))
         print(describe("cached build", milliseconds(cached), unit: "ms"))
+    }
+}
+
+/// The lab's container, from the call to READY with all namespaces and a
+/// memory limit, against util-linux's unshare with the same namespaces
+/// running the same agent from the same rootfs (no cgroup, no pivot_root,
+/// no capability drop), alternating.
+struct ContainerStart: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "container-start", abstract: "Container start to READY and teardown, against unshare.")
+
+    @OptionGroup var options: AgentOptions
+    @Option(help: "Measured runs of each.") var runs = 100
+    @Option(help: "Unmeasured runs of each first.") var warmup = 10
+
+    func run() throws {
+        let agent = try options.agentPath()
+        let image = try ImageBuilder(store: ImageStore(paths: .fromEnvironment()), agentPath: agent).build(.builtinBusybox).record
+        let layout = try CgroupLayout.detectHost()
+        let capabilities = try Capabilities.set(adding: [], dropping: []).mask
+        guard let unshare = HostCommand.which("unshare") else { throw ValidationError("unshare not found") }
+        var ready: [Double] = [], teardown: [Double] = [], baseline: [Double] = []
+        var phases: [String: [Double]] = [:]
+        for index in 0..<(warmup + runs) {
+            var fds: [Int32] = [-1, -1]
+            guard pipe(&fds) == 0 else { throw LabError.syscall("pipe") }
+            var spec = ContainerSpec(rootfs: image.rootfs, command: ["/sbin/isolab-agent", "run", "noop"],
+                                     limits: CgroupLimits(memoryBytes: 256 << 20), capabilities: capabilities)
+            spec.stdout = fds[1]
+            let container = try Container.create(spec, layout: layout)
+            close(fds[1])
+            var collector = OutputCollector()
+            collector.drain(fds[0], deadline: MonotonicClock.now() + 30_000_000_000) { container.mark("ready", at: $0) }
+            close(fds[0])
+            container.wait()
+            try container.destroy()
+            let other = try BareLauncher.run(unshare, ["--pid", "--fork", "--mount-proc", "--mount", "--uts", "--ipc", "--net",
+                                                       image.rootfs + "/sbin/isolab-agent", "run", "noop"])
+            guard index >= warmup else { continue }
+            let timeline = container.timeline
+            ready.append(Double(timeline.duration("spawn_start", "ready") ?? 0))
+            teardown.append(Double(timeline.duration("exited", "cleaned") ?? 0))
+            baseline.append(Double(other.duration("spawn_start", "ready") ?? 0))
+            for step in timeline.steps() { phases[step.name, default: []].append(step.milliseconds) }
+        }
+        print(describe("container call → READY", milliseconds(ready), unit: "ms"))
+        print(describe("unshare spawn → READY ", milliseconds(baseline), unit: "ms"))
+        print(describe("teardown exit → cleaned", milliseconds(teardown), unit: "ms"))
+        if let ratio = Bootstrap.ratioOfMedians(ready, baseline) {
+            print(String(format: "container / unshare: %.2f × (95 %% CI %.2f–%.2f)",
+                         Statistics.median(ready) / Statistics.median(baseline), ratio.lower, ratio.upper))
+        }
+        print("where the time goes (median per phase, ms):")
+        for phase in ["cloned", "cgroup_joined", "rootfs_ready", "exec", "ready", "exited", "cleaned"] {
+            if let values = phases[phase] { print(String(format: "  %-14@ %.3f", phase, Statistics.median(values))) }
+        }
     }
 }

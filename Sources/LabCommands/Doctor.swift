@@ -33,13 +33,17 @@ struct Doctor: AsyncParsableCommand {
     @Flag(help: "Boot the accelerator probes again even when a cached verdict matches.")
     var reprobe = false
 
-    func validate() throws {
+    /// Bad input is checked here rather than in validate(): argument-parser
+    /// follows a validation error with the usage and exits 64, and the lab's
+    /// bad input is one line with exit status 2.
+    func checkInput() throws {
         guard kvmTimeout > 0, kvmTimeout <= 600 else {
-            throw ValidationError("--kvm-timeout must be between 0 and 600 seconds, got \(kvmTimeout)")
+            throw LabError(.invalidInput, "--kvm-timeout must be between 0 and 600 seconds, got \(kvmTimeout)")
         }
     }
 
     func run() async throws {
+        try checkInput()
         let logger = global.bootstrapLogging()
         var options = LabDoctor.Doctor.Options()
         options.libvirtURI = libvirtURI

@@ -56,9 +56,10 @@ public enum FileSystem {
         }
     }
 
-    /// Writes `bytes` to a temporary file beside `path`, fsyncs and renames
-    /// it over `path`, so that a reader never sees half a file.
-    public static func writeAtomically(_ path: String, bytes: [UInt8], mode: mode_t = 0o644) throws {
+    /// Writes `bytes` to a temporary file beside `path`, fsyncs (unless not
+    /// `durable`) and renames it over `path`, so that a reader never sees
+    /// half a file.
+    public static func writeAtomically(_ path: String, bytes: [UInt8], mode: mode_t = 0o644, durable: Bool = true) throws {
         let temporary = path + ".tmp-\(getpid())"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
         guard fd >= 0 else { throw LabError.syscall("create \(temporary)") }
@@ -69,7 +70,7 @@ public enum FileSystem {
         do {
             defer { close(fd) }
             try writeAll(fd, bytes, path: temporary)
-            guard fsync(fd) == 0 else { throw LabError.syscall("fsync \(temporary)") }
+            guard !durable || fsync(fd) == 0 else { throw LabError.syscall("fsync \(temporary)") }
         }
         guard rename(temporary, path) == 0 else { throw LabError.syscall("rename \(temporary) to \(path)") }
         ok = true
@@ -90,6 +91,16 @@ public enum FileSystem {
             }
             offset += n
         }
+    }
+
+    /// Writes a value to an existing kernel file (procfs, cgroupfs) in one write.
+    public static func writeControl(_ path: String, _ value: String) throws {
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw LabError.syscall("open \(path)") }
+        defer { close(fd) }
+        let bytes = Array(value.utf8)
+        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        guard n == bytes.count else { throw LabError.syscall("write '\(value)' to \(path)") }
     }
 
     /// `rm -rf` without following symlinks: a link is removed, not its target.

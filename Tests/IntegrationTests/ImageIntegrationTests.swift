@@ -112,6 +112,7 @@ struct ImageCommandIntegrationTests {
         let unknown = try home.isolab(["image", "inspect", "nope"])
         #expect(unknown.status == 1 && unknown.stderr.hasPrefix("isolab: no image named 'nope'"))
         let neither = try home.isolab(["image", "build"])
-        #expect(neither.status == 64)
+        #expect(neither.status == 2)
+        #expect(neither.stderr == "isolab: give either an image FILE or --builtin busybox\n")
     }
 }

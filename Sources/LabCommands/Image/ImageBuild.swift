@@ -19,16 +19,20 @@ struct ImageBuild: ParsableCommand {
     @Option(help: "Build a built-in image instead of a file: busybox.")
     var builtin: String?
 
-    func validate() throws {
+    /// Bad input is checked here rather than in validate(): argument-parser
+    /// follows a validation error with the usage and exits 64, and the lab's
+    /// bad input is one line with exit status 2.
+    func checkInput() throws {
         guard (file == nil) != (builtin == nil) else {
-            throw ValidationError("give either an image FILE or --builtin busybox")
+            throw LabError(.invalidInput, "give either an image FILE or --builtin busybox")
         }
         if let builtin, ImageDefinition.builtin(builtin) == nil {
-            throw ValidationError("unknown built-in image '\(builtin)'; accepted: busybox")
+            throw LabError(.invalidInput, "unknown built-in image '\(builtin)'; accepted: busybox")
         }
     }
 
     func run() throws {
+        try checkInput()
         _ = global.bootstrapLogging()
         let definition = try file.map { try ImageDefinition.load(file: $0) } ?? ImageDefinition.builtin(builtin!)!
         let start = MonotonicClock.now()
@@ -39,21 +43,7 @@ struct ImageBuild: ParsableCommand {
         FileOutput.standardOutput(String(
             format: "%@ %@ %@ (%@ rootfs, %@ %@) in %.0f ms\n",
             result.cached ? "cached" : "built", manifest.name, String(manifest.digestHex.prefix(12)),
-            ByteFormat.string(manifest.footprint.rootfsBytes), ByteFormat.string(manifest.footprint.initramfsBytes),
+            ByteSize.format(UInt64(manifest.footprint.rootfsBytes)), ByteSize.format(UInt64(manifest.footprint.initramfsBytes)),
             manifest.footprint.initramfsFile, ms))
-    }
-}
-
-enum ByteFormat {
-    /// `4.2 MiB`.
-    static func string(_ bytes: Int) -> String {
-        let units = ["B", "KiB", "MiB", "GiB"]
-        var value = Double(bytes)
-        var unit = 0
-        while value >= 1024 && unit < units.count - 1 {
-            value /= 1024
-            unit += 1
-        }
-        return unit == 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit])
     }
 }

@@ -27,8 +27,8 @@ struct ImageList: ParsableCommand {
                 table.append([
                     record.names.isEmpty ? "<none>" : record.names.joined(separator: ","),
                     String(record.manifest.digestHex.prefix(12)),
-                    ByteFormat.string(record.manifest.footprint.rootfsBytes),
-                    ByteFormat.string(record.manifest.footprint.initramfsBytes),
+                    ByteSize.format(UInt64(record.manifest.footprint.rootfsBytes)),
+                    ByteSize.format(UInt64(record.manifest.footprint.initramfsBytes)),
                     record.manifest.created,
                 ])
             }

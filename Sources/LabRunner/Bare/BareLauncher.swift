@@ -8,10 +8,9 @@ import LabCore
 public enum BareLauncher {
     /// What one run of the agent gave.
     public struct Outcome: Sendable {
-        /// Monotonic host nanoseconds: `spawn_start` (just before posix_spawn),
-        /// `spawned` (posix_spawn returned), `ready` (the READY line was
-        /// read), `exited` (wait4 returned).
-        public var timeline: [String: UInt64]
+        /// `spawn_start` (just before posix_spawn), `spawned` (posix_spawn
+        /// returned), `ready` (the READY line was read), `exited` (wait4 returned).
+        public var timeline: Timeline
         public var lines: [AgentLine]
         /// The whole output, capped at `outputLimit` bytes.
         public var output: String
@@ -26,10 +25,7 @@ public enum BareLauncher {
         public var exitStatus: Int32 { (waitStatus >> 8) & 0xFF }
 
         /// Nanoseconds between two phases, when both happened.
-        public func duration(_ from: String, _ to: String) -> UInt64? {
-            guard let a = timeline[from], let b = timeline[to], b >= a else { return nil }
-            return b - a
-        }
+        public func duration(_ from: String, _ to: String) -> UInt64? { timeline.duration(from, to) }
     }
 
     public static let outputLimit = 1 << 20
@@ -52,45 +48,21 @@ public enum BareLauncher {
         let envp: [UnsafeMutablePointer<CChar>?] = [strdup("PATH=/usr/sbin:/usr/bin:/sbin:/bin"), nil]
         defer { envp.forEach { free($0) } }
 
-        var timeline: [String: UInt64] = [:]
+        var timeline = Timeline()
         var pid: pid_t = 0
-        timeline["spawn_start"] = MonotonicClock.now()
+        timeline.mark("spawn_start")
         let err = posix_spawn(&pid, executable, &actions, nil, argv, envp)
-        timeline["spawned"] = MonotonicClock.now()
+        timeline.mark("spawned")
         close(writeEnd)
         guard err == 0 else {
             close(readEnd)
             throw LabError.syscall("posix_spawn \(executable)", errno: err)
         }
 
-        var output: [UInt8] = []
-        var lineStart = 0
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        let deadline = MonotonicClock.now() + UInt64(timeout * 1e9)
-        var timedOut = false
-        var poller = pollfd(fd: readEnd, events: Int16(POLLIN), revents: 0)
-        while true {
-            let now = MonotonicClock.now()
-            if now >= deadline { timedOut = true; break }
-            let ready = poll(&poller, 1, Int32(min((deadline - now) / 1_000_000 + 1, 1000)))
-            if ready < 0 && errno != EINTR { break }
-            if ready <= 0 { continue }
-            let n = buffer.withUnsafeMutableBytes { read(readEnd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            let stamp = MonotonicClock.now()
-            if output.count < outputLimit { output.append(contentsOf: buffer[0..<min(n, outputLimit - output.count)]) }
-            if timeline["ready"] == nil {
-                // Look for a complete READY line among the new bytes only.
-                while let newline = output[lineStart...].firstIndex(of: UInt8(ascii: "\n")) {
-                    if output[lineStart..<newline].starts(with: Array("ISOLAB READY".utf8)) {
-                        timeline["ready"] = stamp
-                        break
-                    }
-                    lineStart = newline + 1
-                }
-            }
-        }
+        var collector = OutputCollector(limit: outputLimit)
+        collector.drain(readEnd, deadline: MonotonicClock.now() + UInt64(timeout * 1e9))
+        if let ready = collector.markerSeen { timeline.mark("ready", at: ready) }
+        let timedOut = collector.timedOut
         close(readEnd)
         if timedOut { kill(pid, SIGKILL) }
         var status: Int32 = 0
@@ -98,8 +70,8 @@ public enum BareLauncher {
         while wait4(pid, &status, 0, &usage) < 0 {
             guard errno == EINTR else { throw LabError.syscall("wait4 \(pid)") }
         }
-        timeline["exited"] = MonotonicClock.now()
-        let text = String(decoding: output, as: UTF8.self)
+        timeline.mark("exited")
+        let text = collector.text
         if timedOut {
             throw LabError(.timeout, "\(executable) did not finish in \(timeout) s; last output: \(text.suffix(300))")
         }

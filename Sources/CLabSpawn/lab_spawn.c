@@ -1,0 +1,373 @@
+#define _GNU_SOURCE
+#include "lab_spawn.h"
+#include "lab_shim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pthread.h>
+#include <linux/capability.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+// Everything below runs in the child: system calls and stack memory only.
+
+static void report(int fd, int step, int error) {
+    struct lab_spawn_status status = {step, error};
+    ssize_t n;
+    do {
+        n = write(fd, &status, sizeof(status));
+    } while (n < 0 && errno == EINTR);
+}
+
+__attribute__((noreturn)) static void fail(int fd, int step) {
+    report(fd, step, errno == 0 ? EINVAL : errno);
+    _exit(127);
+}
+
+// Paths are built in stack buffers: no allocation after the clone.
+static int join(char *out, size_t size, const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b);
+    if (la + lb + 1 >= size) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(out, a, la);
+    memcpy(out + la, b, lb + 1);
+    return 0;
+}
+
+static int bind_device(const char *root, const char *name) {
+    char host[64], target[4096];
+    if (join(host, sizeof(host), "/dev/", name) != 0 || join(target, sizeof(target), root, "/dev/") != 0) {
+        return -1;
+    }
+    size_t used = strlen(target);
+    if (used + strlen(name) + 1 >= sizeof(target)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(target + used, name, strlen(name) + 1);
+    int fd = open(target, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0) {
+        return -1;
+    }
+    close(fd);
+    return mount(host, target, NULL, MS_BIND, NULL);
+}
+
+static int dev_symlink(const char *root, const char *target, const char *name) {
+    char path[4096];
+    if (join(path, sizeof(path), root, "/dev/") != 0) {
+        return -1;
+    }
+    size_t used = strlen(path);
+    if (used + strlen(name) + 1 >= sizeof(path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(path + used, name, strlen(name) + 1);
+    return symlink(target, path);
+}
+
+static int mount_at(const char *root, const char *sub, const char *source, const char *type,
+                    unsigned long flags, const char *data) {
+    char path[4096];
+    if (join(path, sizeof(path), root, sub) != 0) {
+        return -1;
+    }
+    return mount(source, path, type, flags, data);
+}
+
+static int make_dir(const char *root, const char *sub, mode_t mode) {
+    char path[4096];
+    if (join(path, sizeof(path), root, sub) != 0) {
+        return -1;
+    }
+    if (mkdir(path, mode) != 0 && errno != EEXIST) {
+        return -1;
+    }
+    return 0;
+}
+
+static void exec_command(const struct lab_spawn_config *config) {
+    const char *file = config->argv[0];
+    if (strchr(file, '/') != NULL) {
+        execve(file, (char *const *)config->argv, (char *const *)config->envp);
+        return;
+    }
+    const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    for (const char *const *env = config->envp; *env != NULL; env++) {
+        if (strncmp(*env, "PATH=", 5) == 0) {
+            path = *env + 5;
+        }
+    }
+    int first_error = ENOENT;
+    while (*path != '\0') {
+        const char *end = strchr(path, ':');
+        size_t length = end ? (size_t)(end - path) : strlen(path);
+        char candidate[4096];
+        if (length + 1 + strlen(file) + 1 < sizeof(candidate)) {
+            memcpy(candidate, path, length);
+            candidate[length] = '/';
+            memcpy(candidate + length + 1, file, strlen(file) + 1);
+            execve(candidate, (char *const *)config->argv, (char *const *)config->envp);
+            if (errno != ENOENT && errno != ENOTDIR) {
+                first_error = errno;
+            }
+        }
+        if (end == NULL) {
+            break;
+        }
+        path = end + 1;
+    }
+    errno = first_error;
+}
+
+static void mark_cloexec(unsigned first, unsigned last) {
+    if (first > last) {
+        return;
+    }
+    if (syscall(SYS_close_range, first, last, CLOSE_RANGE_CLOEXEC) == 0) {
+        return;
+    }
+    // Kernels before 5.11: one by one, up to the descriptor limit.
+    struct rlimit limit;
+    unsigned top = getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < 1048576 ? (unsigned)limit.rlim_cur : 65536;
+    for (unsigned fd = first; fd <= last && fd < top; fd++) {
+        int flags = fcntl((int)fd, F_GETFD);
+        if (flags >= 0) {
+            fcntl((int)fd, F_SETFD, flags | FD_CLOEXEC);
+        }
+    }
+}
+
+__attribute__((noreturn)) static void child(const struct lab_spawn_config *config, int sync_read, int status_write) {
+    // 1. Signals: default handlers, nothing blocked (the parent blocked all around the clone).
+    struct sigaction action;
+    memset(&action, 0, sizeof(action));
+    action.sa_handler = SIG_DFL;
+    for (int signal = 1; signal < NSIG; signal++) {
+        if (signal != SIGKILL && signal != SIGSTOP) {
+            sigaction(signal, &action, NULL);
+        }
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    if (sigprocmask(SIG_SETMASK, &none, NULL) != 0) {
+        fail(status_write, LAB_STEP_SIGNALS);
+    }
+    // 2. Wait until the parent has put this process in its cgroups.
+    char byte;
+    ssize_t n;
+    do {
+        n = read(sync_read, &byte, 1);
+    } while (n < 0 && errno == EINTR);
+    if (n != 1) {
+        if (n == 0) {
+            errno = ECANCELED;
+        }
+        fail(status_write, LAB_STEP_SYNC_WAIT);
+    }
+    close(sync_read);
+
+    if (config->user_namespace) {
+        if (setresgid(0, 0, 0) != 0) {
+            fail(status_write, LAB_STEP_IDS);
+        }
+        if (setgroups(0, NULL) != 0 && errno != EPERM) {
+            fail(status_write, LAB_STEP_SETGROUPS);
+        }
+        if (setresuid(0, 0, 0) != 0) {
+            fail(status_write, LAB_STEP_IDS);
+        }
+    }
+
+    // 3. Its own cgroup namespace, rooted at the cgroup it was just put in.
+    if (config->cgroup_namespace && unshare(CLONE_NEWCGROUP) != 0) {
+        fail(status_write, LAB_STEP_CGROUP_NAMESPACE);
+    }
+
+    // 4. Mounts, none of which may propagate back to the host.
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
+        fail(status_write, LAB_STEP_MOUNT_PRIVATE);
+    }
+    const char *root = config->mount_point;
+    if (mount(config->rootfs, root, NULL, MS_BIND | MS_REC, NULL) != 0) {
+        fail(status_write, LAB_STEP_BIND_ROOTFS);
+    }
+    if (mount_at(root, "/proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) {
+        fail(status_write, LAB_STEP_MOUNT_PROC);
+    }
+    if (mount_at(root, "/sys", "sysfs", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, NULL) != 0) {
+        fail(status_write, LAB_STEP_MOUNT_SYS);
+    }
+    if (mount_at(root, "/dev", "tmpfs", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k") != 0) {
+        fail(status_write, LAB_STEP_MOUNT_DEV);
+    }
+    static const char *const devices[] = {"null", "zero", "full", "random", "urandom", "tty"};
+    for (size_t i = 0; i < sizeof(devices) / sizeof(devices[0]); i++) {
+        if (bind_device(root, devices[i]) != 0) {
+            fail(status_write, LAB_STEP_MOUNT_DEVICES);
+        }
+    }
+    if (make_dir(root, "/dev/pts", 0755) != 0 ||
+        mount_at(root, "/dev/pts", "devpts", "devpts", MS_NOSUID | MS_NOEXEC,
+                 "newinstance,ptmxmode=0666,mode=0620") != 0) {
+        fail(status_write, LAB_STEP_MOUNT_DEVPTS);
+    }
+    if (make_dir(root, "/dev/shm", 01777) != 0 ||
+        mount_at(root, "/dev/shm", "shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k") != 0) {
+        fail(status_write, LAB_STEP_MOUNT_SHM);
+    }
+    if (dev_symlink(root, "pts/ptmx", "ptmx") != 0 || dev_symlink(root, "/proc/self/fd", "fd") != 0 ||
+        dev_symlink(root, "/proc/self/fd/0", "stdin") != 0 || dev_symlink(root, "/proc/self/fd/1", "stdout") != 0 ||
+        dev_symlink(root, "/proc/self/fd/2", "stderr") != 0) {
+        fail(status_write, LAB_STEP_MOUNT_DEVICES);
+    }
+    if (mount_at(root, "/tmp", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0) {
+        fail(status_write, LAB_STEP_MOUNT_TMP);
+    }
+    if (mount_at(root, "/run", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, "mode=755") != 0) {
+        fail(status_write, LAB_STEP_MOUNT_RUN);
+    }
+    // The image itself read-only; the mounts on it keep their own flags. The
+    // source mount's flags are kept too: in a user namespace they are locked,
+    // and a remount that drops one (relatime, say) is refused.
+    struct statvfs source;
+    unsigned long kept = 0;
+    if (statvfs(root, &source) == 0) {
+        kept = source.f_flag & (ST_NOSUID | ST_NODEV | ST_NOEXEC | ST_NOATIME | ST_NODIRATIME | ST_RELATIME);
+    }
+    if (mount(NULL, root, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | kept, NULL) != 0) {
+        fail(status_write, LAB_STEP_REMOUNT_READONLY);
+    }
+
+    // 5. pivot_root the runc way: no temporary directory for the old root.
+    int new_root = open(root, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+    if (new_root < 0 || fchdir(new_root) != 0 || syscall(SYS_pivot_root, ".", ".") != 0 ||
+        mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) != 0 || umount2(".", MNT_DETACH) != 0 || chdir("/") != 0) {
+        fail(status_write, LAB_STEP_PIVOT_ROOT);
+    }
+    close(new_root);
+    report(status_write, LAB_STEP_ROOTFS_READY, 0);
+
+    // 6. Identity and network.
+    if (config->hostname != NULL && sethostname(config->hostname, strlen(config->hostname)) != 0) {
+        fail(status_write, LAB_STEP_HOSTNAME);
+    }
+    int loopback = lab_loopback_up();
+    if (loopback != 0) {
+        errno = loopback;
+        fail(status_write, LAB_STEP_LOOPBACK);
+    }
+    for (int i = 0; i < config->rlimit_count; i++) {
+        struct rlimit limit = {config->rlimits[i].soft, config->rlimits[i].hard};
+        if (setrlimit(config->rlimits[i].resource, &limit) != 0) {
+            fail(status_write, LAB_STEP_RLIMITS);
+        }
+    }
+
+    // 7. Standard descriptors and the control descriptor at their numbers.
+    int null_fd = -1;
+    int sources[3] = {config->stdin_fd, config->stdout_fd, config->stderr_fd};
+    for (int target = 0; target < 3; target++) {
+        int source = sources[target];
+        if (source < 0) {
+            if (null_fd < 0 && (null_fd = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0) {
+                fail(status_write, LAB_STEP_STDIO);
+            }
+            source = null_fd;
+        }
+        if (source == target) {
+            int flags = fcntl(source, F_GETFD);
+            if (flags < 0 || fcntl(source, F_SETFD, flags & ~FD_CLOEXEC) != 0) {
+                fail(status_write, LAB_STEP_STDIO);
+            }
+        } else if (dup2(source, target) < 0) {
+            fail(status_write, LAB_STEP_STDIO);
+        }
+    }
+    if (config->control_fd >= 0) {
+        if (config->control_fd == config->control_target) {
+            int flags = fcntl(config->control_fd, F_GETFD);
+            if (flags < 0 || fcntl(config->control_fd, F_SETFD, flags & ~FD_CLOEXEC) != 0) {
+                fail(status_write, LAB_STEP_STDIO);
+            }
+        } else if (dup2(config->control_fd, config->control_target) < 0) {
+            fail(status_write, LAB_STEP_STDIO);
+        }
+    }
+    if (config->workdir != NULL && chdir(config->workdir) != 0) {
+        fail(status_write, LAB_STEP_WORKDIR);
+    }
+
+    // 8. Capabilities: bounding set first (needs CAP_SETPCAP, still held),
+    // then effective/permitted/inheritable, ambient cleared; no new privileges.
+    for (int cap = 0; cap <= config->last_capability; cap++) {
+        if (!(config->capabilities & (1ULL << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
+            fail(status_write, LAB_STEP_CAPABILITIES_BOUNDING);
+        }
+    }
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) {
+        fail(status_write, LAB_STEP_CAPABILITIES);
+    }
+    struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof(data));
+    for (int i = 0; i < 2; i++) {
+        uint32_t bits = (uint32_t)(config->capabilities >> (32 * i));
+        data[i].effective = bits;
+        data[i].permitted = bits;
+        data[i].inheritable = bits;
+    }
+    if (syscall(SYS_capset, &header, data) != 0) {
+        fail(status_write, LAB_STEP_CAPABILITIES);
+    }
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+        fail(status_write, LAB_STEP_NO_NEW_PRIVS);
+    }
+
+    // 9. Nothing but 0-2 and the control descriptor crosses the exec.
+    if (config->control_fd >= 0 && config->control_target > 3) {
+        mark_cloexec(3, (unsigned)config->control_target - 1);
+    }
+    mark_cloexec(config->control_fd >= 0 ? (unsigned)config->control_target + 1 : 3, ~0U);
+    exec_command(config);
+    fail(status_write, LAB_STEP_EXEC);
+}
+
+pid_t lab_spawn_container(const struct lab_spawn_config *config, int sync_read, int sync_write, int status_read,
+                          int status_write) {
+    sigset_t all, previous;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &previous);
+    // The raw syscall, like fork: the child gets a copy of the address space
+    // (the config stays readable) and glibc's atfork handlers do not run.
+    pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)(config->clone_flags | SIGCHLD), NULL, NULL, NULL, 0UL);
+    if (pid == 0) {
+        // The parent's ends: held here, they would keep the child waiting
+        // forever on a parent that died before writing the sync byte.
+        close(sync_write);
+        close(status_read);
+        child(config, sync_read, status_write);
+    }
+    int saved = errno;
+    pthread_sigmask(SIG_SETMASK, &previous, NULL);
+    errno = saved;
+    return pid;
+}

@@ -1,0 +1,177 @@
+import LabCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a container's cgroups limit. nil: no limit.
+public struct CgroupLimits: Codable, Sendable, Equatable {
+    public var memoryBytes: UInt64?
+    /// CPU quota in CPUs (0.5: half a CPU's time per period).
+    public var cpus: Double?
+    /// Priority on cgroup v2's scale, 1...10000 (100 is the default); v1 uses
+    /// `cpu.shares`, converted.
+    public var cpuWeight: Int?
+    public var pids: Int?
+
+    public init(memoryBytes: UInt64? = nil, cpus: Double? = nil, cpuWeight: Int? = nil, pids: Int? = nil) {
+        self.memoryBytes = memoryBytes
+        self.cpus = cpus
+        self.cpuWeight = cpuWeight
+        self.pids = pids
+    }
+
+    /// The CFS period the lab uses for quotas, in microseconds.
+    public static let cpuPeriodMicroseconds = 100_000
+
+    /// cgroup v2 weight to v1 shares: the inverse of the shares-to-weight
+    /// conversion runc and crun use (shares 2...262144 onto weight 1...10000),
+    /// so weight 100, v2's default, is 2,597 shares, not v1's default 1,024.
+    public static func shares(fromWeight weight: Int) -> Int {
+        2 + ((weight - 1) * 262_142) / 9_999
+    }
+
+    public static func weight(fromShares shares: Int) -> Int {
+        1 + ((shares - 2) * 9_999) / 262_142
+    }
+}
+
+/// What a container's cgroups account.
+public struct CgroupStats: Codable, Sendable, Equatable {
+    public var cpuUsageNs: UInt64?
+    public var memoryCurrentBytes: UInt64?
+    /// The high-water mark (v2 `memory.peak`, kernel 5.19 or later; v1 `memory.max_usage_in_bytes`).
+    public var memoryPeakBytes: UInt64?
+    /// Processes the OOM killer ended in this group.
+    public var oomKills: Int?
+    public var pidsCurrent: Int?
+    /// The most processes at once (`pids.peak`, where the kernel has it).
+    public var pidsPeak: Int?
+    /// Forks refused by the pids limit (`pids.events` max).
+    public var pidsLimitHits: Int?
+
+    public init() {}
+}
+
+/// One container's cgroups, whichever version the host has: the same
+/// operations on v2's single group or on v1's group per hierarchy.
+public protocol CgroupManager: Sendable {
+    /// Every directory of the container's group(s).
+    var directories: [String] { get }
+    /// Creates the group(s) and applies the limits (before any process joins).
+    func create(limits: CgroupLimits) throws
+    /// Moves a process in, in every hierarchy.
+    func addProcess(_ pid: pid_t) throws
+    func stats() -> CgroupStats
+    /// Stops every process of the group; returns once the kernel says frozen.
+    func freeze() throws
+    func thaw() throws
+    /// SIGKILL to every process in the group.
+    func killAll() throws
+    /// Pids in the group.
+    func processes() -> [pid_t]
+    /// Removes the group(s) once empty, retrying briefly on EBUSY.
+    func destroy() throws
+}
+
+extension CgroupLayout {
+    /// The lab's parent group in each hierarchy: `isolab`.
+    public static let parentName = "isolab"
+
+    /// The manager for container `id`: v2 on a unified host, v1 (one group per
+    /// controller hierarchy) on v1 and hybrid hosts. Throws naming a
+    /// controller the host lacks.
+    public func manager(for id: String) throws -> any CgroupManager {
+        switch mode {
+        case .v2:
+            guard let unified = unifiedMount else { throw LabError(.unsupported, "cgroup v2 host without a cgroup2 mount") }
+            return CgroupV2Manager(group: unified + "/" + Self.parentName + "/" + id)
+        case .v1, .hybrid:
+            var directories: [String: String] = [:]
+            for controller in ["memory", "cpu", "cpuacct", "pids", "freezer"] {
+                guard let mountPoint = v1MountPoint(of: controller) else {
+                    throw LabError(.unsupported, "the \(controller) cgroup controller is not mounted on this host; mount it: mount -t cgroup -o \(controller) cgroup /sys/fs/cgroup/\(controller)")
+                }
+                directories[controller] = mountPoint + "/" + Self.parentName + "/" + id
+            }
+            return CgroupV1Manager(groups: directories)
+        }
+    }
+
+    /// Every container group of the lab on this host (`isolab/<id>` in each hierarchy).
+    public func labGroups() -> [String] {
+        var seen = Set<String>()
+        var groups: [String] = []
+        for mount in mounts where mount.isV2 || !mount.controllers.isEmpty {
+            let parent = mount.mountPoint + "/" + Self.parentName
+            for name in FileSystem.list(parent) where FileSystem.isDirectory(parent + "/" + name) {
+                if seen.insert(parent + "/" + name).inserted { groups.append(parent + "/" + name) }
+            }
+        }
+        return groups
+    }
+}
+
+/// cgroupfs file access, shared by both managers.
+enum CgroupFile {
+    /// Writes a control file. O_CREAT lets the managers run on a fake tree in
+    /// a temporary directory; cgroupfs refuses to create files, so on the real
+    /// thing a missing control file still fails.
+    static func write(_ path: String, _ value: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw LabError.syscall("open \(path)") }
+        defer { close(fd) }
+        let bytes = Array(value.utf8)
+        let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        guard n == bytes.count else { throw LabError.syscall("write '\(value)' to \(path)") }
+    }
+
+    static func read(_ path: String) -> String? {
+        FileSystem.readTextIfPresent(path)?.trimmingWhitespace()
+    }
+
+    static func number(_ path: String) -> UInt64? {
+        read(path).flatMap { UInt64($0) }
+    }
+
+    /// `key value` lines (cpu.stat, memory.events, memory.oom_control).
+    static func keyed(_ path: String, _ key: String) -> UInt64? {
+        guard let text = read(path) else { return nil }
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: " ")
+            if parts.count == 2, parts[0] == key { return UInt64(parts[1]) }
+        }
+        return nil
+    }
+
+    static func pids(_ directory: String) -> [pid_t] {
+        (read(directory + "/cgroup.procs") ?? "").split(separator: "\n").compactMap { pid_t($0) }
+    }
+
+    /// rmdir, retrying EBUSY (the last process may still be exiting) for up to a second.
+    static func remove(_ directory: String) throws {
+        var delay: UInt32 = 1000
+        for _ in 0..<20 {
+            if rmdir(directory) == 0 || errno == ENOENT { return }
+            guard errno == EBUSY else { throw LabError.syscall("remove cgroup \(directory)") }
+            usleep(delay)
+            delay = min(delay * 2, 100_000)
+        }
+        throw LabError.syscall("remove cgroup \(directory)", errno: EBUSY)
+    }
+
+    /// Polls until `done` or about a second has passed.
+    static func waitUntil(_ done: () -> Bool) -> Bool {
+        for _ in 0..<1000 {
+            if done() { return true }
+            usleep(1000)
+        }
+        return done()
+    }
+
+    static func createGroup(_ directory: String) throws {
+        let parent = String(directory[..<(directory.lastIndex(of: "/") ?? directory.endIndex)])
+        try FileSystem.createDirectory(parent)
+        guard mkdir(directory, 0o755) == 0 else { throw LabError.syscall("create cgroup \(directory)") }
+    }
+}

@@ -1,0 +1,112 @@
+import LabCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// cgroup v1 (legacy and hybrid hosts): one group per controller hierarchy,
+/// `<mount>/isolab/<id>`. Co-mounted controllers (cpu,cpuacct) share one.
+public struct CgroupV1Manager: CgroupManager {
+    /// controller -> its group directory
+    public let groups: [String: String]
+
+    public init(groups: [String: String]) {
+        self.groups = groups
+    }
+
+    public var directories: [String] { Array(Set(groups.values)).sorted() }
+
+    func group(_ controller: String) -> String { groups[controller]! }
+
+    public func create(limits: CgroupLimits) throws {
+        var created: [String] = []
+        do {
+            for directory in directories {
+                try CgroupFile.createGroup(directory)
+                created.append(directory)
+            }
+            let memory = group("memory")
+            if let bytes = limits.memoryBytes {
+                try CgroupFile.write(memory + "/memory.limit_in_bytes", String(bytes))
+                // Swap off for the group, where the kernel accounts swap.
+                if FileSystem.exists(memory + "/memory.memsw.limit_in_bytes") {
+                    try CgroupFile.write(memory + "/memory.memsw.limit_in_bytes", String(bytes))
+                }
+                if FileSystem.exists(memory + "/memory.swappiness") {
+                    try CgroupFile.write(memory + "/memory.swappiness", "0")
+                }
+            }
+            let cpu = group("cpu")
+            if let cpus = limits.cpus {
+                try CgroupFile.write(cpu + "/cpu.cfs_period_us", String(CgroupLimits.cpuPeriodMicroseconds))
+                try CgroupFile.write(cpu + "/cpu.cfs_quota_us", String(Int(cpus * Double(CgroupLimits.cpuPeriodMicroseconds))))
+            }
+            if let weight = limits.cpuWeight {
+                try CgroupFile.write(cpu + "/cpu.shares", String(CgroupLimits.shares(fromWeight: weight)))
+            }
+            if let pids = limits.pids {
+                try CgroupFile.write(group("pids") + "/pids.max", String(pids))
+            }
+        } catch {
+            for directory in created.reversed() { try? CgroupFile.remove(directory) }
+            throw error
+        }
+    }
+
+    public func addProcess(_ pid: pid_t) throws {
+        for directory in directories {
+            try CgroupFile.write(directory + "/cgroup.procs", String(pid))
+        }
+    }
+
+    public func stats() -> CgroupStats {
+        var stats = CgroupStats()
+        stats.cpuUsageNs = CgroupFile.number(group("cpuacct") + "/cpuacct.usage")
+        let memory = group("memory")
+        stats.memoryCurrentBytes = CgroupFile.number(memory + "/memory.usage_in_bytes")
+        stats.memoryPeakBytes = CgroupFile.number(memory + "/memory.max_usage_in_bytes")
+        // Kernels since 4.13 count kills in memory.oom_control's oom_kill.
+        stats.oomKills = CgroupFile.keyed(memory + "/memory.oom_control", "oom_kill").map { Int($0) }
+        stats.pidsCurrent = CgroupFile.number(group("pids") + "/pids.current").map { Int($0) }
+        stats.pidsPeak = CgroupFile.number(group("pids") + "/pids.peak").map { Int($0) }
+        stats.pidsLimitHits = CgroupFile.keyed(group("pids") + "/pids.events", "max").map { Int($0) }
+        return stats
+    }
+
+    public func freeze() throws {
+        let state = group("freezer") + "/freezer.state"
+        try CgroupFile.write(state, "FROZEN")
+        guard CgroupFile.waitUntil({ CgroupFile.read(state) == "FROZEN" }) else {
+            throw LabError(.timeout, "freeze \(group("freezer")): still \(CgroupFile.read(state) ?? "?") after 1 s")
+        }
+    }
+
+    public func thaw() throws {
+        let state = group("freezer") + "/freezer.state"
+        try CgroupFile.write(state, "THAWED")
+        guard CgroupFile.waitUntil({ CgroupFile.read(state) == "THAWED" }) else {
+            throw LabError(.timeout, "thaw \(group("freezer")): still \(CgroupFile.read(state) ?? "?") after 1 s")
+        }
+    }
+
+    public func processes() -> [pid_t] {
+        Array(Set(directories.flatMap { CgroupFile.pids($0) })).sorted()
+    }
+
+    /// v1 has no cgroup.kill: freeze so that nothing forks in between, signal
+    /// every pid, thaw so that the signals are delivered.
+    public func killAll() throws {
+        let frozen = (try? freeze()) != nil
+        for pid in processes() { kill(pid, SIGKILL) }
+        if frozen { try? thaw() }
+        _ = CgroupFile.waitUntil { processes().isEmpty }
+    }
+
+    public func destroy() throws {
+        var firstError: Error?
+        for directory in directories {
+            do { try CgroupFile.remove(directory) } catch { firstError = firstError ?? error }
+        }
+        if let firstError { throw firstError }
+    }
+}

@@ -1,0 +1,321 @@
+import CLabShim
+import CLabSpawn
+import Foundation
+import LabCore
+
+/// A running container of the lab's own: a process in new PID, mount, UTS,
+/// IPC, network and cgroup namespaces, placed in its cgroups before it runs
+/// anything, on a read-only root with its own /proc, /dev, /tmp and /run,
+/// with a reduced capability set.
+///
+/// Its timeline: `spawn_start` (create() called), `cloned` (clone returned),
+/// `cgroup_joined` (the pid written to every cgroup), `rootfs_ready` (the
+/// child reported pivot_root done), `exec` (the status pipe closed on exec),
+/// `ready` (set by whoever reads the agent's READY), `exited`, `cleaned`.
+public final class Container: @unchecked Sendable {
+    public let spec: ContainerSpec
+    public let pid: pid_t
+    public let cgroups: any CgroupManager
+    let runDirectory: String
+    let stateFile: String
+
+    private let lock = NSLock()
+    private var _timeline: Timeline
+    private var waitStatus: Int32?
+    private var destroyed = false
+    private var cleanupToken: UInt64 = 0
+
+    public var timeline: Timeline { lock.withLock { _timeline } }
+
+    public func mark(_ phase: String, at ns: UInt64 = MonotonicClock.now()) {
+        lock.withLock { _timeline.mark(phase, at: ns) }
+    }
+
+    private init(spec: ContainerSpec, pid: pid_t, cgroups: any CgroupManager, runDirectory: String, stateFile: String, timeline: Timeline) {
+        self.spec = spec
+        self.pid = pid
+        self.cgroups = cgroups
+        self.runDirectory = runDirectory
+        self.stateFile = stateFile
+        self._timeline = timeline
+    }
+
+    /// The record gc reads to find a container whose lab process died.
+    public struct State: Codable, Sendable {
+        public var id: String
+        /// The lab process that owns the container.
+        public var ownerPID: Int32
+        public var pid: Int32?
+        public var cgroups: [String]
+        public var runDirectory: String
+    }
+
+    public static func stateDirectory(_ paths: LabPaths) -> String { paths.run + "/containers" }
+
+    /// Creates and starts the container; returns once its command has been
+    /// exec'd. Anything that fails is torn down before the error is thrown.
+    public static func create(_ spec: ContainerSpec, layout: CgroupLayout, paths: LabPaths = .fromEnvironment()) throws -> Container {
+        var timeline = Timeline()
+        timeline.mark("spawn_start")
+        guard geteuid() == 0 || spec.userNamespace else {
+            throw LabError(.invalidInput, "containers need root (namespaces, mounts, cgroups); run as root, or pass --userns")
+        }
+        guard FileSystem.isDirectory(spec.rootfs) else {
+            throw LabError(.notFound, "image root \(spec.rootfs) does not exist; build the image with isolab image build")
+        }
+        _ = try spec.resolveCommand()
+        let cgroups = try layout.manager(for: spec.id)
+
+        let runDirectory = stateDirectory(paths) + "/" + spec.id
+        let mountPoint = runDirectory + "/root"
+        let stateFile = stateDirectory(paths) + "/" + spec.id + ".json"
+        // 0755: with --userns the child is root only inside, and must still reach its mount point.
+        try FileSystem.createDirectory(mountPoint, mode: 0o755)
+        var state = State(id: spec.id, ownerPID: getpid(), pid: nil, cgroups: cgroups.directories, runDirectory: runDirectory)
+        // Undone on failure, and by the signal handler if the lab is
+        // interrupted before the container is whole.
+        let undo = Teardown()
+        undo.append { try? FileSystem.removeTree(runDirectory) }
+        undo.append { unlink(stateFile) }
+        let interruptToken = CleanupRegistry.shared.register { undo.run() }
+        defer { CleanupRegistry.shared.unregister(interruptToken) }
+        func rollback() { undo.run() }
+        do {
+            try writeState(state, to: stateFile)
+            try cgroups.create(limits: spec.limits)
+        } catch {
+            rollback()
+            throw error
+        }
+        undo.append { try? cgroups.destroy() }
+
+        var syncPipe: [Int32] = [-1, -1], statusPipe: [Int32] = [-1, -1]
+        guard lab_pipe2(&syncPipe, O_CLOEXEC) == 0 else { rollback(); throw LabError.syscall("pipe2") }
+        guard lab_pipe2(&statusPipe, O_CLOEXEC) == 0 else {
+            close(syncPipe[0]); close(syncPipe[1]); rollback()
+            throw LabError.syscall("pipe2")
+        }
+
+        // Everything the child reads, as C memory prepared before the clone.
+        let strings = CStringArena()
+        defer { strings.free() }
+        let argv = strings.array(spec.command)
+        let envp = strings.array(spec.environment)
+        var rlimits = spec.rlimits.map { lab_spawn_rlimit(resource: $0.0, soft: $0.1, hard: $0.2) }
+        var flags = lab_clone_newpid() | lab_clone_newns() | lab_clone_newuts() | lab_clone_newipc() | lab_clone_newnet()
+        if spec.userNamespace { flags |= lab_clone_newuser() }
+        let pid: pid_t = rlimits.withUnsafeMutableBufferPointer { limits in
+            var config = lab_spawn_config(
+                clone_flags: flags, cgroup_namespace: 1, rootfs: strings.string(spec.rootfs),
+                mount_point: strings.string(mountPoint), hostname: strings.string(spec.hostname),
+                argv: argv, envp: envp, workdir: strings.string(spec.workdir),
+                stdin_fd: spec.stdin, stdout_fd: spec.stdout, stderr_fd: spec.stderr,
+                control_fd: spec.controlFD, control_target: 3, capabilities: spec.capabilities,
+                last_capability: Capabilities.lastCapability, rlimits: limits.baseAddress, rlimit_count: Int32(limits.count),
+                user_namespace: spec.userNamespace ? 1 : 0)
+            return lab_spawn_container(&config, syncPipe[0], syncPipe[1], statusPipe[0], statusPipe[1])
+        }
+        let cloneErrno = errno
+        timeline.mark("cloned")
+        close(syncPipe[0])
+        close(statusPipe[1])
+        guard pid > 0 else {
+            close(syncPipe[1]); close(statusPipe[0]); rollback()
+            throw LabError.syscall("clone the container's process", errno: cloneErrno)
+        }
+        undo.append {
+            Glibc.kill(pid, SIGKILL)
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        }
+        state.pid = pid
+        do {
+            try writeState(state, to: stateFile)
+            if spec.userNamespace { try writeIDMaps(pid) }
+            try cgroups.addProcess(pid)
+            timeline.mark("cgroup_joined")
+        } catch {
+            close(syncPipe[1]); close(statusPipe[0]); rollback()
+            throw error
+        }
+        var one: UInt8 = 1
+        _ = write(syncPipe[1], &one, 1)
+        close(syncPipe[1])
+
+        // Progress and errors from the child until the pipe closes on exec.
+        var failure: lab_spawn_status?
+        while true {
+            var status = lab_spawn_status()
+            let n = read(statusPipe[0], &status, MemoryLayout<lab_spawn_status>.size)
+            if n < 0 && errno == EINTR { continue }
+            if n != MemoryLayout<lab_spawn_status>.size { break }
+            if status.step == Int32(LAB_STEP_ROOTFS_READY.rawValue) {
+                timeline.mark("rootfs_ready")
+            } else {
+                failure = status
+            }
+        }
+        close(statusPipe[0])
+        if let failure {
+            rollback()
+            throw LabError(.failed, "container \(spec.id): \(stepName(failure.step)): \(Errno.describe(failure.error))")
+        }
+        timeline.mark("exec")
+        let container = Container(spec: spec, pid: pid, cgroups: cgroups, runDirectory: runDirectory, stateFile: stateFile, timeline: timeline)
+        container.cleanupToken = CleanupRegistry.shared.register { [weak container] in try? container?.destroy() }
+        return container
+    }
+
+    /// Blocks until the container's PID 1 exits; returns the wait status.
+    @discardableResult
+    public func wait() -> Int32 {
+        if let status = lock.withLock({ waitStatus }) { return status }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 {
+            if errno != EINTR {
+                status = lock.withLock { waitStatus } ?? 0
+                break
+            }
+        }
+        lock.withLock {
+            if waitStatus == nil { waitStatus = status }
+            _timeline.mark("exited")
+        }
+        return status
+    }
+
+    /// The same, without holding a thread of Swift's cooperative pool.
+    public func waitAsync() async -> Int32 {
+        await withCheckedContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(returning: self.wait()) }
+        }
+    }
+
+    public func freeze() throws { try cgroups.freeze() }
+    public func thaw() throws { try cgroups.thaw() }
+    public func stats() -> CgroupStats { cgroups.stats() }
+
+    /// SIGKILL to every process of the container.
+    public func kill() throws { try cgroups.killAll() }
+
+    /// How the container ended, in words: `exited with 0`, `killed by the
+    /// memory limit (64 MiB)`, `killed by SIGKILL`.
+    public func describeExit(_ status: Int32) -> (text: String, exitCode: Int32) {
+        let signaled = status & 0x7F
+        if signaled == 0 {
+            let code = (status >> 8) & 0xFF
+            return ("exited with \(code)", code)
+        }
+        if signaled == SIGKILL, let kills = stats().oomKills, kills > 0, let limit = spec.limits.memoryBytes {
+            return ("killed by the memory limit (\(ByteSize.format(limit)))", 128 + SIGKILL)
+        }
+        return ("killed by signal \(signaled) (\(String(cString: strsignal(signaled))))", 128 + signaled)
+    }
+
+    /// Kills whatever is left, reaps, removes the cgroups, the run directory
+    /// and the state file. Safe to call twice; always leaves nothing behind
+    /// unless it throws, and then gc can finish the work.
+    public func destroy() throws {
+        let alreadyDone = lock.withLock { () -> Bool in
+            defer { destroyed = true }
+            return destroyed
+        }
+        if alreadyDone { return }
+        CleanupRegistry.shared.unregister(cleanupToken)
+        if lock.withLock({ waitStatus }) == nil {
+            if Glibc.kill(pid, 0) == 0 { try? cgroups.killAll(); Glibc.kill(pid, SIGKILL) }
+            wait()
+        }
+        if !cgroups.processes().isEmpty { try? cgroups.killAll() }
+        try cgroups.destroy()
+        try FileSystem.removeTree(runDirectory)
+        unlink(stateFile)
+        mark("cleaned")
+    }
+
+    /// Not fsynced: it sits on the start path, and a state file lost in a
+    /// crash only means gc finds the cgroup by its name instead.
+    static func writeState(_ state: State, to path: String) throws {
+        try FileSystem.writeAtomically(path, bytes: Array(try JSONEncoder().encode(state)), durable: false)
+    }
+
+    /// Root inside is uid/gid 100000 on the host; 65536 ids.
+    static func writeIDMaps(_ pid: pid_t) throws {
+        if geteuid() != 0 {
+            try FileSystem.writeControl("/proc/\(pid)/setgroups", "deny")
+            try FileSystem.writeControl("/proc/\(pid)/uid_map", "0 \(geteuid()) 1")
+            try FileSystem.writeControl("/proc/\(pid)/gid_map", "0 \(getegid()) 1")
+        } else {
+            try FileSystem.writeControl("/proc/\(pid)/uid_map", "0 100000 65536")
+            try FileSystem.writeControl("/proc/\(pid)/gid_map", "0 100000 65536")
+        }
+    }
+
+    static func stepName(_ step: Int32) -> String {
+        let names: [UInt32: String] = [
+            LAB_STEP_SIGNALS.rawValue: "reset signals", LAB_STEP_SYNC_WAIT.rawValue: "wait for the cgroup placement",
+            LAB_STEP_SETGROUPS.rawValue: "setgroups", LAB_STEP_IDS.rawValue: "become root in the user namespace",
+            LAB_STEP_CGROUP_NAMESPACE.rawValue: "unshare the cgroup namespace",
+            LAB_STEP_MOUNT_PRIVATE.rawValue: "make / private", LAB_STEP_BIND_ROOTFS.rawValue: "bind the image's rootfs",
+            LAB_STEP_MOUNT_PROC.rawValue: "mount proc on /proc", LAB_STEP_MOUNT_SYS.rawValue: "mount sysfs on /sys",
+            LAB_STEP_MOUNT_DEV.rawValue: "mount tmpfs on /dev", LAB_STEP_MOUNT_DEVICES.rawValue: "bind devices into /dev",
+            LAB_STEP_MOUNT_DEVPTS.rawValue: "mount devpts on /dev/pts", LAB_STEP_MOUNT_SHM.rawValue: "mount tmpfs on /dev/shm",
+            LAB_STEP_MOUNT_TMP.rawValue: "mount tmpfs on /tmp", LAB_STEP_MOUNT_RUN.rawValue: "mount tmpfs on /run",
+            LAB_STEP_REMOUNT_READONLY.rawValue: "remount the root read-only", LAB_STEP_PIVOT_ROOT.rawValue: "pivot_root",
+            LAB_STEP_HOSTNAME.rawValue: "sethostname", LAB_STEP_LOOPBACK.rawValue: "bring lo up",
+            LAB_STEP_RLIMITS.rawValue: "setrlimit", LAB_STEP_STDIO.rawValue: "set up stdio",
+            LAB_STEP_WORKDIR.rawValue: "chdir to the working directory",
+            LAB_STEP_CAPABILITIES_BOUNDING.rawValue: "drop from the capability bounding set",
+            LAB_STEP_CAPABILITIES.rawValue: "set capabilities", LAB_STEP_NO_NEW_PRIVS.rawValue: "set no_new_privs",
+            LAB_STEP_CLOSE_FDS.rawValue: "close descriptors", LAB_STEP_EXEC.rawValue: "exec the command",
+        ]
+        return names[UInt32(bitPattern: step)] ?? "step \(step)"
+    }
+}
+
+/// Undo actions run once, newest first, from whichever thread gets there first.
+final class Teardown: @unchecked Sendable {
+    private let lock = NSLock()
+    private var actions: [() -> Void] = []
+    private var done = false
+
+    func append(_ action: @escaping () -> Void) {
+        lock.withLock { actions.append(action) }
+    }
+
+    func run() {
+        let pending = lock.withLock { () -> [() -> Void] in
+            defer { actions.removeAll(); done = true }
+            return done ? [] : actions.reversed()
+        }
+        pending.forEach { $0() }
+    }
+}
+
+/// C strings that live until `free()`: the child reads them after the clone.
+final class CStringArena {
+    private var pointers: [UnsafeMutablePointer<CChar>] = []
+    private var arrays: [UnsafeMutablePointer<UnsafePointer<CChar>?>] = []
+
+    func string(_ text: String) -> UnsafePointer<CChar> {
+        let pointer = strdup(text)!
+        pointers.append(pointer)
+        return UnsafePointer(pointer)
+    }
+
+    /// A NULL-terminated array of C strings.
+    func array(_ texts: [String]) -> UnsafePointer<UnsafePointer<CChar>?> {
+        let array = UnsafeMutablePointer<UnsafePointer<CChar>?>.allocate(capacity: texts.count + 1)
+        for (index, text) in texts.enumerated() { array[index] = string(text) }
+        array[texts.count] = nil
+        arrays.append(array)
+        return UnsafePointer(array)
+    }
+
+    func free() {
+        pointers.forEach { Glibc.free($0) }
+        arrays.forEach { $0.deallocate() }
+        pointers.removeAll()
+        arrays.removeAll()
+    }
+}

@@ -1,0 +1,107 @@
+import LabCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Everything a container is started with.
+public struct ContainerSpec: Sendable {
+    /// 12 hex digits; the cgroup is `isolab/<id>`, the hostname defaults to it.
+    public var id: String
+    /// The image's `rootfs/`, bind-mounted read-only as the container's root.
+    public var rootfs: String
+    /// The command; the first element is an absolute path or a name searched in the image's PATH.
+    public var command: [String]
+    /// `KEY=value` strings.
+    public var environment: [String]
+    public var workdir: String
+    public var hostname: String
+    public var limits: CgroupLimits
+    /// Capabilities kept (bit n: capability n).
+    public var capabilities: UInt64
+    public var userNamespace: Bool
+    /// Descriptors that become the container's 0, 1, 2 (-1: /dev/null).
+    public var stdin: Int32 = -1
+    public var stdout: Int32 = -1
+    public var stderr: Int32 = -1
+    /// A descriptor the container gets as 3 (-1: none).
+    public var controlFD: Int32 = -1
+    /// (resource, soft, hard)
+    public var rlimits: [(Int32, UInt64, UInt64)] = [(Int32(RLIMIT_NOFILE.rawValue), 1024, 1024)]
+
+    public init(
+        id: String = ContainerSpec.newID(), rootfs: String, command: [String], environment: [String] = ContainerSpec.defaultEnvironment,
+        workdir: String = "/", hostname: String? = nil, limits: CgroupLimits = CgroupLimits(),
+        capabilities: UInt64, userNamespace: Bool = false
+    ) {
+        self.id = id
+        self.rootfs = rootfs
+        self.command = command
+        self.environment = environment
+        self.workdir = workdir
+        self.hostname = hostname ?? id
+        self.limits = limits
+        self.capabilities = capabilities
+        self.userNamespace = userNamespace
+    }
+
+    public static let defaultEnvironment = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"]
+
+    /// 12 random hex digits.
+    public static func newID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let value = generator.next() & 0xFFFF_FFFF_FFFF
+        let hex = String(value, radix: 16)
+        return String(repeating: "0", count: 12 - hex.count) + hex
+    }
+
+    /// The host path of `command[0]` inside the rootfs, following symlinks
+    /// inside the image (an absolute link target is the image's, not the
+    /// host's), or an error naming the command.
+    public func resolveCommand() throws -> String {
+        guard let program = command.first, !program.isEmpty else {
+            throw LabError(.invalidInput, "no command given")
+        }
+        if program.contains("/") {
+            guard program.hasPrefix("/"), let found = Self.resolve(program, in: rootfs), Self.isExecutable(found) else {
+                throw LabError(.invalidInput, "command \(program) is not an executable in the image (\(rootfs))")
+            }
+            return found
+        }
+        let path = environment.first { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) } ?? "/usr/bin:/bin"
+        for directory in path.split(separator: ":") {
+            if let found = Self.resolve("\(directory)/\(program)", in: rootfs), Self.isExecutable(found) { return found }
+        }
+        throw LabError(.invalidInput, "command \(program) is not in the image's PATH (\(path))")
+    }
+
+    static func isExecutable(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG && access(path, X_OK) == 0
+    }
+
+    /// `path` inside `root`, with every symlink resolved inside `root`.
+    static func resolve(_ path: String, in root: String, depth: Int = 0) -> String? {
+        guard depth < 16 else { return nil }
+        var resolved: [Substring] = []
+        var parts = path.split(separator: "/")[...]
+        while let part = parts.popFirst() {
+            if part == "." { continue }
+            if part == ".." { _ = resolved.popLast(); continue }
+            let candidate = root + "/" + (resolved + [part]).joined(separator: "/")
+            var st = stat()
+            guard lstat(candidate, &st) == 0 else { return nil }
+            if (st.st_mode & S_IFMT) == S_IFLNK {
+                var buffer = [CChar](repeating: 0, count: 4096)
+                let n = readlink(candidate, &buffer, buffer.count - 1)
+                guard n > 0 else { return nil }
+                let target = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                let base = target.hasPrefix("/") ? "" : "/" + resolved.joined(separator: "/")
+                let rest = parts.isEmpty ? "" : "/" + parts.joined(separator: "/")
+                return resolve(base + "/" + target + rest, in: root, depth: depth + 1)
+            }
+            resolved.append(part)
+        }
+        return root + "/" + resolved.joined(separator: "/")
+    }
+}

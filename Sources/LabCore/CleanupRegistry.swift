@@ -1,0 +1,78 @@
+import Foundation
+
+/// What the lab must undo if it is interrupted: running containers, VM
+/// domains, temporary files. Each live resource registers its teardown; on
+/// SIGINT, SIGTERM or SIGHUP every registered teardown runs, then the lab
+/// exits with 128 + the signal number. A teardown must be safe to run twice
+/// (once here, once by its owner).
+public final class CleanupRegistry: @unchecked Sendable {
+    public static let shared = CleanupRegistry()
+
+    private let lock = NSLock()
+    private var actions: [(token: UInt64, action: @Sendable () -> Void)] = []
+    private var nextToken: UInt64 = 1
+    private var sources: [DispatchSourceSignal] = []
+    private let queue = DispatchQueue(label: "isolab.signals")
+    /// The signal received, if any; owners that loop may check it to stop early.
+    public var interrupted: Int32? { lock.withLock { _interrupted } }
+    private var _interrupted: Int32?
+
+    /// When the lab is being interrupted, waits for the signal handler to
+    /// finish the teardown and exit, so that the interrupted work does not
+    /// carry on (or exit with its own status) meanwhile.
+    public func parkIfInterrupted() {
+        guard interrupted != nil else { return }
+        while true { pause() }
+    }
+
+    /// Registers a teardown; pass the token to `unregister` once it has run.
+    @discardableResult
+    public func register(_ action: @escaping @Sendable () -> Void) -> UInt64 {
+        lock.lock()
+        defer { lock.unlock() }
+        let token = nextToken
+        nextToken += 1
+        actions.append((token, action))
+        return token
+    }
+
+    public func unregister(_ token: UInt64) {
+        lock.lock()
+        defer { lock.unlock() }
+        actions.removeAll { $0.token == token }
+    }
+
+    /// Runs every teardown, newest first, and forgets them.
+    public func runAll() {
+        lock.lock()
+        let pending = actions.reversed()
+        actions.removeAll()
+        lock.unlock()
+        for entry in pending { entry.action() }
+    }
+
+    /// Turns SIGINT, SIGTERM and SIGHUP into: run the teardowns, then exit.
+    /// `onSignal` may replace the exit (a runner that still writes its
+    /// partial results); it runs after the teardowns.
+    public func installSignalHandlers(onSignal: (@Sendable (Int32) -> Void)? = nil) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard sources.isEmpty else { return }
+        for signalNumber in [SIGINT, SIGTERM, SIGHUP] {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: queue)
+            source.setEventHandler { [weak self] in
+                guard let self else { return }
+                self.lock.withLock { self._interrupted = signalNumber }
+                self.runAll()
+                if let onSignal {
+                    onSignal(signalNumber)
+                } else {
+                    exit(128 + signalNumber)
+                }
+            }
+            source.resume()
+            sources.append(source)
+        }
+    }
+}

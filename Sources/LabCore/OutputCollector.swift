@@ -1,0 +1,56 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Reads a child's output pipe to its end (or a deadline), keeping at most
+/// `limit` bytes and the instant the first line starting with `marker` was
+/// read: how the lab times an agent's `ISOLAB READY`, the same way for every
+/// backend.
+public struct OutputCollector {
+    public var bytes: [UInt8] = []
+    /// When the marker line was read (monotonic ns).
+    public var markerSeen: UInt64?
+    public var timedOut = false
+    public let limit: Int
+    let marker: [UInt8]
+    private var lineStart = 0
+
+    public init(marker: String = "ISOLAB READY", limit: Int = 1 << 20) {
+        self.marker = Array(marker.utf8)
+        self.limit = limit
+    }
+
+    public var text: String { String(decoding: bytes, as: UTF8.self) }
+
+    /// Reads `fd` until EOF or `deadline` (monotonic ns). `onMarker` runs
+    /// once, as soon as the marker line has been read.
+    public mutating func drain(_ fd: Int32, deadline: UInt64, onMarker: (UInt64) -> Void = { _ in }) {
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        while true {
+            let now = MonotonicClock.now()
+            if now >= deadline {
+                timedOut = true
+                return
+            }
+            let ready = poll(&poller, 1, Int32(min((deadline - now) / 1_000_000 + 1, 1000)))
+            if ready < 0 && errno != EINTR { return }
+            if ready <= 0 { continue }
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return }
+            let stamp = MonotonicClock.now()
+            if bytes.count < limit { bytes.append(contentsOf: buffer[0..<min(n, limit - bytes.count)]) }
+            if markerSeen == nil {
+                while lineStart < bytes.count, let newline = bytes[lineStart...].firstIndex(of: UInt8(ascii: "\n")) {
+                    if bytes[lineStart..<newline].starts(with: marker) {
+                        markerSeen = stamp
+                        onMarker(stamp)
+                        break
+                    }
+                    lineStart = newline + 1
+                }
+            }
+        }
+    }
+}
