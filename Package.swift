@@ -25,7 +25,7 @@ let package = Package(
         .target(
             name: "LabCommands",
             dependencies: [
-                "LabCore", "LabDoctor", "LabImage", "LabContainer",
+                "LabCore", "LabDoctor", "LabImage", "LabContainer", "LabVirt", "LabAgentCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -68,7 +68,7 @@ let package = Package(
         .target(
             name: "LabVirt",
             dependencies: [
-                "LabCore", "LabImage", "CLibvirt", "CLabShim",
+                "LabCore", "LabImage", "LabAgentCore", "CLibvirt", "CLabShim",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -84,7 +84,7 @@ let package = Package(
         .executableTarget(
             name: "isolab-bench",
             dependencies: [
-                "LabCore", "LabAgentCore", "LabRunner", "LabStats", "LabImage", "LabContainer",
+                "LabCore", "LabAgentCore", "LabRunner", "LabStats", "LabImage", "LabContainer", "LabVirt",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/isolab-bench"
@@ -93,6 +93,7 @@ let package = Package(
         .testTarget(name: "LabStatsTests", dependencies: ["LabStats"]),
         .testTarget(name: "LabAgentCoreTests", dependencies: ["LabAgentCore"]),
         .testTarget(name: "LabContainerTests", dependencies: ["LabContainer", "LabCore"]),
+        .testTarget(name: "LabVirtTests", dependencies: ["LabVirt", "LabCore"], exclude: ["Golden"]),
         .testTarget(name: "LabImageTests", dependencies: ["LabImage", "LabCore", "LabAgentCore"]),
         .testTarget(name: "LabDoctorTests", dependencies: ["LabDoctor", "LabCore", "LabContainer", "LabVirt"]),
         .testTarget(

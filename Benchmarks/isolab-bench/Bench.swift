@@ -6,16 +6,17 @@ import LabCore
 import LabImage
 import LabRunner
 import LabStats
+import LabVirt
 
 /// The lab's own benchmarks: each reports medians and spread and compares
 /// with a baseline measured in the same run, alternating the two so that a
 /// noisy machine's drift falls on both alike.
 @main
-struct Bench: ParsableCommand {
+struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "isolab-bench",
         abstract: "Benchmarks of the lab's own costs (run the release build: swift build -c release).",
-        subcommands: [AgentStart.self, AgentStability.self, ImageBuild.self, ContainerStart.self]
+        subcommands: [AgentStart.self, AgentStability.self, ImageBuild.self, ContainerStart.self, VMStart.self]
     )
 }
 
@@ -199,6 +200,54 @@ struct ContainerStart: ParsableCommand {
         print("where the time goes (median per phase, ms):")
         for phase in ["cloned", "cgroup_joined", "rootfs_ready", "exec", "ready", "exited", "cleaned"] {
             if let values = phases[phase] { print(String(format: "  %-14@ %.3f", phase, Statistics.median(values))) }
+        }
+    }
+}
+
+/// Time to READY of the same guest through libvirt and with QEMU started
+/// directly (same kernel, initramfs, command line, memory and accelerator),
+/// alternating; and the lab's own preparation before virDomainCreateXML.
+struct VMStart: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vm-start", abstract: "VM start to READY through libvirt, against QEMU started directly.")
+
+    @OptionGroup var options: AgentOptions
+    @Option(help: "Measured boots of each.") var runs = 8
+    @Option(help: "Unmeasured boots of each first.") var warmup = 1
+
+    func run() async throws {
+        let agent = try options.agentPath()
+        let paths = LabPaths.fromEnvironment()
+        let image = try ImageBuilder(store: ImageStore(paths: paths), agentPath: agent).build(.builtinBusybox).record
+        let kernel = try GuestKernel.find(paths: paths).get()
+        let decision = try AcceleratorChoice.decide(.auto, kernel: kernel, paths: paths)
+        guard let qemu = HostCommand.which("qemu-system-x86_64") else { throw ValidationError("qemu-system-x86_64 not found") }
+        let connection = try await LibvirtConnection.open(uri: "qemu:///system")
+        let machines = VirtualMachines(connection: connection)
+        var viaLibvirt: [Double] = [], direct: [Double] = [], preparation: [Double] = [], create: [Double] = []
+        for index in 0..<(warmup + runs) {
+            var spec = VMSpec(kernel: kernel, initramfs: image.initramfs, workload: ["noop"])
+            spec.accelerator = decision.accelerator
+            let run = try await machines.run(spec)
+            let other = try BareLauncher.run(qemu, [
+                "-machine", "pc,accel=\(decision.accelerator.rawValue)", "-m", "256", "-smp", "1", "-nodefaults", "-no-user-config",
+                "-display", "none", "-serial", "stdio", "-no-reboot", "-kernel", kernel.path, "-initrd", image.initramfs,
+                "-append", spec.commandLine,
+            ], timeout: 180)
+            guard index >= warmup else { continue }
+            viaLibvirt.append(Double(run.timeline.duration("define_start", "ready") ?? 0))
+            direct.append(Double(other.duration("spawn_start", "ready") ?? 0))
+            preparation.append(Double(run.timeline.duration("define_start", "define_call") ?? 0))
+            create.append(Double(run.timeline.duration("define_call", "domain_started") ?? 0))
+        }
+        print("accelerator: \(decision.accelerator.rawValue.uppercased()) (\(decision.reason))")
+        print(describe("libvirt define → READY", milliseconds(viaLibvirt), unit: "ms"))
+        print(describe("QEMU direct → READY   ", milliseconds(direct), unit: "ms"))
+        print(describe("lab preparation       ", milliseconds(preparation), unit: "ms"))
+        print(describe("virDomainCreateXML    ", milliseconds(create), unit: "ms"))
+        if let ratio = Bootstrap.ratioOfMedians(viaLibvirt, direct) {
+            print(String(format: "libvirt / direct: %.3f × (95 %% CI %.3f–%.3f)",
+                         Statistics.median(viaLibvirt) / Statistics.median(direct), ratio.lower, ratio.upper))
         }
     }
 }

@@ -1,21 +1,36 @@
 import ArgumentParser
 import LabContainer
 import LabCore
+import LabVirt
 
 /// `isolab gc`: remove what a lab killed with SIGKILL left behind.
-struct GC: ParsableCommand {
+struct GC: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gc",
-        abstract: "Remove leftovers of lab processes that were killed: containers' processes, cgroups and run directories.",
+        abstract: "Remove leftovers of lab processes that were killed: containers' processes, cgroups, run directories, isolab-* libvirt domains.",
         discussion: "Only resources whose owning lab process is gone are touched; a running lab's are left alone."
     )
 
     @OptionGroup var global: GlobalOptions
 
-    func run() throws {
+    @Option(name: .customLong("libvirt-uri"), help: "libvirt connection URI.")
+    var libvirtURI = "qemu:///system"
+
+    @Flag(name: .customLong("dry-run"), help: "Only say what would be removed.")
+    var dryRun = false
+
+    func run() async throws {
         _ = global.bootstrapLogging()
-        let report = try ContainerGarbageCollector(paths: .fromEnvironment(), layout: try CgroupLayout.detectHost()).collect()
-        for line in report.removed { FileOutput.standardOutput("removed \(line)\n") }
+        let paths = LabPaths.fromEnvironment()
+        var report = try ContainerGarbageCollector(paths: paths, layout: try CgroupLayout.detectHost()).collect(dryRun: dryRun)
+        do {
+            let connection = try await LibvirtConnection.open(uri: libvirtURI)
+            report.removed += try await VirtualMachines(connection: connection).collectGarbage(paths: paths, dryRun: dryRun)
+        } catch {
+            report.failed.append("libvirt domains (not checked): \(error)")
+        }
+        let verb = dryRun ? "would remove" : "removed"
+        for line in report.removed { FileOutput.standardOutput("\(verb) \(line)\n") }
         for line in report.failed { FileOutput.standardError("isolab: could not remove \(line)\n") }
         if report.removed.isEmpty && report.failed.isEmpty { FileOutput.standardOutput("nothing to remove\n") }
         if !report.failed.isEmpty { throw ExitCode(1) }

@@ -40,11 +40,12 @@ public struct HostInfo: Codable, Sendable, Equatable {
     }
 }
 
-/// Reads `/proc/meminfo`-style `Key:   123 kB` lines.
+/// Reads `Key:   123 kB` lines (`/proc/meminfo`, `/proc/<pid>/status`
+/// with a tab after the colon, `smaps_rollup`).
 public enum MemInfo {
     public static func value(_ key: String, in text: String) -> Int? {
         for line in text.split(separator: "\n") where line.hasPrefix(key + ":") {
-            let digits = line.dropFirst(key.count + 1).split(separator: " ").first
+            let digits = line.dropFirst(key.count + 1).split(whereSeparator: { $0 == " " || $0 == "\t" }).first
             return digits.flatMap { Int($0) }
         }
         return nil

@@ -2,14 +2,17 @@
 import Glibc
 #endif
 
-/// Reads a child's output pipe to its end (or a deadline), keeping at most
-/// `limit` bytes and the instant the first line starting with `marker` was
-/// read: how the lab times an agent's `ISOLAB READY`, the same way for every
-/// backend.
+/// Reads a child's output pipe (or a VM's console socket) to its end or a
+/// deadline, keeping at most `limit` bytes, the instant of the first byte and
+/// the instant the first line holding `marker` was read: how the lab times an
+/// agent's `ISOLAB READY`, the same way for every backend. (A serial console
+/// may put firmware escapes before the marker on its line.)
 public struct OutputCollector {
     public var bytes: [UInt8] = []
     /// When the marker line was read (monotonic ns).
     public var markerSeen: UInt64?
+    /// When the first byte was read (monotonic ns).
+    public var firstByte: UInt64?
     public var timedOut = false
     public let limit: Int
     let marker: [UInt8]
@@ -24,7 +27,10 @@ public struct OutputCollector {
 
     /// Reads `fd` until EOF or `deadline` (monotonic ns). `onMarker` runs
     /// once, as soon as the marker line has been read.
-    public mutating func drain(_ fd: Int32, deadline: UInt64, onMarker: (UInt64) -> Void = { _ in }) {
+    /// `onBytes` sees every chunk as it arrives (a live console).
+    public mutating func drain(
+        _ fd: Int32, deadline: UInt64, onMarker: (UInt64) -> Void = { _ in }, onBytes: ([UInt8]) -> Void = { _ in }
+    ) {
         var buffer = [UInt8](repeating: 0, count: 65536)
         var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
         while true {
@@ -40,10 +46,12 @@ public struct OutputCollector {
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { return }
             let stamp = MonotonicClock.now()
+            if firstByte == nil { firstByte = stamp }
+            onBytes(Array(buffer[0..<n]))
             if bytes.count < limit { bytes.append(contentsOf: buffer[0..<min(n, limit - bytes.count)]) }
             if markerSeen == nil {
                 while lineStart < bytes.count, let newline = bytes[lineStart...].firstIndex(of: UInt8(ascii: "\n")) {
-                    if bytes[lineStart..<newline].starts(with: marker) {
+                    if Self.contains(bytes[lineStart..<newline], marker) {
                         markerSeen = stamp
                         onMarker(stamp)
                         break
@@ -52,5 +60,15 @@ public struct OutputCollector {
                 }
             }
         }
+    }
+
+    static func contains(_ line: ArraySlice<UInt8>, _ marker: [UInt8]) -> Bool {
+        guard line.count >= marker.count else { return false }
+        var index = line.startIndex
+        while index + marker.count <= line.endIndex {
+            if line[index..<(index + marker.count)].elementsEqual(marker) { return true }
+            index += 1
+        }
+        return false
     }
 }

@@ -115,9 +115,7 @@ public struct Doctor: Sendable {
             facts.error = "not probed: /bin/busybox not found; apt-get install busybox-static (scripts/setup-host does)"
             return facts
         }
-        let key = AcceleratorProbeKey(
-            hostKernel: host.kernelRelease, qemuVersion: qemuVersion ?? "unknown",
-            libvirtVersion: libvirt.libraryVersion ?? "unknown", guestKernel: "\(guest.version) \(guest.sizeBytes)")
+        let key = AcceleratorProbeKey.current(kernel: guest, qemu: qemu)
         facts.cacheKey = key
         if !options.reprobe, let cache = AcceleratorCache.load(paths: options.paths, key: key) {
             facts.verdicts = cache.verdicts

@@ -1,5 +1,5 @@
 import CLibvirt
-import Dispatch
+import Foundation
 import LabCore
 
 /// The details libvirt gives with an error (`virGetLastError`).
@@ -13,10 +13,21 @@ public struct LibvirtErrorDetail: Error, Sendable, CustomStringConvertible {
 /// libvirt's library-wide state: initialised once, errors kept off stderr
 /// (the lab reports them itself).
 enum LibvirtLibrary {
+    /// virInitialize once, errors silenced, and the default event loop
+    /// registered (it must be before any connection opens) and run on a
+    /// thread of its own, so that domain events arrive without polling.
     static let initialized: Bool = {
         let ok = virInitialize() == 0
         virSetErrorFunc(nil) { _, _ in }
-        return ok
+        guard ok, virEventRegisterDefaultImpl() == 0 else { return false }
+        let thread = Thread {
+            while true {
+                if virEventRunDefaultImpl() != 0 { usleep(1000) }
+            }
+        }
+        thread.name = "isolab.libvirt-events"
+        thread.start()
+        return true
     }()
 
     /// The last error of the calling thread, as the lab's error; call on the
@@ -54,6 +65,9 @@ public final class LibvirtConnection: @unchecked Sendable {
     private let pointer: OpaquePointer
     public let uri: String
 
+    private let broker = LifecycleBroker()
+    private var callbackID: Int32 = -1
+
     private init(pointer: OpaquePointer, uri: String, queue: DispatchQueue) {
         self.pointer = pointer
         self.uri = uri
@@ -78,9 +92,19 @@ public final class LibvirtConnection: @unchecked Sendable {
                     continuation.resume(throwing: error)
                     return
                 }
-                continuation.resume(returning: LibvirtConnection(pointer: pointer, uri: uri, queue: queue))
+                let connection = LibvirtConnection(pointer: pointer, uri: uri, queue: queue)
+                connection.callbackID = virConnectDomainEventRegisterAny(
+                    pointer, nil, Int32(VIR_DOMAIN_EVENT_ID_LIFECYCLE.rawValue),
+                    unsafeBitCast(lifecycleCallback, to: virConnectDomainEventGenericCallback.self),
+                    Unmanaged.passUnretained(connection.broker).toOpaque(), nil)
+                continuation.resume(returning: connection)
             }
         }
+    }
+
+    /// Lifecycle events of every domain on this connection, from now on.
+    public func lifecycleEvents() -> AsyncStream<LifecycleEvent> {
+        broker.subscribe()
     }
 
     /// Runs a blocking libvirt call on the connection's queue.
@@ -115,9 +139,84 @@ public final class LibvirtConnection: @unchecked Sendable {
         }
     }
 
+    /// Starts a transient domain from XML (`virDomainCreateXML`); it is gone
+    /// once it stops. Returns its name.
+    public func createTransient(xml: String) async throws -> String {
+        try await call { connection in
+            guard let domain = virDomainCreateXML(connection, xml, 0) else {
+                throw LibvirtLibrary.lastError("virDomainCreateXML")
+            }
+            defer { virDomainFree(domain) }
+            return String(cString: virDomainGetName(domain))
+        }
+    }
+
+    /// Destroys (powers off at once) the named domain; true when it was running.
+    @discardableResult
+    public func destroy(name: String) async throws -> Bool {
+        try await call { connection in
+            guard let domain = virDomainLookupByName(connection, name) else { return false }
+            defer { virDomainFree(domain) }
+            guard virDomainIsActive(domain) == 1 else {
+                _ = virDomainUndefine(domain)
+                return false
+            }
+            if virDomainDestroy(domain) != 0 {
+                // Gone in the meantime is what was wanted.
+                guard virDomainIsActive(domain) == 1 else { return true }
+                throw LibvirtLibrary.lastError("virDomainDestroy \(name)")
+            }
+            return true
+        }
+    }
+
+    /// Whether the named domain exists and runs.
+    public func isActive(name: String) async throws -> Bool {
+        try await call { connection in
+            guard let domain = virDomainLookupByName(connection, name) else { return false }
+            defer { virDomainFree(domain) }
+            return virDomainIsActive(domain) == 1
+        }
+    }
+
+    /// Names of every domain, running or defined.
+    public func domainNames() async throws -> [String] {
+        try await call { connection in
+            var domains: UnsafeMutablePointer<virDomainPtr?>?
+            let count = virConnectListAllDomains(connection, &domains, 0)
+            guard count >= 0 else { throw LibvirtLibrary.lastError("virConnectListAllDomains") }
+            defer { free(domains) }
+            var names: [String] = []
+            for index in 0..<Int(count) {
+                guard let domain = domains?[index] else { continue }
+                names.append(String(cString: virDomainGetName(domain)))
+                virDomainFree(domain)
+            }
+            return names
+        }
+    }
+
+    /// CPU time of the domain as libvirt reports it (its QEMU process), nanoseconds.
+    public func cpuTime(name: String) async throws -> UInt64? {
+        try await call { connection in
+            guard let domain = virDomainLookupByName(connection, name) else { return nil }
+            defer { virDomainFree(domain) }
+            var info = virDomainInfo()
+            guard virDomainGetInfo(domain, &info) == 0 else { return nil }
+            return UInt64(info.cpuTime)
+        }
+    }
+
     deinit {
         let pointer = UnsafeSendable(pointer)
-        queue.async { virConnectClose(pointer.value) }
+        let callbackID = callbackID
+        let broker = Unmanaged.passRetained(broker)
+        queue.async {
+            if callbackID >= 0 { virConnectDomainEventDeregisterAny(pointer.value, callbackID) }
+            virConnectClose(pointer.value)
+            // The event thread may still be inside a callback that uses it: keep it a little longer.
+            DispatchQueue.global().asyncAfter(deadline: .now() + 1) { broker.release() }
+        }
     }
 }
 
@@ -125,4 +224,62 @@ public final class LibvirtConnection: @unchecked Sendable {
 struct UnsafeSendable<T>: @unchecked Sendable {
     let value: T
     init(_ value: T) { self.value = value }
+}
+
+/// A domain lifecycle event (`VIR_DOMAIN_EVENT_ID_LIFECYCLE`).
+public struct LifecycleEvent: Sendable, Equatable {
+    public enum Kind: Sendable, Equatable {
+        case defined, undefined, started, suspended, resumed, stopped, shutdown, pmsuspended, crashed, other(Int32)
+    }
+    public var domain: String
+    public var kind: Kind
+    public var detail: Int32
+    /// When the event thread received it (monotonic ns).
+    public var receivedAt: UInt64
+
+    static func kind(_ raw: Int32) -> Kind {
+        switch raw {
+        case 0: .defined
+        case 1: .undefined
+        case 2: .started
+        case 3: .suspended
+        case 4: .resumed
+        case 5: .stopped
+        case 6: .shutdown
+        case 7: .pmsuspended
+        case 8: .crashed
+        default: .other(raw)
+        }
+    }
+}
+
+/// Fans lifecycle events out to every subscriber's AsyncStream.
+final class LifecycleBroker: @unchecked Sendable {
+    private let lock = NSLock()
+    private var continuations: [UUID: AsyncStream<LifecycleEvent>.Continuation] = [:]
+
+    func subscribe() -> AsyncStream<LifecycleEvent> {
+        let id = UUID()
+        return AsyncStream(bufferingPolicy: .bufferingNewest(256)) { continuation in
+            lock.withLock { continuations[id] = continuation }
+            continuation.onTermination = { [weak self] _ in
+                self?.lock.withLock { _ = self?.continuations.removeValue(forKey: id) }
+            }
+        }
+    }
+
+    func publish(_ event: LifecycleEvent) {
+        let targets = lock.withLock { Array(continuations.values) }
+        for continuation in targets { continuation.yield(event) }
+    }
+}
+
+/// The C callback libvirt's event thread calls; `opaque` is the broker.
+private let lifecycleCallback: @convention(c) (OpaquePointer?, OpaquePointer?, Int32, Int32, UnsafeMutableRawPointer?) -> Int32 = {
+    _, domain, event, detail, opaque in
+    guard let domain, let opaque else { return 0 }
+    let broker = Unmanaged<LifecycleBroker>.fromOpaque(opaque).takeUnretainedValue()
+    let name = String(cString: virDomainGetName(domain))
+    broker.publish(LifecycleEvent(domain: name, kind: LifecycleEvent.kind(event), detail: detail, receivedAt: MonotonicClock.now()))
+    return 0
 }

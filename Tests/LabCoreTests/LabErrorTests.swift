@@ -70,5 +70,6 @@ struct FileSystemTests {
         #expect(MemInfo.value("MemTotal", in: text) == 24_605_148)
         #expect(MemInfo.value("MemAvailable", in: text) == 24_000_000)
         #expect(MemInfo.value("Mem", in: text) == nil)
+        #expect(MemInfo.value("VmHWM", in: "VmPeak:\t  300000 kB\nVmHWM:\t  254272 kB\n") == 254_272)
     }
 }

@@ -80,7 +80,7 @@ struct ContainerRun: ParsableCommand {
         guard geteuid() == 0 || userns else {
             throw LabError(.invalidInput, "containers need root (namespaces, mounts, cgroups); run as root, or pass --userns")
         }
-        let record = try ContainerOptions.image(image)
+        let record = try ContainerImage.resolve(image)
         let layout = try CgroupLayout.detectHost()
         let config = record.manifest.config
         var arguments = command.first == "--" ? Array(command.dropFirst()) : command
@@ -131,8 +131,12 @@ enum ContainerOptions {
         return limits
     }
 
+}
+
+/// The image a command runs: the named one, or the built-in busybox image.
+enum ContainerImage {
     /// The named image, or the built-in busybox image (built on first use).
-    static func image(_ reference: String?) throws -> ImageStore.Record {
+    static func resolve(_ reference: String?) throws -> ImageStore.Record {
         let store = ImageStore(paths: .fromEnvironment())
         if let reference { return try store.resolve(reference) }
         if let record = try? store.resolve("busybox") { return record }

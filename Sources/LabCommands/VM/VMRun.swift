@@ -1,0 +1,139 @@
+import ArgumentParser
+import Foundation
+import LabAgentCore
+import LabCore
+import LabImage
+import LabVirt
+
+/// `isolab vm run [options] -- WORKLOAD [ARGS...]`.
+struct VMRunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Boot the image as a transient guest, run the workload through the agent, power off.",
+        discussion: """
+            Direct kernel boot of the lab's guest kernel with the image's initramfs; the agent is the \
+            guest's init and reads the workload from the kernel command line. The console is a Unix \
+            socket the lab listens on before the domain starts. RESULT lines are printed as they \
+            arrive; the exit status is the agent's. The domain is always destroyed.
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(help: "Image name or digest prefix (default: the built-in busybox image, built if missing).")
+    var image: String?
+
+    @Option(parsing: .unconditional, help: "Guest memory, e.g. 256M.")
+    var memory = "256M"
+
+    @Option(parsing: .unconditional, help: "Virtual CPUs.")
+    var vcpus = 1
+
+    @Option(help: "Accelerator: auto (isolab doctor's verdict, else TCG), kvm or tcg.")
+    var accel: AcceleratorRequest = .auto
+
+    @Option(help: "Machine type: pc, q35 or microvm (where libvirt supports it).")
+    var machine: DomainDefinition.Machine = .pc
+
+    @Option(name: .customLong("libvirt-uri"), help: "libvirt connection URI.")
+    var libvirtURI = "qemu:///system"
+
+    @Option(name: .customLong("boot-timeout"), parsing: .unconditional, help: "Seconds before an unfinished guest is destroyed.")
+    var bootTimeout: Double = 120
+
+    @Option(help: "The guest kernel (default: the one scripts/setup-host extracted).")
+    var kernel: String?
+
+    @Flag(help: "Print the phase durations afterwards (on stderr).")
+    var timeline = false
+
+    @Flag(help: "Show the guest console live (on stderr).")
+    var console = false
+
+    @Argument(parsing: .captureForPassthrough, help: "The workload and its parameters, as for isolab-agent run (after --).")
+    var workload: [String] = []
+
+    func checkInput() throws -> (memoryMiB: Int, workload: [String]) {
+        let bytes = try ByteSize.parse(memory, what: "--memory")
+        guard bytes >= 64 << 20, bytes <= 1 << 40 else {
+            throw LabError(.invalidInput, "--memory \(memory) must be between 64M and 1T (the guest kernel needs about 64M to boot)")
+        }
+        guard (1...64).contains(vcpus) else { throw LabError(.invalidInput, "--vcpus \(vcpus) must be between 1 and 64") }
+        guard bootTimeout > 0, bootTimeout <= 3600 else {
+            throw LabError(.invalidInput, "--boot-timeout \(bootTimeout) must be between 0 and 3600 seconds")
+        }
+        var arguments = workload.first == "--" ? Array(workload.dropFirst()) : workload
+        if arguments.isEmpty { arguments = ["noop"] }
+        // The agent would refuse it after the boot; say so before.
+        do {
+            _ = try Invocation.parse(arguments)
+        } catch {
+            throw LabError(.invalidInput, error.error + (error.accepted.map { "; accepted: " + $0.joined(separator: ", ") } ?? ""))
+        }
+        return (Int(bytes >> 20), arguments)
+    }
+
+    func run() async throws {
+        let input = try checkInput()
+        _ = global.bootstrapLogging()
+        let paths = LabPaths.fromEnvironment()
+        let guestKernel = try (kernel.map { GuestKernel.at($0) } ?? GuestKernel.find(paths: paths)).get()
+        let decision = try AcceleratorChoice.decide(accel, kernel: guestKernel, paths: paths)
+        let record = try ContainerImage.resolve(image)
+        CleanupRegistry.shared.installSignalHandlers()
+        let connection = try await LibvirtConnection.open(uri: libvirtURI)
+        var spec = VMSpec(kernel: guestKernel, initramfs: record.initramfs, workload: input.workload)
+        spec.memoryMiB = input.memoryMiB
+        spec.vcpus = vcpus
+        spec.machine = machine
+        spec.accelerator = decision.accelerator
+        spec.bootTimeout = bootTimeout
+        FileOutput.standardError("isolab: booting \(spec.domainName) with \(decision.reason)\n")
+        let showConsole = console
+        let printer = LinePrinter()
+        let result = try await VirtualMachines(connection: connection).run(spec) { bytes in
+            if showConsole { FileOutput.standardError(String(decoding: bytes, as: UTF8.self)) }
+            printer.feed(bytes)
+        }
+        if timeline {
+            var text = "vm \(spec.domainName) (\(decision.accelerator.rawValue.uppercased())):\n" + result.timeline.render()
+            if let uptime = result.guestUptimeAtReadyNs {
+                text += String(format: "guest uptime at READY: %.3f ms (kernel + init, by the guest's clock)\n", Double(uptime) / 1e6)
+            }
+            let r = result.resources
+            text += "QEMU pid \(r.qemuPID.map(String.init) ?? "?"): peak RSS \(r.peakRSSKiB.map { "\($0) KiB" } ?? "?"), "
+                + "PSS at READY \(r.pssAtReadyKiB.map { "\($0) KiB" } ?? "?"), CPU \(r.cpuNs.map { String(format: "%.3f s", Double($0) / 1e9) } ?? "?")\n"
+            FileOutput.standardError(text)
+        }
+        guard let status = result.doneStatus else {
+            throw LabError(.failed, "the guest powered off without the agent's DONE; last console lines: \(result.consoleTail())")
+        }
+        if status != 0 { throw ExitCode(status) }
+    }
+}
+
+/// Prints the agent's protocol lines (RESULT, ERROR, DONE) as they arrive.
+final class LinePrinter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var pending: [UInt8] = []
+
+    func feed(_ bytes: [UInt8]) {
+        lock.withLock {
+            pending += bytes
+            while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = String(decoding: pending[..<newline], as: UTF8.self)
+                pending.removeSubrange(...newline)
+                switch AgentLine.parse(line[...]) {
+                case .result, .error, .done:
+                    if let start = line.range(of: "ISOLAB ") {
+                        FileOutput.standardOutput(String(line[start.lowerBound...]).trimmingCharacters(in: .whitespacesAndNewlines) + "\n")
+                    }
+                default: break
+                }
+            }
+        }
+    }
+}
+
+extension AcceleratorRequest: ExpressibleByArgument {}
+extension DomainDefinition.Machine: ExpressibleByArgument {}

@@ -1,0 +1,120 @@
+import Foundation
+import LabAgentCore
+import LabCore
+import LabImage
+import Testing
+
+@testable import LabVirt
+
+func bootVM(_ workload: [String], timeout: Double = 150) async throws -> VMRun {
+    let paths = LabPaths.fromEnvironment()
+    let kernel = try GuestKernel.find(paths: paths).get()
+    let connection = try await LibvirtConnection.open(uri: "qemu:///system")
+    var spec = VMSpec(kernel: kernel, initramfs: try builtInImage().initramfs, workload: workload)
+    spec.accelerator = try AcceleratorChoice.decide(.auto, kernel: kernel, paths: paths).accelerator
+    spec.bootTimeout = timeout
+    return try await VirtualMachines(connection: connection).run(spec)
+}
+
+func labDomains() async throws -> [String] {
+    let connection = try await LibvirtConnection.open(uri: "qemu:///system")
+    return try await connection.domainNames().filter { $0.hasPrefix("isolab-") }
+}
+
+@Suite("Integration (root, libvirt, TCG here): VMs", .serialized)
+struct VMIntegrationTests {
+    @Test func builtInImageBootsToReadyWithEveryPhaseInOrderAndIsGoneAfterwards() async throws {
+        let run = try await bootVM(["noop"])
+        let names = run.timeline.phases.map(\.name)
+        #expect(names == ["define_start", "define_call", "domain_started", "first_console_byte", "ready", "exited", "cleaned"])
+        let instants = run.timeline.phases.map(\.ns)
+        #expect(instants == instants.sorted())
+        #expect(run.ready?["role"] == "vm")
+        #expect(run.ready?["kernel"]?.contains("cloud") == true)
+        #expect(run.doneStatus == 0)
+        #expect((run.guestUptimeAtReadyNs ?? 0) > 0)
+        #expect(run.resources.qemuPID != nil)
+        #expect((run.resources.pssAtReadyKiB ?? 0) > 0 && (run.resources.peakRSSKiB ?? 0) > 0 && (run.resources.cpuNs ?? 0) > 0)
+        #expect(try await !labDomains().contains(run.domain))
+        #expect(!FileSystem.exists(VirtualMachines.stateDirectory(.fromEnvironment()) + "/" + run.id))
+        #expect(run.console.count <= 1 << 20)
+    }
+
+    @Test func aWorkloadResultComesBackThroughTheConsole() async throws {
+        let run = try await bootVM(["syscall", "--seconds", "0.2"])
+        let results = run.lines.compactMap { line -> AgentResult? in
+            guard case .result(let json) = line else { return nil }
+            return try? JSONDecoder().decode(AgentResult.self, from: Data(json.utf8))
+        }
+        #expect(results.map(\.metric) == ["getppid"])
+        #expect((results.first?.value ?? 0) > 0)
+    }
+
+    @Test func anAgentErrorInTheGuestIsReported() async throws {
+        let run = try await bootVM(["noop", "--bogus", "1"])
+        #expect(run.doneStatus == 2)
+        let error = run.lines.compactMap { line -> String? in if case .error(let json) = line { json } else { nil } }.first
+        #expect(error?.contains("no workload of noop takes --bogus") == true)
+        #expect(try await !labDomains().contains(run.domain))
+    }
+
+    @Test func aMissingKernelIsAClearErrorAndLeavesNothing() async throws {
+        let connection = try await LibvirtConnection.open(uri: "qemu:///system")
+        let spec = VMSpec(kernel: GuestKernel(path: "/nonexistent/vmlinuz", version: "x", sizeBytes: 0),
+                          initramfs: try builtInImage().initramfs, workload: ["noop"])
+        do {
+            _ = try await VirtualMachines(connection: connection).run(spec)
+            Issue.record("booted without a kernel")
+        } catch let error as LabError {
+            #expect(error.message.contains("guest kernel /nonexistent/vmlinuz not found"))
+        }
+        #expect(try await !labDomains().contains(spec.domainName))
+    }
+
+    @Test func aGuestThatNeverFinishesIsDestroyedAtTheTimeout() async throws {
+        do {
+            _ = try await bootVM(["noop"], timeout: 1.5)
+            Issue.record("a guest booted to the end in 1.5 s")
+        } catch let error as LabError {
+            #expect(error.code == .timeout)
+            #expect(error.message.contains("did not finish within 1 s"))
+        }
+        #expect(try await labDomains().isEmpty)
+    }
+}
+
+@Suite("Integration (root, libvirt): isolab vm run")
+struct VMCommandIntegrationTests {
+    @Test func unreachableLibvirtIsAClearError() throws {
+        let output = try HostCommand.run(try isolabExecutable(), ["vm", "run", "--libvirt-uri", "qemu+unix:///system?socket=/nonexistent/sock", "--", "noop"])
+        #expect(output.status == 1)
+        #expect(output.stderr.contains("is libvirtd running? start it with scripts/setup-host"))
+    }
+
+    @Test(arguments: [
+        (["--memory", "1M", "--", "noop"], "--memory 1M must be between 64M and 1T"),
+        (["--memory", "banana", "--", "noop"], "--memory 'banana' is not a size"),
+        (["--vcpus", "0", "--", "noop"], "--vcpus 0 must be between 1 and 64"),
+        (["--kernel", "/nonexistent/vmlinuz", "--", "noop"], "guest kernel /nonexistent/vmlinuz not found"),
+        (["--", "bogus"], "unknown workload 'bogus'; accepted: noop, cpu"),
+    ])
+    func badInputIsOneLine(_ arguments: [String], _ expected: String) throws {
+        let output = try HostCommand.run(try isolabExecutable(), ["vm", "run"] + arguments)
+        #expect(output.status != 0)
+        #expect(output.stderr.hasPrefix("isolab: ") && output.stderr.contains(expected), "\(output.stderr)")
+        #expect(output.stderr.split(separator: "\n").count == 1)
+    }
+
+    @Test func kvmWhereItIsUnusableFailsAtOnce() throws {
+        let paths = LabPaths.fromEnvironment()
+        let kernel = try GuestKernel.find(paths: paths).get()
+        guard let cache = AcceleratorCache.load(paths: paths, key: .current(kernel: kernel)), cache.verdict(.kvm)?.usable == false else {
+            return  // KVM works (or was never probed) on this host: nothing to refuse.
+        }
+        let start = MonotonicClock.now()
+        let output = try HostCommand.run(try isolabExecutable(), ["vm", "run", "--accel", "kvm", "--", "noop"])
+        #expect(output.status == 1)
+        #expect(output.stderr.contains("KVM is unusable on this host"))
+        #expect(MonotonicClock.now() - start < 10_000_000_000, "it must not boot and hang")
+    }
+}
