@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.2"),
     ],
     targets: [
         .executableTarget(
@@ -25,7 +26,7 @@ let package = Package(
         .target(
             name: "LabCommands",
             dependencies: [
-                "LabCore", "LabDoctor", "LabImage", "LabContainer", "LabVirt", "LabAgentCore",
+                "LabCore", "LabDoctor", "LabImage", "LabContainer", "LabVirt", "LabAgentCore", "LabRunner", "LabReport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -80,7 +81,14 @@ let package = Package(
             ]
         ),
         .target(name: "LabStats"),
-        .target(name: "LabRunner", dependencies: ["LabCore", "LabAgentCore", "LabStats", "CLabShim"]),
+        .target(
+            name: "LabReport",
+            dependencies: ["LabCore", "LabRunner", "LabStats", .product(name: "CSV", package: "CSV.swift")]
+        ),
+        .target(
+            name: "LabRunner",
+            dependencies: ["LabCore", "LabAgentCore", "LabStats", "LabImage", "LabContainer", "LabVirt", "LabDoctor", "CLabShim"]
+        ),
         .executableTarget(
             name: "isolab-bench",
             dependencies: [
@@ -91,6 +99,11 @@ let package = Package(
         ),
         .testTarget(name: "LabCoreTests", dependencies: ["LabCore"]),
         .testTarget(name: "LabStatsTests", dependencies: ["LabStats"]),
+        .testTarget(
+            name: "LabReportTests",
+            dependencies: ["LabReport", "LabRunner", "LabCore", "LabStats", .product(name: "CSV", package: "CSV.swift")],
+            exclude: ["Fixtures"]
+        ),
         .testTarget(name: "LabAgentCoreTests", dependencies: ["LabAgentCore"]),
         .testTarget(name: "LabContainerTests", dependencies: ["LabContainer", "LabCore"]),
         .testTarget(name: "LabVirtTests", dependencies: ["LabVirt", "LabCore"], exclude: ["Golden"]),
@@ -98,7 +111,7 @@ let package = Package(
         .testTarget(name: "LabDoctorTests", dependencies: ["LabDoctor", "LabCore", "LabContainer", "LabVirt"]),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["LabCore", "LabDoctor", "LabContainer", "LabVirt", "LabImage", "LabAgentCore"]),
+            dependencies: ["LabCore", "LabDoctor", "LabContainer", "LabVirt", "LabImage", "LabAgentCore", "LabRunner", "LabReport"]),
     ],
     swiftLanguageModes: [.v6]
 )

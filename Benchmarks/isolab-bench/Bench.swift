@@ -16,7 +16,7 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "isolab-bench",
         abstract: "Benchmarks of the lab's own costs (run the release build: swift build -c release).",
-        subcommands: [AgentStart.self, AgentStability.self, ImageBuild.self, ContainerStart.self, VMStart.self]
+        subcommands: [AgentStart.self, AgentStability.self, ImageBuild.self, ContainerStart.self, VMStart.self, Bookkeeping.self]
     )
 }
 
@@ -249,5 +249,43 @@ struct VMStart: AsyncParsableCommand {
             print(String(format: "libvirt / direct: %.3f × (95 %% CI %.3f–%.3f)",
                          Statistics.median(viaLibvirt) / Statistics.median(direct), ratio.lower, ratio.upper))
         }
+    }
+}
+
+/// The lab's own work per trial: planning, turning an outcome into a record
+/// (samples from the timeline and the agent's lines) and the statistics at
+/// the end, amortised over the trials of a startup-sized run.
+struct Bookkeeping: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bookkeeping", abstract: "The runner's own cost per trial: plan, record, statistics.")
+
+    @Option(help: "Measured runs.") var runs = 30
+
+    func run() throws {
+        var perTrial: [Double] = []
+        for run in 0..<runs {
+            let start = MonotonicClock.now()
+            let plan = Runner.plan(backends: [.bare, .container, .vm], repetitions: 10, warmup: 2, seed: UInt64(run))
+            var trials: [TrialRecord] = []
+            for planned in plan {
+                var timeline = Timeline()
+                for (i, name) in ["spawn_start", "cloned", "cgroup_joined", "rootfs_ready", "exec", "ready", "exited", "cleaned"].enumerated() {
+                    timeline.mark(name, at: UInt64(1_000_000 * (i + 1) + planned.index))
+                }
+                let lines = AgentLine.parseAll("ISOLAB READY version=1 uptime_ns=1 pid=1 kernel=k\nISOLAB DONE exit=0\n")
+                let first = timeline.phases[0].ns
+                var samples = [Sample(workload: "startup", metric: "ready", value: Double(timeline["ready"]! - first) / 1e6, unit: "ms")]
+                samples.append(Sample(workload: "startup", metric: "total", value: Double(timeline["cleaned"]! - first) / 1e6, unit: "ms"))
+                samples.append(Sample(workload: "resources", metric: "memory", value: Double(planned.index % 7), unit: "MiB"))
+                var ready: [String: String]?
+                if case .ready(let fields) = lines[0] { ready = fields }
+                trials.append(TrialRecord(index: planned.index, round: planned.round, backend: planned.backend, warmup: planned.warmup,
+                                          accelerator: nil, timeline: timeline.phases, samples: samples, agentResults: [], agentErrors: [],
+                                          ready: ready, memorySource: "x", error: nil, consoleTail: nil))
+            }
+            _ = RunResults.summarize(trials, backends: [.bare, .container, .vm], seed: 1)
+            perTrial.append(Double(MonotonicClock.now() - start) / Double(plan.count))
+        }
+        print(describe("bookkeeping per trial (36 trials, 3 metrics, 2000-resample bootstraps)", milliseconds(perTrial), unit: "ms"))
     }
 }

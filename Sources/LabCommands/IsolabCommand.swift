@@ -13,7 +13,7 @@ public struct IsolabCommand: AsyncParsableCommand {
             State lives in $ISOLAB_HOME (default /var/lib/isolab).
             """,
         version: LabVersion.current,
-        subcommands: [Doctor.self, ImageCommand.self, ContainerCommand.self, VMCommand.self, GC.self]
+        subcommands: [Run.self, Report.self, CompareCommand.self, Doctor.self, ImageCommand.self, ContainerCommand.self, VMCommand.self, GC.self]
     )
 
     public init() {}

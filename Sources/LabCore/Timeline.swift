@@ -6,6 +6,11 @@ public struct Timeline: Codable, Sendable, Equatable {
         public var name: String
         /// CLOCK_MONOTONIC, nanoseconds.
         public var ns: UInt64
+
+        public init(name: String, ns: UInt64) {
+            self.name = name
+            self.ns = ns
+        }
     }
 
     public private(set) var phases: [Phase] = []

@@ -5,6 +5,12 @@ public struct Interval: Codable, Sendable, Equatable {
     /// 0.95 for a 95 % interval.
     public var level: Double
 
+    public init(lower: Double, upper: Double, level: Double) {
+        self.lower = lower
+        self.upper = upper
+        self.level = level
+    }
+
     public func contains(_ value: Double) -> Bool { lower <= value && value <= upper }
 }
 

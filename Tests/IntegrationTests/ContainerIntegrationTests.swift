@@ -3,6 +3,7 @@ import LabAgentCore
 import LabContainer
 import LabCore
 import LabImage
+import LabRunner
 import Testing
 
 /// The built-in image in the real store (built once, shared by these tests).
@@ -161,17 +162,11 @@ struct ContainerIntegrationTests {
     }
 
     @Test func frozenContainerMakesNoProgressAndContinuesAfterThaw() throws {
-        let (container, output) = try startContainer(["/bin/sh", "-c", "i=0; while :; do i=$((i+1)); echo $i > /tmp/counter; done"])
+        let (container, output) = try startContainer(["/bin/sh", "-c", "i=0; while :; do i=$((i+1)); echo $i >> /tmp/counter; done"])
         close(output)
         let counter = "/proc/\(container.pid)/root/tmp/counter"
-        // The shell truncates, then writes: a read in between finds nothing, so retry.
-        func read() -> Int {
-            for _ in 0..<100 {
-                if let value = Int(FileSystem.readTextIfPresent(counter)?.trimmingWhitespace() ?? "") { return value }
-                usleep(1000)
-            }
-            return -1
-        }
+        // The shell appends a line per count: the last complete line is the count.
+        func read() -> Int { lastCount(counter) }
         for _ in 0..<500 where read() <= 0 { usleep(10_000) }
         try container.freeze()
         let frozenAt = read()
@@ -309,3 +304,4 @@ struct ContainerCommandIntegrationTests {
         #expect(try leakedByDeadLabs().isEmpty)
     }
 }
+

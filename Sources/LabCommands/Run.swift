@@ -1,0 +1,88 @@
+import ArgumentParser
+import Foundation
+import LabCore
+import LabReport
+import LabRunner
+
+/// `isolab run SCENARIO`: the lab's main job.
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a scenario on every backend it names and write results.json, CSV and HTML reports.",
+        discussion: """
+            Trials run in rounds, each round every backend once in a seeded shuffled order; warm-up \
+            rounds are recorded but not counted. A failed trial is recorded and the run goes on; the \
+            exit status is 1 if any failed. SIGINT tears the running instance down and still writes \
+            the results gathered so far, marked incomplete (exit 130). Reports go to \
+            reports/<scenario>-<UTC time>/ unless --out is given.
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "The scenario file (YAML, see docs/scenarios.md).")
+    var scenario: String
+
+    @Option(help: "Directory for the results (default: reports/<scenario>-<UTC time>).")
+    var out: String?
+
+    @Option(parsing: .unconditional, help: "Repetitions per backend, instead of the scenario's.")
+    var repetitions: Int?
+
+    @Option(help: "Comma-separated backends, instead of the scenario's: bare, container, vm.")
+    var backends: String?
+
+    @Option(parsing: .unconditional, help: "Seed of the trial order and the bootstrap, instead of the scenario's.")
+    var seed: UInt64?
+
+    @Option(name: .customLong("libvirt-uri"), help: "libvirt connection URI.")
+    var libvirtURI = "qemu:///system"
+
+    func run() async throws {
+        let logger = global.bootstrapLogging()
+        let (parsed, text) = try Scenario.load(file: scenario)
+        if let repetitions, repetitions < 1 {
+            throw LabError(.invalidInput, "--repetitions \(repetitions) must be at least 1")
+        }
+        var options = Runner.Options()
+        options.repetitions = repetitions
+        options.seed = seed
+        options.libvirtURI = libvirtURI
+        if let backends {
+            options.backends = try backends.split(separator: ",").map { name in
+                guard let kind = Scenario.BackendKind(rawValue: String(name).trimmingWhitespace()) else {
+                    throw LabError(.invalidInput, "--backends: unknown backend '\(name)'; accepted: bare, container, vm")
+                }
+                return kind
+            }
+        }
+        CleanupRegistry.shared.installSignalHandlers(onSignal: { _ in })
+        let terminal = isatty(2) == 1
+        let runner = Runner(scenario: parsed, file: scenario, text: text, options: options, logger: logger)
+        let results = try await runner.run { message, transient in
+            if terminal && transient {
+                FileOutput.standardError("\r\u{1B}[K" + message)
+            } else {
+                FileOutput.standardError((terminal ? "\r\u{1B}[K" : "") + "isolab: " + message + "\n")
+            }
+        }
+        if terminal { FileOutput.standardError("\r\u{1B}[K") }
+        let stamp = ISO8601DateFormatter.utcStamp()
+        let directory = out ?? "reports/\(parsed.name)-\(stamp)"
+        try ReportWriter.write(results, to: directory, formats: [.json, .csv, .html])
+        FileOutput.standardOutput(TextReport.render(results))
+        FileOutput.standardOutput("reports: \(directory)/report.html, results.json, samples.csv, summary.csv\n")
+        if let signal = CleanupRegistry.shared.interrupted { throw ExitCode(128 + signal) }
+        if results.trials.contains(where: { $0.error != nil }) || !results.checkErrors.isEmpty { throw ExitCode(1) }
+    }
+}
+
+extension ISO8601DateFormatter {
+    /// `20261128T231506Z`: sortable, no colons (safe in file names).
+    static func utcStamp(_ date: Date = Date()) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
+        return formatter.string(from: date)
+    }
+}

@@ -1,0 +1,38 @@
+import Foundation
+import LabCore
+import LabRunner
+
+/// Writes a run's files into its report directory.
+public enum ReportWriter {
+    public enum Format: String, CaseIterable, Sendable {
+        case json, csv, html, text
+    }
+
+    public static func encoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+
+    /// Writes the chosen formats; returns the paths written.
+    @discardableResult
+    public static func write(_ results: RunResults, to directory: String, formats: [Format]) throws -> [String] {
+        try FileSystem.createDirectory(directory)
+        var written: [String] = []
+        func put(_ name: String, _ text: String) throws {
+            try FileSystem.writeAtomically(directory + "/" + name, text: text)
+            written.append(directory + "/" + name)
+        }
+        for format in formats {
+            switch format {
+            case .json: try put("results.json", String(decoding: try encoder().encode(results), as: UTF8.self) + "\n")
+            case .csv:
+                try put("samples.csv", try CSVReport.samples(results))
+                try put("summary.csv", try CSVReport.summary(results))
+            case .html: try put("report.html", HTMLReport.render(results))
+            case .text: try put("summary.txt", TextReport.render(results))
+            }
+        }
+        return written
+    }
+}

@@ -1,0 +1,54 @@
+import Foundation
+import LabRunner
+
+/// The summary table printed at the end of a run.
+public enum TextReport {
+    public static func render(_ results: RunResults) -> String {
+        var lines = [HTMLReport.headline(results), ""]
+        var table = [["backend", "metric", "n", "median", "MAD", "p95", "vs bare"]]
+        for metric in results.summary.metrics {
+            let ratio = results.ratio(metric.backend, over: .bare, metric.workload, metric.metric)
+            table.append([
+                metric.backend.rawValue, "\(metric.workload).\(metric.metric) (\(metric.unit))", String(metric.summary.n),
+                String(format: "%.4g", metric.summary.median), String(format: "%.3g", metric.summary.mad),
+                String(format: "%.4g", metric.summary.p95), ratio.map { String(format: "%.2f×", $0.ratio) } ?? "",
+            ])
+        }
+        let widths = (0..<table[0].count).map { column in table.map { $0[column].count }.max() ?? 0 }
+        for row in table {
+            lines.append(row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  "))
+        }
+        lines.append("")
+        for claim in Claims.evaluate(results) {
+            lines.append("[\(claim.verdict.rawValue)] \(claim.statement) \(claim.measured)")
+        }
+        let failed = results.trials.filter { $0.error != nil }.count
+        if failed > 0 { lines.append("\(failed) trial(s) failed: see results.json") }
+        if !results.complete { lines.append("interrupted: results are incomplete") }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+/// `isolab compare A B`: per-metric changes and whether they are beyond noise.
+public enum Compare {
+    public static func render(_ a: RunResults, _ b: RunResults) -> String {
+        var lines = ["A: \(a.scenarioName) \(a.environment.startedAt)   B: \(b.scenarioName) \(b.environment.startedAt)"]
+        var table = [["backend", "metric", "median A", "median B", "change", "verdict"]]
+        for metric in a.summary.metrics {
+            guard let other = b.metric(metric.backend, metric.workload, metric.metric) else { continue }
+            let change = (other.summary.median - metric.summary.median) / metric.summary.median * 100
+            var verdict = "within noise"
+            if let x = metric.medianInterval, let y = other.medianInterval, x.upper < y.lower || y.upper < x.lower {
+                verdict = "beyond noise (95 % CIs of the medians do not overlap)"
+            }
+            table.append([metric.backend.rawValue, "\(metric.workload).\(metric.metric) (\(metric.unit))",
+                          String(format: "%.4g", metric.summary.median), String(format: "%.4g", other.summary.median),
+                          String(format: "%+.1f %%", change), verdict])
+        }
+        let widths = (0..<table[0].count).map { column in table.map { $0[column].count }.max() ?? 0 }
+        for row in table {
+            lines.append(row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  "))
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}

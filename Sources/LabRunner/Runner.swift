@@ -1,0 +1,229 @@
+import Foundation
+import LabAgentCore
+import LabContainer
+import LabCore
+import LabDoctor
+import LabImage
+import LabStats
+import LabVirt
+import Logging
+
+/// Runs a scenario fairly on every backend: trials planned in rounds, the
+/// backends in a seeded shuffled order in each round so that a noisy
+/// machine's drift falls on all of them alike; warm-up rounds first,
+/// recorded but not counted; a failed trial recorded and the run goes on.
+public struct Runner {
+    public struct Options: Sendable {
+        public var repetitions: Int?
+        public var backends: [Scenario.BackendKind]?
+        public var seed: UInt64?
+        public var libvirtURI = "qemu:///system"
+        public var paths: LabPaths = .fromEnvironment()
+        public init() {}
+    }
+
+    public var scenario: Scenario
+    public var scenarioFile: String
+    public var scenarioText: String
+    public var options: Options
+    var logger: Logger
+
+    public init(scenario: Scenario, file: String, text: String, options: Options, logger: Logger = Logger(label: "isolab.run")) {
+        self.scenario = scenario
+        self.scenarioFile = file
+        self.scenarioText = text
+        self.options = options
+        self.logger = logger
+    }
+
+    /// One planned trial.
+    public struct PlannedTrial: Sendable, Equatable {
+        public var index: Int
+        public var round: Int
+        public var backend: Scenario.BackendKind
+        public var warmup: Bool
+    }
+
+    /// Rounds of every backend once, each round in a seeded shuffled order.
+    public static func plan(backends: [Scenario.BackendKind], repetitions: Int, warmup: Int, seed: UInt64) -> [PlannedTrial] {
+        var generator = SeededGenerator(seed: seed)
+        var trials: [PlannedTrial] = []
+        for round in 0..<(warmup + repetitions) {
+            var order = backends
+            // Fisher-Yates with the seeded generator: the same seed, the same order.
+            if order.count > 1 {
+                for i in stride(from: order.count - 1, to: 0, by: -1) {
+                    order.swapAt(i, Int(generator.next() % UInt64(i + 1)))
+                }
+            }
+            for backend in order {
+                trials.append(PlannedTrial(index: trials.count, round: round, backend: backend, warmup: round < warmup))
+            }
+        }
+        return trials
+    }
+
+    /// Builds or reuses the image, runs the checks and the trials, and
+    /// returns the results (marked incomplete if interrupted).
+    public func run(progress: @escaping @Sendable (String, Bool) -> Void) async throws -> RunResults {
+        let backends = options.backends ?? scenario.backends
+        let repetitions = options.repetitions ?? scenario.repetitions
+        let seed = options.seed ?? scenario.seed
+        let paths = options.paths
+        let started = ISO8601DateFormatter().string(from: Date())
+
+        // Everything that can fail on bad input fails here, before any trial.
+        let store = ImageStore(paths: paths)
+        let builder = ImageBuilder(store: store, agentPath: try ImageBuilder.defaultAgentPath())
+        let image: ImageStore.Record
+        switch scenario.image {
+        case .inline(let definition): image = try builder.build(definition).record
+        case .named(let name):
+            if let builtin = ImageDefinition.builtin(name) {
+                image = try builder.build(builtin).record
+            } else {
+                image = try store.resolve(name)
+            }
+        }
+        guard image.manifest.agentProtocolVersion == AgentProtocol.version else {
+            throw LabError(.invalidInput, "image \(image.manifest.name) has no agent of protocol \(AgentProtocol.version); it must include the agent (agent: true)")
+        }
+        let layout = try CgroupLayout.detectHost()
+        var kernel: GuestKernel?
+        var decision: AcceleratorDecision?
+        var trialBackends: [Scenario.BackendKind: any TrialBackend] = [:]
+        for backend in backends {
+            switch backend {
+            case .bare:
+                trialBackends[.bare] = BareBackend(agent: image.rootfs + "/sbin/isolab-agent")
+            case .container:
+                trialBackends[.container] = ContainerBackend(
+                    rootfs: image.rootfs,
+                    limits: CgroupLimits(memoryBytes: scenario.limits.memoryBytes, cpus: scenario.limits.cpus,
+                                         cpuWeight: scenario.limits.cpuWeight, pids: scenario.limits.pids),
+                    layout: layout, capabilities: try Capabilities.set(adding: [], dropping: []).mask)
+            case .vm:
+                let guest = try GuestKernel.find(paths: paths).get()
+                let choice = try AcceleratorChoice.decide(scenario.vm.accel, kernel: guest, paths: paths)
+                let connection = try await LibvirtConnection.open(uri: options.libvirtURI)
+                kernel = guest
+                decision = choice
+                trialBackends[.vm] = VMBackend(machines: VirtualMachines(connection: connection), kernel: guest,
+                                               initramfs: image.initramfs, settings: scenario.vm, accelerator: choice.accelerator)
+            }
+        }
+
+        var doctorOptions = Doctor.Options()
+        doctorOptions.libvirtURI = options.libvirtURI
+        doctorOptions.paths = paths
+        let doctor = await Doctor(options: doctorOptions, logger: logger).run()
+        var environment = RunEnvironment(
+            labVersion: LabVersion.current, gitCommit: Self.gitCommit(), startedAt: started, finishedAt: nil,
+            host: HostInfo.current(), doctor: doctor, imageName: image.manifest.name, imageDigest: image.manifest.digest,
+            imageFootprint: image.manifest.footprint, guestKernel: kernel, accelerator: decision, scenarioFile: scenarioFile,
+            scenarioDigest: "sha256:" + SHA256.hash(Array(scenarioText.utf8)).map { String(format: "%02x", $0) }.joined(),
+            scenarioText: scenarioText, seed: seed)
+
+        var checkErrors: [String] = []
+        var isolation: IsolationEvidence?
+        var cgroups: CgroupEvidence?
+        if scenario.checks.contains(.isolation) {
+            progress("check: isolation from inside a container", false)
+            do { isolation = try await Threads.run { try Checks.isolation(rootfs: image.rootfs, layout: layout) } } catch {
+                checkErrors.append("isolation: \(error)")
+            }
+        }
+        if scenario.checks.contains(.cgroups) {
+            progress("check: cgroups limit, account for and freeze a container", false)
+            do { cgroups = try await Threads.run { try Checks.cgroups(rootfs: image.rootfs, layout: layout) } } catch {
+                checkErrors.append("cgroups: \(error)")
+            }
+        }
+
+        let plan = Self.plan(backends: backends, repetitions: repetitions, warmup: scenario.warmup, seed: seed)
+        var trials: [TrialRecord] = []
+        var complete = true
+        let start = MonotonicClock.now()
+        for planned in plan {
+            if CleanupRegistry.shared.interrupted != nil { complete = false; break }
+            let elapsed = Double(MonotonicClock.now() - start) / 1e9
+            let eta = planned.index == 0 ? "" : String(format: ", ETA %.0f s", elapsed / Double(planned.index) * Double(plan.count - planned.index))
+            progress("trial \(planned.index + 1) of \(plan.count): \(planned.backend.rawValue)\(planned.warmup ? " (warm-up)" : "")\(eta)", true)
+            let record = await runTrial(planned, backend: trialBackends[planned.backend]!)
+            if CleanupRegistry.shared.interrupted != nil {
+                complete = false
+                break
+            }
+            if let error = record.error { progress("trial \(planned.index + 1) (\(planned.backend.rawValue)) failed: \(error)", false) }
+            trials.append(record)
+        }
+        environment.finishedAt = ISO8601DateFormatter().string(from: Date())
+        return RunResults(
+            schemaVersion: RunResults.currentSchemaVersion, complete: complete, scenarioName: scenario.name,
+            scenarioDescription: scenario.description, backends: backends, repetitions: repetitions, warmup: scenario.warmup,
+            environment: environment, trials: trials, isolation: isolation, cgroups: cgroups, checkErrors: checkErrors,
+            summary: RunResults.summarize(trials, backends: backends, seed: seed))
+    }
+
+    func runTrial(_ planned: PlannedTrial, backend: any TrialBackend) async -> TrialRecord {
+        var record = TrialRecord(index: planned.index, round: planned.round, backend: planned.backend, warmup: planned.warmup,
+                                 accelerator: nil, timeline: [], samples: [], agentResults: [], agentErrors: [], ready: nil,
+                                 memorySource: nil, error: nil, consoleTail: nil)
+        do {
+            let outcome = try await backend.run(agentArguments: scenario.agentArguments)
+            record.accelerator = outcome.accelerator
+            record.memorySource = outcome.memorySource
+            record.consoleTail = outcome.consoleTail
+            let first = outcome.timeline.phases.first?.ns ?? 0
+            record.timeline = outcome.timeline.phases.map { Timeline.Phase(name: $0.name, ns: $0.ns - first) }
+            var samples: [Sample] = []
+            func ms(_ ns: UInt64?) -> Double? { ns.map { Double($0) / 1e6 } }
+            if let ready = outcome.timeline["ready"] {
+                samples.append(Sample(workload: "startup", metric: "ready", value: Double(ready - first) / 1e6, unit: "ms"))
+            }
+            if let total = ms(outcome.timeline.duration(outcome.timeline.phases.first?.name ?? "", outcome.hasTeardown ? "cleaned" : "exited")) {
+                samples.append(Sample(workload: "startup", metric: "total", value: total, unit: "ms"))
+            }
+            if outcome.hasTeardown, let teardown = ms(outcome.timeline.duration("exited", "cleaned")) {
+                samples.append(Sample(workload: "startup", metric: "teardown", value: teardown, unit: "ms"))
+            }
+            if let memory = outcome.memoryKiB {
+                samples.append(Sample(workload: "resources", metric: "memory", value: memory / 1024, unit: "MiB"))
+            }
+            if let cpu = outcome.cpuNs {
+                samples.append(Sample(workload: "resources", metric: "cpu_time", value: Double(cpu) / 1e6, unit: "ms"))
+            }
+            for line in outcome.lines {
+                switch line {
+                case .ready(let fields): record.ready = fields
+                case .result(let json):
+                    if let result = try? JSONDecoder().decode(AgentResult.self, from: Data(json.utf8)) {
+                        record.agentResults.append(result)
+                        samples.append(Sample(workload: result.workload, metric: result.metric, value: result.value, unit: result.unit))
+                    }
+                case .error(let json): record.agentErrors.append(json)
+                case .done(let status):
+                    if status != 0 { record.error = "the agent exited with \(status): \(record.agentErrors.first ?? "no error line")" }
+                }
+            }
+            if planned.backend == .vm, let uptime = record.ready?["uptime_ns"].flatMap(Double.init),
+               let ready = samples.first(where: { $0.metric == "ready" }) {
+                samples.append(Sample(workload: "startup", metric: "guest_kernel_init", value: uptime / 1e6, unit: "ms"))
+                samples.append(Sample(workload: "startup", metric: "host_firmware", value: max(ready.value - uptime / 1e6, 0), unit: "ms"))
+            }
+            if record.ready == nil && record.error == nil { record.error = "no READY from the agent" }
+            record.samples = samples
+        } catch {
+            record.error = "\(error)"
+        }
+        return record
+    }
+
+    static func gitCommit() -> String {
+        guard let git = HostCommand.which("git"),
+              let output = try? HostCommand.run(git, ["rev-parse", "--short=12", "HEAD"], timeout: 5), output.status == 0 else {
+            return "unknown"
+        }
+        return output.stdout.trimmingWhitespace()
+    }
+}

@@ -1,0 +1,77 @@
+import CSV
+import Foundation
+import LabCore
+import LabReport
+import LabRunner
+import Testing
+
+let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+@Suite("Integration (root, libvirt, TCG here): isolab run, report, compare")
+struct RunIntegrationTests {
+    @Test func quickScenarioEndToEnd() throws {
+        let home = try TemporaryHome()
+        let out = home.path + "/quick"
+        let run = try HostCommand.run(try isolabExecutable(), ["run", packageRoot + "/scenarios/quick.yaml", "--out", out], timeout: 600)
+        #expect(run.status == 0, "\(run.stderr.suffix(2000))")
+        #expect(run.stdout.contains("[holds] Containers use the host's kernel"))
+
+        let results = try RunResults.load(file: out + "/results.json")
+        #expect(results.complete && results.schemaVersion == 1)
+        #expect(results.trials.count == 6 && results.trials.allSatisfy { $0.error == nil })
+        #expect(results.trials.filter { $0.backend == .vm }.allSatisfy { $0.accelerator != nil })
+        #expect(results.environment.doctor != nil && !results.environment.scenarioText.isEmpty)
+        #expect(results.environment.scenarioDigest.hasPrefix("sha256:") && results.environment.imageDigest.hasPrefix("sha256:"))
+        #expect(results.isolation != nil && results.cgroups != nil)
+
+        // samples.csv: one row per trial and metric, agreeing with the JSON.
+        let samples = try CSVReader(string: try FileSystem.readText(out + "/samples.csv"), hasHeaderRow: true)
+        var sampleRows = 0
+        while samples.next() != nil { sampleRows += 1 }
+        #expect(sampleRows == results.trials.map(\.samples.count).reduce(0, +))
+        // summary.csv: one row per backend and metric.
+        let summary = try CSVReader(string: try FileSystem.readText(out + "/summary.csv"), hasHeaderRow: true)
+        var summaryRows: [[String]] = []
+        while let row = summary.next() { summaryRows.append(row) }
+        #expect(summaryRows.count == results.summary.metrics.count)
+        let header = try #require(summary.headerRow)
+        let medianColumn = try #require(header.firstIndex(of: "median"))
+        for (row, metric) in zip(summaryRows, results.summary.metrics) {
+            #expect(abs((Double(row[medianColumn]) ?? -1) - metric.summary.median) <= abs(metric.summary.median) * 1e-5)
+        }
+
+        let html = try FileSystem.readText(out + "/report.html")
+        #expect(html.components(separatedBy: "<svg").count - 1 == 5)
+        #expect(html.contains("<table id=\"claims\">"))
+        let outside = html.replacingOccurrences(of: "xmlns=\"http://www.w3.org/2000/svg\"", with: "")
+        #expect(!outside.contains("http:") && !outside.contains("https:") && !outside.contains("src="))
+
+        // Re-rendering from the JSON alone gives the same files.
+        let again = home.path + "/again"
+        let report = try HostCommand.run(try isolabExecutable(), ["report", out + "/results.json", "--out", again, "--format", "html,csv,text"])
+        #expect(report.status == 0)
+        #expect(try FileSystem.readText(again + "/report.html") == html)
+        #expect(try FileSystem.readText(again + "/samples.csv") == FileSystem.readText(out + "/samples.csv"))
+        #expect(report.stdout.contains("startup.ready"))
+
+        let compare = try HostCommand.run(try isolabExecutable(), ["compare", out + "/results.json", out + "/results.json"])
+        #expect(compare.status == 0 && compare.stdout.contains("within noise") && !compare.stdout.contains("beyond noise"))
+    }
+
+    @Test func badScenarioIsOneLineExitTwoAndWritesNothing() throws {
+        let home = try TemporaryHome()
+        let file = home.path + "/bad.yaml"
+        try FileSystem.writeAtomically(file, text: "name: bad\nbackends: [bare, docker]\n")
+        let output = try HostCommand.run("/bin/sh", ["-c", "cd \(home.path) && \(try isolabExecutable()) run \(file)"])
+        #expect(output.status == 2)
+        #expect(output.stderr == "isolab: \(file):2: backends[1]: unknown backend 'docker'; accepted: bare, container, vm\n")
+        #expect(!FileSystem.exists(home.path + "/reports"))
+        let zero = try HostCommand.run(try isolabExecutable(), ["run", packageRoot + "/scenarios/quick.yaml", "--repetitions", "0", "--out", home.path + "/x"])
+        #expect(zero.status == 2 && zero.stderr.contains("--repetitions 0 must be at least 1"))
+        #expect(!FileSystem.exists(home.path + "/x"))
+        let wrongSchema = home.path + "/old.json"
+        try FileSystem.writeAtomically(wrongSchema, text: "{\"schema_version\": 0}")
+        let report = try HostCommand.run(try isolabExecutable(), ["report", wrongSchema])
+        #expect(report.status == 2 && report.stderr.contains("schema_version 0; this lab reads 1"))
+    }
+}
