@@ -212,6 +212,27 @@ struct ContainerIntegrationTests {
         #expect(try leakedByDeadLabs().isEmpty)
     }
 
+    @Test func userNamespaceMapsRootInsideToAnUnprivilegedRangeOutside() throws {
+        var fds: [Int32] = [-1, -1]
+        guard pipe(&fds) == 0 else { throw LabError.syscall("pipe") }
+        var spec = ContainerSpec(rootfs: try builtInImage().rootfs,
+                                 command: ["/bin/sh", "-c", "id -u; cat /proc/self/uid_map; grep CapEff /proc/self/status; touch /tmp/ok && echo tmp-writable"],
+                                 capabilities: try Capabilities.set(adding: [], dropping: []).mask, userNamespace: true)
+        spec.stdout = fds[1]
+        spec.stderr = fds[1]
+        let container = try Container.create(spec, layout: try CgroupLayout.detectHost())
+        close(fds[1])
+        let text = readAll(fds[0])
+        #expect(container.wait() == 0, "\(text)")
+        try container.destroy()
+        let lines = text.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ") }
+        #expect(lines.first == "0")
+        #expect(lines.contains("0 100000 65536"))
+        #expect(text.contains("CapEff:\t00000000a80425fb"))
+        #expect(text.contains("tmp-writable"))
+        #expect(leftovers(of: spec.id).isEmpty)
+    }
+
     @Test func aCommandThatFailsToStartIsTornDown() throws {
         var spec = ContainerSpec(rootfs: try builtInImage().rootfs, command: ["/bin/sh"], workdir: "/no/such/dir",
                                  capabilities: try Capabilities.set(adding: [], dropping: []).mask)
