@@ -119,3 +119,60 @@ struct VMCommandIntegrationTests {
         #expect(MonotonicClock.now() - start < 10_000_000_000, "it must not boot and hang")
     }
 }
+
+/// The domain a lab process owns, once libvirt runs it.
+func domainOwned(by owner: pid_t, timeout: Double = 30) async throws -> String? {
+    let directory = VirtualMachines.stateDirectory(.fromEnvironment())
+    let deadline = MonotonicClock.now() + UInt64(timeout * 1e9)
+    while MonotonicClock.now() < deadline {
+        for name in FileSystem.list(directory) where name.hasSuffix(".json") {
+            if let bytes = try? FileSystem.readBytes(directory + "/" + name),
+               let state = try? JSONDecoder().decode(VirtualMachines.State.self, from: Data(bytes)),
+               state.ownerPID == owner, try await labDomains().contains(state.domain) {
+                return state.domain
+            }
+        }
+        try await Task.sleep(nanoseconds: 20_000_000)
+    }
+    return nil
+}
+
+@Suite("Integration (root, libvirt): a killed lab's guest")
+struct VMTeardownIntegrationTests {
+    @Test func sigintDestroysTheGuest() async throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try isolabExecutable())
+        process.arguments = ["vm", "run", "--", "syscall", "--seconds", "30"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let domain = try #require(try await domainOwned(by: process.processIdentifier))
+        kill(process.processIdentifier, SIGINT)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit && process.terminationStatus == 128 + SIGINT)
+        #expect(try await !labDomains().contains(domain))
+        #expect(!FileSystem.exists(VirtualMachines.stateDirectory(.fromEnvironment()) + "/" + domain.dropFirst("isolab-".count)))
+    }
+
+}
+
+/// In the suite that runs `isolab gc`, so that two collections never race.
+extension ContainerCommandIntegrationTests {
+    @Test func gcDestroysTheGuestOfASigkilledLab() async throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try isolabExecutable())
+        process.arguments = ["vm", "run", "--", "syscall", "--seconds", "30"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let domain = try #require(try await domainOwned(by: process.processIdentifier))
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        #expect(try await labDomains().contains(domain), "a SIGKILLed lab cannot destroy its guest: gc must")
+        let gc = try HostCommand.run(try isolabExecutable(), ["gc"], timeout: 60)
+        #expect(gc.status == 0, "\(gc.stderr)")
+        #expect(gc.stdout.contains("removed libvirt domain \(domain)"))
+        #expect(gc.stdout.contains("removed VM files of \(domain)"))
+        #expect(try await !labDomains().contains(domain))
+    }
+}
