@@ -60,7 +60,8 @@ public enum FileSystem {
     /// `durable`) and renames it over `path`, so that a reader never sees
     /// half a file.
     public static func writeAtomically(_ path: String, bytes: [UInt8], mode: mode_t = 0o644, durable: Bool = true) throws {
-        let temporary = path + ".tmp-\(getpid())"
+        // Unique per call: two threads of one process may write the same path.
+        let temporary = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
         guard fd >= 0 else { throw LabError.syscall("create \(temporary)") }
         var ok = false

@@ -63,3 +63,15 @@ extension String {
         self[...].trimmingWhitespace()
     }
 }
+
+/// Whether a process is alive: exists and is not a zombie. A lab killed
+/// with SIGKILL stays a zombie until its parent reaps it, and signal 0
+/// still reaches a zombie, so `kill(pid, 0)` alone would call it alive.
+public enum ProcessState {
+    public static func isAlive(_ pid: Int32) -> Bool {
+        guard pid > 0, let stat = FileSystem.readTextIfPresent("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")"),
+              stat.index(close, offsetBy: 2) < stat.endIndex else { return false }
+        let state = stat[stat.index(close, offsetBy: 2)]
+        return state != "Z" && state != "X"
+    }
+}

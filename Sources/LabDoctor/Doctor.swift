@@ -46,8 +46,7 @@ public struct Doctor: Sendable {
             return .init(name: name, path: path, version: path.flatMap { HostCommand.version(of: $0) })
         }
         let qemuPeer = peers.first { $0.name == "qemu-system-x86_64" }
-        let accelerators = probeAccelerators(
-            host: host, kernel: kernel, qemu: qemuPeer?.path, qemuVersion: qemuPeer?.version, libvirt: libvirt)
+        let accelerators = probeAccelerators(kernel: kernel, qemu: qemuPeer?.path, qemuVersion: qemuPeer?.version)
 
         var report = DoctorReport(
             schemaVersion: DoctorReport.currentSchemaVersion,
@@ -94,10 +93,7 @@ public struct Doctor: Sendable {
         return facts
     }
 
-    func probeAccelerators(
-        host: HostInfo, kernel: Result<GuestKernel, LabError>, qemu: String?, qemuVersion: String?,
-        libvirt: DoctorReport.Libvirt
-    ) -> DoctorReport.Accelerators {
+    func probeAccelerators(kernel: Result<GuestKernel, LabError>, qemu: String?, qemuVersion: String?) -> DoctorReport.Accelerators {
         let device = KVMDeviceStatus.check()
         var facts = DoctorReport.Accelerators(kvmDevice: device, verdicts: [], cached: false, cacheKey: nil, error: nil)
         let guest: GuestKernel
@@ -115,7 +111,7 @@ public struct Doctor: Sendable {
             facts.error = "not probed: /bin/busybox not found; apt-get install busybox-static (scripts/setup-host does)"
             return facts
         }
-        let key = AcceleratorProbeKey.current(kernel: guest, qemu: qemu)
+        let key = AcceleratorProbeKey.current(kernel: guest, qemu: qemu, qemuVersion: qemuVersion)
         facts.cacheKey = key
         if !options.reprobe, let cache = AcceleratorCache.load(paths: options.paths, key: key) {
             facts.verdicts = cache.verdicts

@@ -13,11 +13,14 @@ public struct AcceleratorDecision: Sendable, Equatable, Codable {
 }
 
 extension AcceleratorProbeKey {
-    /// The key of this host's cached verdicts: host kernel, QEMU, libvirt and guest kernel.
-    public static func current(kernel: GuestKernel, qemu: String? = HostCommand.which("qemu-system-x86_64")) -> AcceleratorProbeKey {
+    /// The key of this host's cached verdicts: host kernel, QEMU, libvirt and
+    /// guest kernel. `qemuVersion`, when the caller knows it, spares a run of `qemu --version`.
+    public static func current(
+        kernel: GuestKernel, qemu: String? = HostCommand.which("qemu-system-x86_64"), qemuVersion: String? = nil
+    ) -> AcceleratorProbeKey {
         AcceleratorProbeKey(
             hostKernel: HostInfo.current().kernelRelease,
-            qemuVersion: qemu.flatMap { HostCommand.version(of: $0) } ?? "unknown",
+            qemuVersion: qemuVersion ?? qemu.flatMap { HostCommand.version(of: $0) } ?? "unknown",
             libvirtVersion: LibvirtConnection.libraryVersion ?? "unknown",
             guestKernel: "\(kernel.version) \(kernel.sizeBytes)")
     }

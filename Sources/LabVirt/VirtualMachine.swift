@@ -1,6 +1,7 @@
 import Foundation
 import LabAgentCore
 import LabCore
+import Logging
 
 /// What a VM trial is booted with.
 public struct VMSpec: Sendable {
@@ -220,14 +221,16 @@ public struct VirtualMachines: Sendable {
         for name in FileSystem.list(directory) where name.hasSuffix(".json") {
             guard let bytes = try? FileSystem.readBytes(directory + "/" + name),
                   let state = try? JSONDecoder().decode(State.self, from: Data(bytes)) else { continue }
-            if kill(state.ownerPID, 0) == 0 || errno == EPERM { live.insert(state.domain); continue }
+            if ProcessState.isAlive(state.ownerPID) { live.insert(state.domain); continue }
             if !dryRun {
                 try? FileSystem.removeTree(state.directory)
                 unlink(directory + "/" + name)
             }
             removed.append("VM files of \(state.domain) (owner pid \(state.ownerPID) is gone)")
         }
-        for domain in try await connection.domainNames() where domain.hasPrefix("isolab-") && !live.contains(domain) {
+        let names = try await connection.domainNames()
+        Logger(label: "isolab.gc").debug("libvirt domains", metadata: ["names": "\(names)", "live": "\(live.sorted())"])
+        for domain in names where domain.hasPrefix("isolab-") && !live.contains(domain) {
             if !dryRun { try await connection.destroy(name: domain) }
             removed.append("libvirt domain \(domain)")
         }

@@ -166,6 +166,9 @@ extension ContainerCommandIntegrationTests {
         process.standardError = FileHandle.nullDevice
         try process.run()
         let domain = try #require(try await domainOwned(by: process.processIdentifier))
+        // Past virDomainCreateXML (QEMU connects to the console while it starts): a
+        // lab killed before that takes its guest's start down with it.
+        try await Task.sleep(nanoseconds: 2_000_000_000)
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
         #expect(try await labDomains().contains(domain), "a SIGKILLed lab cannot destroy its guest: gc must")

@@ -45,6 +45,18 @@ struct FileSystemTests {
         #expect(try FileSystem.readText(dir + "/a.json") == "{\"b\":1}\n")
     }
 
+    @Test func concurrentAtomicWritesOfOnePathAllSucceed() async throws {
+        let dir = try temporaryDirectory()
+        defer { FileSystem.list(dir).forEach { unlink(dir + "/" + $0) }; rmdir(dir) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<16 {
+                group.addTask { try FileSystem.writeAtomically(dir + "/tag", text: "\(index)\n") }
+            }
+            try await group.waitForAll()
+        }
+        #expect(FileSystem.list(dir) == ["tag"])
+    }
+
     @Test func failedAtomicWriteNamesThePath() throws {
         #expect(throws: LabError.self) {
             try FileSystem.writeAtomically("/nonexistent-dir-isolab/x", text: "x")

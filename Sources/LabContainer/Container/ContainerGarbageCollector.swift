@@ -26,12 +26,12 @@ public struct ContainerGarbageCollector {
             let path = directory + "/" + name
             guard let bytes = try? FileSystem.readBytes(path),
                   let state = try? JSONDecoder().decode(Container.State.self, from: Data(bytes)) else { continue }
-            if kill(state.ownerPID, 0) == 0 || errno == EPERM {
+            if ProcessState.isAlive(state.ownerPID) {
                 live.insert(state.id)
                 continue
             }
             if !dryRun {
-                if let pid = state.pid, kill(pid, 0) == 0 { kill(pid, SIGKILL) }
+                if let pid = state.pid, ProcessState.isAlive(pid) { kill(pid, SIGKILL) }
                 try? FileSystem.removeTree(state.runDirectory)
                 unlink(path)
             }
@@ -46,7 +46,7 @@ public struct ContainerGarbageCollector {
             let id = String(group.split(separator: "/").last ?? "")
             if live.contains(id) { continue }
             // isolab doctor's probe groups, while their doctor runs.
-            if id.hasPrefix("doctor-"), let pid = pid_t(id.dropFirst("doctor-".count)), kill(pid, 0) == 0 { continue }
+            if id.hasPrefix("doctor-"), let pid = pid_t(id.dropFirst("doctor-".count)), ProcessState.isAlive(pid) { continue }
             if dryRun {
                 report.removed.append("cgroup \(group)")
                 continue

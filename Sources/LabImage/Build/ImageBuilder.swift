@@ -231,8 +231,8 @@ public struct ImageBuilder: Sendable {
                manifest: (_ initramfsBytes: Int, _ diskBytes: Int) -> ImageManifest, gzip: Bool) throws {
         try FileSystem.createDirectory(store.root)
         removeAbandonedBuilds()
-        let temporary = store.root + "/.build-\(getpid())-\(hex.prefix(12))"
-        try? FileSystem.removeTree(temporary)
+        // Unique per build: two threads may build the same image at once.
+        let temporary = store.root + "/.build-\(getpid())-\(UInt32.random(in: 0...UInt32.max))-\(hex.prefix(12))"
         var complete = false
         defer {
             if !complete { try? FileSystem.removeTree(temporary) }
@@ -283,9 +283,10 @@ public struct ImageBuilder: Sendable {
     /// Temporary directories of builds whose process is gone (killed mid-build).
     func removeAbandonedBuilds() {
         for name in FileSystem.list(store.root) where name.hasPrefix(".build-") || name.hasPrefix(".remove-") {
+            // .build-<pid>-<random>-<digest prefix> and .remove-<digest>-<pid>
             let fields = name.split(separator: "-")
-            guard fields.count >= 3, let pid = Int32(fields[fields.count - (name.hasPrefix(".build-") ? 2 : 1)]) else { continue }
-            if kill(pid, 0) != 0 && errno == ESRCH {
+            guard fields.count >= 3, let pid = Int32(name.hasPrefix(".build-") ? fields[1] : fields[fields.count - 1]) else { continue }
+            if !ProcessState.isAlive(pid) {
                 try? FileSystem.removeTree(store.root + "/" + name)
             }
         }

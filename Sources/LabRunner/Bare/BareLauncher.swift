@@ -18,7 +18,9 @@ public enum BareLauncher {
         public var waitStatus: Int32
         /// User + system CPU time of the child, nanoseconds.
         public var cpuNs: UInt64
-        /// Peak resident set size of the child, KiB.
+        /// rusage's peak RSS of the child, KiB. Not the agent's own: a
+        /// posix_spawned child shares the parent's pages until its exec, and
+        /// the kernel keeps that high-water mark.
         public var maxRSSKiB: Int
 
         public var exitedNormally: Bool { waitStatus & 0x7F == 0 }
