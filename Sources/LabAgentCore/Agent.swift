@@ -82,8 +82,21 @@ public enum Agent {
         } catch {
             return fail(error, control: control, role: role)
         }
-        Sys.write(control, AgentProtocol.done(exit: 0))
+        Sys.write(control, AgentProtocol.done(exit: 0, fields: doneFields()))
         return 0
+    }
+
+    /// The agent's own peak RSS (VmHWM of its image since exec), for the host
+    /// to set beside the instance's memory: rusage's max RSS of a spawned
+    /// child also counts the pages it shared with its parent before exec.
+    static func doneFields() -> [(String, String)] {
+        guard let status = Sys.readFile("/proc/self/status") else { return [] }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            if let value = line.dropFirst(6).split(whereSeparator: { $0 == " " || $0 == "\t" }).first {
+                return [("max_rss_kb", String(value))]
+            }
+        }
+        return []
     }
 
     static func fail(_ error: AgentError, control: Int32, role: Role) -> Int32 {

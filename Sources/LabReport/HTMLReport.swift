@@ -77,7 +77,7 @@ public enum HTMLReport {
         if let accelerator = env.accelerator { rows.append(("VM accelerator", "\(accelerator.accelerator.rawValue.uppercased()): \(accelerator.reason)")) }
         if let doctor = env.doctor { rows.append(("cgroups", doctor.cgroups.mode?.rawValue ?? "?")) }
         for (key, value) in rows { html += "<tr><th>\(e(key))</th><td>\(e(value))</td></tr>\n" }
-        html += "</table>\n<p>Figures: medians of the counted trials; intervals: 95 % percentile bootstrap (seeded); outliers: modified z-score above 3.5, reported and kept. Memory: bare is the agent's max RSS, the container its cgroup's peak, the VM its QEMU process's PSS.</p>\n</body></html>\n"
+        html += "</table>\n<p>Figures: medians of the counted trials; intervals: 95 % percentile bootstrap (seeded); outliers: modified z-score above 3.5, reported and kept. Memory: bare is the agent's own peak RSS (VmHWM, from its DONE line), the container its cgroup's peak, the VM its QEMU process's PSS; resources.agent_rss is the agent's own peak RSS in every backend.</p>\n</body></html>\n"
         return html
     }
 }

@@ -124,7 +124,7 @@ enum SVG {
         return svg(width: width, height: height, title: "Workload ratios against bare", body)
     }
 
-    /// Memory per instance: agent RSS (bare), cgroup peak (container), QEMU PSS (VM).
+    /// Memory per instance: the agent's peak RSS (bare), cgroup peak (container), QEMU PSS (VM).
     static func memory(_ results: RunResults) -> String {
         let rows = results.backends.compactMap { backend -> (Scenario.BackendKind, Double, String)? in
             guard let median = results.metric(backend, "resources", "memory")?.summary.median else { return nil }

@@ -190,6 +190,9 @@ public struct Runner {
             if let memory = outcome.memoryKiB {
                 samples.append(Sample(workload: "resources", metric: "memory", value: memory / 1024, unit: "MiB"))
             }
+            if let agent = outcome.agentPeakKiB {
+                samples.append(Sample(workload: "resources", metric: "agent_rss", value: agent / 1024, unit: "MiB"))
+            }
             if let cpu = outcome.cpuNs {
                 samples.append(Sample(workload: "resources", metric: "cpu_time", value: Double(cpu) / 1e6, unit: "ms"))
             }

@@ -52,6 +52,8 @@ struct AgentBareIntegrationTests {
             #expect(got == metrics, "\(workload): \(got)")
         }
         #expect(transcript.results.allSatisfy { $0.value > 0 && $0.value.isFinite && $0.durationNs > 0 })
+        // The agent's own peak RSS: the 8 MiB STREAM arrays (three of them) at least.
+        #expect(Int(AgentLine.doneFields(output.stdout)["max_rss_kb"] ?? "") ?? 0 > 24 * 1024)
         // Results come in the order the workloads were named.
         let order = transcript.results.map(\.workload).reduce(into: [String]()) { if $0.last != $1 { $0.append($1) } }
         #expect(order == ["cpu", "memory", "syscall", "spawn", "fileio", "net", "alloc"])

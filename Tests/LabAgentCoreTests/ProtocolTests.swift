@@ -57,6 +57,14 @@ struct ProtocolTests {
         #expect(AgentLine.parseAll(console) == [.ready(["version": "1", "pid": "1"]), .done(exit: 0)])
     }
 
+    @Test func doneCarriesOptionalFields() {
+        let line = AgentProtocol.done(exit: 0, fields: [("max_rss_kb", "4640")])
+        #expect(line == "ISOLAB DONE exit=0 max_rss_kb=4640\n")
+        #expect(AgentLine.parse(line[...]) == .done(exit: 0))
+        #expect(AgentLine.doneFields("x\r\n" + line) == ["exit": "0", "max_rss_kb": "4640"])
+        #expect(AgentLine.doneFields("ISOLAB READY version=1\n").isEmpty)
+    }
+
     @Test func doneParsesAndSerialConsoleNoiseIsTolerated() {
         #expect(AgentLine.parse("ISOLAB DONE exit=2\r") == .done(exit: 2))
         #expect(AgentLine.parse("[    3.1] random: ISOLAB DONE exit=0") == .done(exit: 0))

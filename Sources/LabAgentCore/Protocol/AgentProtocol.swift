@@ -28,8 +28,10 @@ public enum AgentProtocol {
         prefix + "ERROR " + error.json.encoded() + "\n"
     }
 
-    public static func done(exit status: Int32) -> String {
-        prefix + "DONE exit=\(status)\n"
+    /// `ISOLAB DONE exit=N`, then optional `key=value` fields (`max_rss_kb`,
+    /// the agent's own peak RSS: VmHWM of its image, not of what spawned it).
+    public static func done(exit status: Int32, fields: [(String, String)] = []) -> String {
+        prefix + "DONE exit=\(status)" + fields.map { " \($0.0)=\(PercentEncoding.encodeField($0.1))" }.joined() + "\n"
     }
 }
 
@@ -111,6 +113,21 @@ public enum AgentLine: Sendable, Equatable {
     case error(String)
     case done(exit: Int32)
 
+    /// The optional fields of the DONE line in a text (`max_rss_kb`), if any.
+    public static func doneFields(_ text: String) -> [String: String] {
+        for line in text.split(whereSeparator: \.isNewline) {
+            guard let start = line.range(of: AgentProtocol.prefix + "DONE ") else { continue }
+            var fields: [String: String] = [:]
+            for token in line[start.upperBound...].split(separator: " ") {
+                guard let eq = token.firstIndex(of: "=") else { continue }
+                let value = token[token.index(after: eq)...]
+                fields[String(token[..<eq])] = (try? PercentEncoding.decode(value)) ?? String(value)
+            }
+            return fields
+        }
+        return [:]
+    }
+
     /// Every protocol line in a text, in order. Lines are split on any
     /// newline: a serial console ends them with "\r\n", which Swift treats
     /// as one Character, so splitting on "\n" alone would not split them.
@@ -137,7 +154,8 @@ public enum AgentLine: Sendable, Equatable {
         }
         if rest.hasPrefix("RESULT ") { return .result(String(rest.dropFirst("RESULT ".count))) }
         if rest.hasPrefix("ERROR ") { return .error(String(rest.dropFirst("ERROR ".count))) }
-        if rest.hasPrefix("DONE exit="), let status = Int32(rest.dropFirst("DONE exit=".count)) {
+        if rest.hasPrefix("DONE exit="),
+           let status = Int32(rest.dropFirst("DONE exit=".count).prefix { $0 != " " }) {
             return .done(exit: status)
         }
         return nil

@@ -16,6 +16,8 @@ public struct TrialOutcome: Sendable {
     /// Exit to cleaned is teardown; bare has none.
     public var hasTeardown: Bool
     public var consoleTail: String?
+    /// The agent's own peak RSS from its DONE line, the same measure in every backend.
+    public var agentPeakKiB: Double?
 }
 
 /// The one thing the runner asks of every backend: run the agent with these
@@ -34,10 +36,12 @@ public struct BareBackend: TrialBackend {
     public func run(agentArguments: [String]) async throws -> TrialOutcome {
         let agent = self.agent
         let outcome = try await Threads.run { try BareLauncher.run(agent, ["run"] + agentArguments, timeout: 600) }
-        // No memory figure: rusage's max RSS of a posix_spawned child counts
-        // the parent's pages it shared before the exec (vfork semantics).
-        return TrialOutcome(timeline: outcome.timeline, lines: outcome.lines, memoryKiB: nil,
-                            memorySource: "none (see docs/scenarios.md)", cpuNs: outcome.cpuNs, accelerator: nil, hasTeardown: false)
+        // The agent's own VmHWM from its DONE line: rusage's max RSS of a
+        // posix_spawned child counts the parent's pages it shared before the exec.
+        let ownPeak = AgentLine.doneFields(outcome.output)["max_rss_kb"].flatMap(Double.init)
+        return TrialOutcome(timeline: outcome.timeline, lines: outcome.lines, memoryKiB: ownPeak,
+                            memorySource: "agent peak RSS", cpuNs: outcome.cpuNs, accelerator: nil, hasTeardown: false,
+                            agentPeakKiB: ownPeak)
     }
 }
 
@@ -77,7 +81,8 @@ public struct ContainerBackend: TrialBackend {
             }
             return TrialOutcome(timeline: container.timeline, lines: AgentLine.parseAll(collector.text),
                                 memoryKiB: stats.memoryPeakBytes.map { Double($0) / 1024 }, memorySource: "cgroup peak",
-                                cpuNs: stats.cpuUsageNs, accelerator: nil, hasTeardown: true)
+                                cpuNs: stats.cpuUsageNs, accelerator: nil, hasTeardown: true,
+                                agentPeakKiB: AgentLine.doneFields(collector.text)["max_rss_kb"].flatMap(Double.init))
         }
     }
 }
@@ -102,7 +107,7 @@ public struct VMBackend: TrialBackend {
         return TrialOutcome(timeline: run.timeline, lines: run.lines,
                             memoryKiB: (run.resources.pssAtEndKiB ?? run.resources.peakRSSKiB).map(Double.init),
                             memorySource: "QEMU PSS", cpuNs: run.resources.cpuNs, accelerator: accelerator, hasTeardown: true,
-                            consoleTail: run.consoleTail())
+                            consoleTail: run.consoleTail(), agentPeakKiB: AgentLine.doneFields(run.console)["max_rss_kb"].flatMap(Double.init))
     }
 }
 
