@@ -120,6 +120,17 @@ struct VMCommandIntegrationTests {
     }
 }
 
+/// `isolab vm run` of a guest that runs for about 35 s, output discarded.
+func startLongVMRun() throws -> Process {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: try isolabExecutable())
+    process.arguments = ["vm", "run", "--", "syscall", "--seconds", "30"]
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    return process
+}
+
 /// The domain a lab process owns, once libvirt runs it.
 func domainOwned(by owner: pid_t, timeout: Double = 30) async throws -> String? {
     let directory = VirtualMachines.stateDirectory(.fromEnvironment())
@@ -140,12 +151,7 @@ func domainOwned(by owner: pid_t, timeout: Double = 30) async throws -> String? 
 @Suite("Integration (root, libvirt): a killed lab's guest")
 struct VMTeardownIntegrationTests {
     @Test func sigintDestroysTheGuest() async throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try isolabExecutable())
-        process.arguments = ["vm", "run", "--", "syscall", "--seconds", "30"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let process = try startLongVMRun()
         let domain = try #require(try await domainOwned(by: process.processIdentifier))
         kill(process.processIdentifier, SIGINT)
         process.waitUntilExit()
@@ -159,12 +165,7 @@ struct VMTeardownIntegrationTests {
 /// In the suite that runs `isolab gc`, so that two collections never race.
 extension ContainerCommandIntegrationTests {
     @Test func gcDestroysTheGuestOfASigkilledLab() async throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try isolabExecutable())
-        process.arguments = ["vm", "run", "--", "syscall", "--seconds", "30"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let process = try startLongVMRun()
         let domain = try #require(try await domainOwned(by: process.processIdentifier))
         // Past virDomainCreateXML (QEMU connects to the console while it starts): a
         // lab killed before that takes its guest's start down with it.

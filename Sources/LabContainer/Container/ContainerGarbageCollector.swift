@@ -51,28 +51,23 @@ public struct ContainerGarbageCollector {
                 report.removed.append("cgroup \(group)")
                 continue
             }
-            let manager: any CgroupManager = group.contains("/unified/") || layout.mode == .v2
-                ? CgroupV2Manager(group: group) : CgroupV1Manager(groups: ["x": group])
-            let pids = manager.processes()
+            // One group directory of one hierarchy: signal what is left in it, then remove it.
+            let pids = CgroupFile.pids(group)
             if !pids.isEmpty {
-                if layout.mode == .v2 { try? manager.killAll() } else { pids.forEach { kill($0, SIGKILL) } }
-                _ = waitForEmpty(manager)
+                if FileSystem.exists(group + "/cgroup.kill") {
+                    try? CgroupFile.write(group + "/cgroup.kill", "1")
+                } else {
+                    pids.forEach { kill($0, SIGKILL) }
+                }
+                _ = CgroupFile.waitUntil { CgroupFile.pids(group).isEmpty }
             }
             do {
-                try manager.destroy()
+                try CgroupFile.remove(group)
                 report.removed.append("cgroup \(group)" + (pids.isEmpty ? "" : " and its \(pids.count) process(es)"))
             } catch {
                 report.failed.append("cgroup \(group): \(error)")
             }
         }
         return report
-    }
-
-    func waitForEmpty(_ manager: any CgroupManager) -> Bool {
-        for _ in 0..<1000 {
-            if manager.processes().isEmpty { return true }
-            usleep(1000)
-        }
-        return false
     }
 }

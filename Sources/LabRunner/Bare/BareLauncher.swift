@@ -18,10 +18,6 @@ public enum BareLauncher {
         public var waitStatus: Int32
         /// User + system CPU time of the child, nanoseconds.
         public var cpuNs: UInt64
-        /// rusage's peak RSS of the child, KiB. Not the agent's own: a
-        /// posix_spawned child shares the parent's pages until its exec, and
-        /// the kernel keeps that high-water mark.
-        public var maxRSSKiB: Int
 
         public var exitedNormally: Bool { waitStatus & 0x7F == 0 }
         public var exitStatus: Int32 { (waitStatus >> 8) & 0xFF }
@@ -80,6 +76,6 @@ public enum BareLauncher {
         func ns(_ t: timeval) -> UInt64 { UInt64(t.tv_sec) * 1_000_000_000 + UInt64(t.tv_usec) * 1000 }
         return Outcome(
             timeline: timeline, lines: AgentLine.parseAll(text), output: text, waitStatus: status,
-            cpuNs: ns(usage.ru_utime) + ns(usage.ru_stime), maxRSSKiB: usage.ru_maxrss)
+            cpuNs: ns(usage.ru_utime) + ns(usage.ru_stime))
     }
 }
