@@ -120,22 +120,33 @@ struct VMCommandIntegrationTests {
     }
 }
 
-/// `isolab vm run` of a guest that runs for about 35 s, output discarded.
+/// `isolab vm run` of a guest that runs for about 35 s; its stderr goes to
+/// `stderrPath(of:)` so that a failure can say why.
 func startLongVMRun() throws -> Process {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: try isolabExecutable())
     process.arguments = ["vm", "run", "--", "syscall", "--seconds", "30"]
     process.standardOutput = FileHandle.nullDevice
-    process.standardError = FileHandle.nullDevice
+    let log = NSTemporaryDirectory() + "isolab-vm-run-\(UUID().uuidString).log"
+    FileManager.default.createFile(atPath: log, contents: nil)
+    process.standardError = FileHandle(forWritingAtPath: log)
+    process.environment = ProcessInfo.processInfo.environment.merging(["ISOLAB_TEST_LOG": log]) { $1 }
     try process.run()
     return process
 }
 
-/// The domain a lab process owns, once libvirt runs it.
-func domainOwned(by owner: pid_t, timeout: Double = 30) async throws -> String? {
+func stderrText(of process: Process) -> String {
+    (process.environment?["ISOLAB_TEST_LOG"]).flatMap { FileSystem.readTextIfPresent($0) } ?? ""
+}
+
+/// The domain a lab process owns, once libvirt runs it. The bound is generous:
+/// on a fresh host the first start may wait for the image build and for
+/// libvirt probing QEMU, while other tests load both CPUs.
+func domainOwned(by owner: pid_t, timeout: Double = 180) async throws -> String? {
     let directory = VirtualMachines.stateDirectory(.fromEnvironment())
     let deadline = MonotonicClock.now() + UInt64(timeout * 1e9)
     while MonotonicClock.now() < deadline {
+        if !ProcessState.isAlive(owner) { return nil }
         for name in FileSystem.list(directory) where name.hasSuffix(".json") {
             if let bytes = try? FileSystem.readBytes(directory + "/" + name),
                let state = try? JSONDecoder().decode(VirtualMachines.State.self, from: Data(bytes)),
@@ -152,7 +163,14 @@ func domainOwned(by owner: pid_t, timeout: Double = 30) async throws -> String? 
 struct VMTeardownIntegrationTests {
     @Test func sigintDestroysTheGuest() async throws {
         let process = try startLongVMRun()
-        let domain = try #require(try await domainOwned(by: process.processIdentifier))
+        // A failed expectation below must not leave the guest running into other tests.
+        defer {
+            if process.isRunning {
+                kill(process.processIdentifier, SIGINT)
+                process.waitUntilExit()
+            }
+        }
+        let domain = try #require(try await domainOwned(by: process.processIdentifier), "isolab vm run: \(stderrText(of: process))")
         kill(process.processIdentifier, SIGINT)
         process.waitUntilExit()
         #expect(process.terminationReason == .exit && process.terminationStatus == 128 + SIGINT)
@@ -166,7 +184,14 @@ struct VMTeardownIntegrationTests {
 extension ContainerCommandIntegrationTests {
     @Test func gcDestroysTheGuestOfASigkilledLab() async throws {
         let process = try startLongVMRun()
-        let domain = try #require(try await domainOwned(by: process.processIdentifier))
+        // A failed expectation below must not leave the guest running into other tests.
+        defer {
+            if process.isRunning {
+                kill(process.processIdentifier, SIGINT)
+                process.waitUntilExit()
+            }
+        }
+        let domain = try #require(try await domainOwned(by: process.processIdentifier), "isolab vm run: \(stderrText(of: process))")
         // Past virDomainCreateXML (QEMU connects to the console while it starts): a
         // lab killed before that takes its guest's start down with it.
         try await Task.sleep(nanoseconds: 2_000_000_000)
