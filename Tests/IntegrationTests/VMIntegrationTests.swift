@@ -145,16 +145,18 @@ func stderrText(of process: Process) -> String {
 func domainOwned(by owner: pid_t, timeout: Double = 180) async throws -> String? {
     let directory = VirtualMachines.stateDirectory(.fromEnvironment())
     let deadline = MonotonicClock.now() + UInt64(timeout * 1e9)
+    // One connection for the whole wait: opening one per poll floods libvirtd.
+    let connection = try await LibvirtConnection.open(uri: "qemu:///system")
     while MonotonicClock.now() < deadline {
         if !ProcessState.isAlive(owner) { return nil }
         for name in FileSystem.list(directory) where name.hasSuffix(".json") {
             if let bytes = try? FileSystem.readBytes(directory + "/" + name),
                let state = try? JSONDecoder().decode(VirtualMachines.State.self, from: Data(bytes)),
-               state.ownerPID == owner, try await labDomains().contains(state.domain) {
+               state.ownerPID == owner, try await connection.isActive(name: state.domain) {
                 return state.domain
             }
         }
-        try await Task.sleep(nanoseconds: 20_000_000)
+        try await Task.sleep(nanoseconds: 100_000_000)
     }
     return nil
 }
@@ -170,7 +172,7 @@ struct VMTeardownIntegrationTests {
                 process.waitUntilExit()
             }
         }
-        let domain = try #require(try await domainOwned(by: process.processIdentifier), "isolab vm run: \(stderrText(of: process))")
+        let domain = try #require(try await domainOwned(by: process.processIdentifier), "isolab vm run ended (\(process.isRunning ? "running" : "status \(process.terminationStatus), reason \(process.terminationReason.rawValue)")): \(stderrText(of: process))")
         kill(process.processIdentifier, SIGINT)
         process.waitUntilExit()
         #expect(process.terminationReason == .exit && process.terminationStatus == 128 + SIGINT)
@@ -191,7 +193,7 @@ extension ContainerCommandIntegrationTests {
                 process.waitUntilExit()
             }
         }
-        let domain = try #require(try await domainOwned(by: process.processIdentifier), "isolab vm run: \(stderrText(of: process))")
+        let domain = try #require(try await domainOwned(by: process.processIdentifier), "isolab vm run ended (\(process.isRunning ? "running" : "status \(process.terminationStatus), reason \(process.terminationReason.rawValue)")): \(stderrText(of: process))")
         // Past virDomainCreateXML (QEMU connects to the console while it starts): a
         // lab killed before that takes its guest's start down with it.
         try await Task.sleep(nanoseconds: 2_000_000_000)
