@@ -161,30 +161,13 @@ func domainOwned(by owner: pid_t, timeout: Double = 180) async throws -> String?
     return nil
 }
 
-@Suite("Integration (root, libvirt): a killed lab's guest")
-struct VMTeardownIntegrationTests {
-    @Test func sigintDestroysTheGuest() async throws {
-        let process = try startLongVMRun()
-        // A failed expectation below must not leave the guest running into other tests.
-        defer {
-            if process.isRunning {
-                kill(process.processIdentifier, SIGINT)
-                process.waitUntilExit()
-            }
-        }
-        let domain = try #require(try await domainOwned(by: process.processIdentifier), "isolab vm run ended (\(process.isRunning ? "running" : "status \(process.terminationStatus), reason \(process.terminationReason.rawValue)")): \(stderrText(of: process))")
-        kill(process.processIdentifier, SIGINT)
-        process.waitUntilExit()
-        #expect(process.terminationReason == .exit && process.terminationStatus == 128 + SIGINT)
-        #expect(try await !labDomains().contains(domain))
-        #expect(!FileSystem.exists(VirtualMachines.stateDirectory(.fromEnvironment()) + "/" + domain.dropFirst("isolab-".count)))
-    }
-
-}
-
 /// In the suite that runs `isolab gc`, so that two collections never race.
 extension ContainerCommandIntegrationTests {
     @Test func gcDestroysTheGuestOfASigkilledLab() async throws {
+        // After the accelerator probe (doctor waits for a running one): on a fresh
+        // host, an isolab vm run started during the probe was once seen to end
+        // silently before its guest was up (cause not found; see the closing note).
+        _ = try HostCommand.run(try isolabExecutable(), ["doctor", "--json"], timeout: 300)
         let process = try startLongVMRun()
         // A failed expectation below must not leave the guest running into other tests.
         defer {
