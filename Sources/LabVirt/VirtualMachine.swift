@@ -325,10 +325,13 @@ final class ResourceSampler: @unchecked Sendable {
         }
     }
 
+    /// Samples at READY on the caller's thread too, so that a loaded host
+    /// that delays the sampling thread still gets figures.
     func markReady() {
         guard let pid else { return }
         let pss = Self.pss(pid)
         lock.withLock { if values.pssAtReadyKiB == nil { values.pssAtReadyKiB = pss } }
+        sample(pid)
     }
 
     func stop() { lock.withLock { running = false } }
