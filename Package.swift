@@ -26,12 +26,15 @@ let package = Package(
         .target(
             name: "LabCommands",
             dependencies: [
-                "LabCore", "LabDoctor", "LabImage", "LabContainer", "LabVirt", "LabAgentCore", "LabRunner", "LabReport",
+                "LabModel", "LabCore", "LabDoctor", "LabImage", "LabContainer", "LabVirt", "LabAgentCore", "LabRunner", "LabReport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .target(name: "LabCore", dependencies: ["CLabShim", .product(name: "Yams", package: "Yams")]),
+        // The plain data that crosses the pipeline: scenarios, trials, results,
+        // host facts, the error type. Nothing but the standard library and Foundation.
+        .target(name: "LabModel"),
+        .target(name: "LabCore", dependencies: ["LabModel", "CLabShim", .product(name: "Yams", package: "Yams")]),
         // The agent runs inside every instance: no Foundation (small, fast to
         // start), the Swift runtime linked statically, and always optimised so
         // that its measurements do not depend on the build configuration.
@@ -59,59 +62,63 @@ let package = Package(
             providers: [.apt(["libcap-dev"])]
         ),
         .target(name: "CLabSpawn", dependencies: ["CLabShim"]),
-        .target(name: "LabContainer", dependencies: ["LabCore", "CLabShim", "CLabSpawn", "CLibcap"]),
+        .target(name: "LabContainer", dependencies: ["LabModel", "LabCore", "CLabShim", "CLabSpawn", "CLibcap"]),
         .systemLibrary(
             name: "CZlib",
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
-        .target(name: "LabImage", dependencies: ["LabCore", "LabAgentCore", "CZlib"]),
+        .target(name: "LabImage", dependencies: ["LabModel", "LabCore", "LabAgentCore", "CZlib"]),
         .target(
             name: "LabVirt",
             dependencies: [
-                "LabCore", "LabImage", "LabAgentCore", "CLibvirt", "CLabShim",
+                "LabModel", "LabCore", "LabImage", "LabAgentCore", "CLibvirt", "CLabShim",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(
             name: "LabDoctor",
             dependencies: [
-                "LabCore", "LabContainer", "LabVirt", "CLabShim",
+                "LabModel", "LabCore", "LabContainer", "LabVirt", "CLabShim",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .target(name: "LabStats"),
+        .target(name: "LabStats", dependencies: ["LabModel"]),
         .target(
             name: "LabReport",
-            dependencies: ["LabCore", "LabRunner", "LabStats", .product(name: "CSV", package: "CSV.swift")]
+            dependencies: ["LabModel", "LabStats", .product(name: "CSV", package: "CSV.swift")]
         ),
         .target(
             name: "LabRunner",
-            dependencies: ["LabCore", "LabAgentCore", "LabStats", "LabImage", "LabContainer", "LabVirt", "LabDoctor", "CLabShim"]
+            dependencies: ["LabModel", "LabCore", "LabAgentCore", "LabStats", "LabImage", "LabContainer", "LabVirt", "LabDoctor", "CLabShim"]
         ),
         .executableTarget(
             name: "isolab-bench",
             dependencies: [
-                "LabCore", "LabAgentCore", "LabRunner", "LabStats", "LabImage", "LabContainer", "LabVirt",
+                "LabModel", "LabCore", "LabRunner", "LabStats", "LabImage", "LabContainer", "LabVirt", "LabDoctor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/isolab-bench"
         ),
-        .testTarget(name: "LabCoreTests", dependencies: ["LabCore"]),
-        .testTarget(name: "LabStatsTests", dependencies: ["LabStats"]),
+        .testTarget(name: "LabModelTests", dependencies: ["LabModel"]),
+        .testTarget(name: "LabCoreTests", dependencies: ["LabCore", "LabModel"]),
+        .testTarget(name: "LabStatsTests", dependencies: ["LabStats", "LabModel"]),
+        // Renders a committed results.json from a graph with no backend in it:
+        // the proof that reports need neither libvirt nor libcap.
         .testTarget(
             name: "LabReportTests",
-            dependencies: ["LabReport", "LabRunner", "LabCore", "LabStats", .product(name: "CSV", package: "CSV.swift")],
+            dependencies: ["LabReport", "LabModel", "LabStats", .product(name: "CSV", package: "CSV.swift")],
             exclude: ["Fixtures"]
         ),
+        .testTarget(name: "LabRunnerTests", dependencies: ["LabRunner", "LabModel", "LabCore", "LabStats", "LabAgentCore"]),
         .testTarget(name: "LabAgentCoreTests", dependencies: ["LabAgentCore"]),
-        .testTarget(name: "LabContainerTests", dependencies: ["LabContainer", "LabCore"]),
-        .testTarget(name: "LabVirtTests", dependencies: ["LabVirt", "LabCore"], exclude: ["Golden"]),
-        .testTarget(name: "LabImageTests", dependencies: ["LabImage", "LabCore", "LabAgentCore"]),
-        .testTarget(name: "LabDoctorTests", dependencies: ["LabDoctor", "LabCore", "LabContainer", "LabVirt"]),
+        .testTarget(name: "LabContainerTests", dependencies: ["LabContainer", "LabCore", "LabModel"]),
+        .testTarget(name: "LabVirtTests", dependencies: ["LabVirt", "LabCore", "LabModel"], exclude: ["Golden"]),
+        .testTarget(name: "LabImageTests", dependencies: ["LabImage", "LabCore", "LabModel", "LabAgentCore"]),
+        .testTarget(name: "LabDoctorTests", dependencies: ["LabDoctor", "LabCore", "LabModel", "LabContainer", "LabVirt"]),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["LabCore", "LabDoctor", "LabContainer", "LabVirt", "LabImage", "LabAgentCore", "LabRunner", "LabReport"]),
+            dependencies: ["LabModel", "LabCore", "LabDoctor", "LabContainer", "LabVirt", "LabImage", "LabAgentCore", "LabRunner", "LabReport", "LabStats"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,103 +1,111 @@
 import ArgumentParser
 import Foundation
-import LabAgentCore
 import LabContainer
 import LabCore
+import LabDoctor
 import LabImage
+import LabModel
 import LabRunner
 import LabStats
 import LabVirt
 
-/// The lab's own benchmarks: each reports medians and spread and compares
-/// with a baseline measured in the same run, alternating the two so that a
-/// noisy machine's drift falls on both alike.
+/// Whole-process comparisons, which need many external processes and so
+/// are not package-benchmark benchmarks (those are in Benchmarks/<Name>/):
+/// each alternates the lab's path with a baseline measured in the same run,
+/// through the lab's own instance path (`InstanceRun`), and reports medians,
+/// spread and the ratio with its bootstrap interval.
 @main
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "isolab-bench",
-        abstract: "Benchmarks of the lab's own costs (run the release build: swift build -c release).",
-        subcommands: [AgentStart.self, AgentStability.self, ImageBuild.self, ContainerStart.self, VMStart.self, Bookkeeping.self]
+        abstract: "Whole-process benchmarks of the lab against its baselines (run the release build: swift build -c release).",
+        subcommands: [AgentStart.self, AgentStability.self, ContainerStart.self, VMStart.self, CLIStart.self]
     )
 }
 
-struct AgentOptions: ParsableArguments {
-    @Option(help: "The isolab-agent to measure (default: the one built beside this benchmark).")
-    var agent: String?
+struct Rounds: ParsableArguments {
+    @Option(help: "Measured runs of each.") var runs: Int?
+    @Option(help: "Unmeasured runs of each first.") var warmup: Int?
 
-    func agentPath() throws -> String {
-        if let agent { return agent }
-        let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path + "/isolab-agent"
-        guard FileSystem.exists(beside) else { throw ValidationError("no isolab-agent beside the benchmark; pass --agent") }
-        return beside
+    func validate() throws {
+        if let runs, runs < 2 { throw ValidationError("--runs must be at least 2") }
+        if let warmup, warmup < 0 { throw ValidationError("--warmup must not be negative") }
     }
 }
 
-func milliseconds(_ ns: [Double]) -> [Double] { ns.map { $0 / 1e6 } }
+/// The image every benchmark runs: the built-in one, built if missing.
+func builtinImage() throws -> ImageStore.Record {
+    try ImageBuilder(store: ImageStore(paths: .fromEnvironment()), agentPath: try ImageBuilder.defaultAgentPath()).build(.builtinBusybox).record
+}
 
-func describe(_ label: String, _ values: [Double], unit: String) -> String {
+/// One run to its end through the lab's instance path; the named phase
+/// span, in ns.
+func measure(_ backend: any Backend, _ request: InstanceRequest, from: String, to: String) async throws -> (Double, InstanceOutcome) {
+    let outcome = try await InstanceRun.run(backend, request)
+    guard outcome.exit.code == 0 || outcome.exit == .poweredOff else {
+        throw ValidationError("\(backend.kind.rawValue) run failed: \(outcome.exit.text); \(outcome.tail())")
+    }
+    guard let span = outcome.timeline.duration(from, to) else {
+        throw ValidationError("\(backend.kind.rawValue) run has no \(from) → \(to): \(outcome.timeline.phases.map(\.name))")
+    }
+    return (Double(span), outcome)
+}
+
+func describe(_ label: String, _ ns: [Double], unit: String = "ms") -> String {
+    let values = ns.map { $0 / 1e6 }
     guard let s = Summary(values) else { return "\(label): no samples" }
-    let outliers = Statistics.outliers(values).count
     return String(format: "%@  median %.3f %@  (MAD %.3f, min %.3f, p95 %.3f, max %.3f, n %d, %d outliers)",
-                  label, s.median, unit, s.mad, s.min, s.p95, s.max, s.n, outliers)
+                  label, s.median, unit, s.mad, s.min, s.p95, s.max, s.n, Statistics.outliers(values).count)
+}
+
+func ratioLine(_ label: String, _ top: [Double], _ bottom: [Double]) -> String {
+    guard let interval = Bootstrap.ratioOfMedians(top, bottom) else { return "\(label): n/a" }
+    return String(format: "%@: %.2f × (95 %% CI %.2f–%.2f)", label, Statistics.median(top) / Statistics.median(bottom), interval.lower, interval.upper)
 }
 
 /// `isolab-agent run noop`, from posix_spawn to the READY line, against a
 /// static `busybox true` from posix_spawn to its exit.
-struct AgentStart: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Bare agent start: spawn to READY, against busybox true.")
+struct AgentStart: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "agent-start", abstract: "Bare agent start: spawn to READY, against busybox true.")
+    @OptionGroup var rounds: Rounds
 
-    @OptionGroup var options: AgentOptions
-    @Option(help: "Measured runs of each.") var runs = 300
-    @Option(help: "Unmeasured runs of each first.") var warmup = 20
-    @Option(help: "The baseline command.") var baseline = "/bin/busybox"
-
-    func validate() throws {
-        guard runs >= 2, warmup >= 0 else { throw ValidationError("--runs must be at least 2 and --warmup not negative") }
-    }
-
-    func run() throws {
-        let agent = try options.agentPath()
+    func run() async throws {
+        let image = try builtinImage()
+        let agent = BareBackend(agent: image.rootfs + "/sbin/isolab-agent")
         var ready: [Double] = [], exited: [Double] = [], base: [Double] = []
+        let (runs, warmup) = (rounds.runs ?? 300, rounds.warmup ?? 20)
         for index in 0..<(warmup + runs) {
-            let a = try BareLauncher.run(agent, ["run", "noop"])
-            let b = try BareLauncher.run(baseline, ["true"])
-            guard a.exitedNormally, a.exitStatus == 0, b.exitedNormally, b.exitStatus == 0 else {
-                throw ValidationError("a run failed: agent status \(a.waitStatus), baseline status \(b.waitStatus)")
-            }
+            let (toReady, outcome) = try await measure(agent, InstanceRequest(.agent(["noop"]), timeout: 30), from: "spawn_start", to: "ready")
+            let (toExit, _) = try await measure(agent, InstanceRequest(.command(["busybox", "true"]), timeout: 30), from: "spawn_start", to: "exited")
             guard index >= warmup else { continue }
-            ready.append(Double(a.duration("spawn_start", "ready") ?? 0))
-            exited.append(Double(a.duration("spawn_start", "exited") ?? 0))
-            base.append(Double(b.duration("spawn_start", "exited") ?? 0))
+            ready.append(toReady)
+            exited.append(Double(outcome.timeline.duration("spawn_start", "exited") ?? 0))
+            base.append(toExit)
         }
-        print(describe("agent spawn → READY ", milliseconds(ready), unit: "ms"))
-        print(describe("agent spawn → exit  ", milliseconds(exited), unit: "ms"))
-        print(describe("busybox true → exit ", milliseconds(base), unit: "ms"))
-        if let ratio = Bootstrap.ratioOfMedians(ready, base) {
-            print(String(format: "READY / busybox true: %.2f × (95 %% CI %.2f–%.2f)",
-                         Statistics.median(ready) / Statistics.median(base), ratio.lower, ratio.upper))
-        }
+        print(describe("agent spawn → READY ", ready))
+        print(describe("agent spawn → exit  ", exited))
+        print(describe("busybox true → exit ", base))
+        print(ratioLine("READY / busybox true", ready, base))
     }
 }
 
 /// Rounds of N runs of `cpu` and `memory`: how much the median of N moves
 /// from round to round.
-struct AgentStability: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run-to-run stability of the cpu and memory workloads.")
-
-    @OptionGroup var options: AgentOptions
+struct AgentStability: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "agent-stability", abstract: "Run-to-run stability of the cpu and memory workloads.")
     @Option(help: "Rounds.") var rounds = 3
     @Option(help: "Runs per round (the median of these is one round's figure).") var runs = 5
 
-    func run() throws {
-        let agent = try options.agentPath()
+    func run() async throws {
+        let agent = BareBackend(agent: try builtinImage().rootfs + "/sbin/isolab-agent")
         var medians: [String: [Double]] = [:]
         var units: [String: String] = [:]
         for _ in 0..<rounds {
             var values: [String: [Double]] = [:]
             for _ in 0..<runs {
-                let outcome = try BareLauncher.run(agent, ["run", "cpu", "memory"], timeout: 300)
+                let outcome = try await InstanceRun.run(agent, InstanceRequest(.agent(["cpu", "memory"]), timeout: 300))
                 for case .result(let json) in outcome.lines {
-                    let result = try JSONDecoder().decode(AgentResult.self, from: Data(json.utf8))
+                    let result = try JSONDecoder().decode(WorkloadResult.self, from: Data(json.utf8))
                     values["\(result.workload).\(result.metric)", default: []].append(result.value)
                     units["\(result.workload).\(result.metric)"] = result.unit
                 }
@@ -114,89 +122,37 @@ struct AgentStability: ParsableCommand {
     }
 }
 
-/// The built-in image: a cold build into an empty store, then a cached
-/// rebuild, alternating.
-struct ImageBuild: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "image-build", abstract: "Cold and cached builds of the built-in busybox image.")
-
-    @OptionGroup var options: AgentOptions
-    @Option(help: "Measured builds of each kind.") var runs = 20
-    @Option(help: "Unmeasured builds of each kind first.") var warmup = 2
-
-    func run() throws {
-        let agent = try options.agentPath()
-        var cold: [Double] = [], cached: [Double] = []
-        for index in 0..<(warmup + runs) {
-            let home = "/tmp/isolab-bench-images-\(getpid())"
-            try? FileSystem.removeTree(home)
-            defer { try? FileSystem.removeTree(home) }
-            let builder = ImageBuilder(store: ImageStore(paths: LabPaths(stateDirectory: home)), agentPath: agent)
-            var start = MonotonicClock.now()
-            guard try !builder.build(.builtinBusybox).cached else { throw ValidationError("a cold build was cached") }
-            let coldNs = Double(MonotonicClock.now() - start)
-            start = MonotonicClock.now()
-            guard try builder.build(.builtinBusybox).cached else { throw ValidationError("a rebuild was not cached") }
-            let cachedNs = Double(MonotonicClock.now() - start)
-            if index >= warmup {
-                cold.append(coldNs)
-                cached.append(cachedNs)
-            }
-        }
-        print(describe("cold build  ", milliseconds(cold), unit: "ms"))
-        print(describe("cached build", milliseconds(cached), unit: "ms"))
-    }
-}
-
 /// The lab's container, from the call to READY with all namespaces and a
 /// memory limit, against util-linux's unshare with the same namespaces
 /// running the same agent from the same rootfs (no cgroup, no pivot_root,
 /// no capability drop), alternating.
-struct ContainerStart: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "container-start", abstract: "Container start to READY and teardown, against unshare.")
+struct ContainerStart: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "container-start", abstract: "Container start to READY and teardown, against unshare.")
+    @OptionGroup var rounds: Rounds
 
-    @OptionGroup var options: AgentOptions
-    @Option(help: "Measured runs of each.") var runs = 100
-    @Option(help: "Unmeasured runs of each first.") var warmup = 10
-
-    func run() throws {
-        let agent = try options.agentPath()
-        let image = try ImageBuilder(store: ImageStore(paths: .fromEnvironment()), agentPath: agent).build(.builtinBusybox).record
-        let layout = try CgroupLayout.detectHost()
-        let capabilities = try Capabilities.set(adding: [], dropping: []).mask
-        guard let unshare = HostCommand.which("unshare") else { throw ValidationError("unshare not found") }
+    func run() async throws {
+        let image = try builtinImage()
+        let container = ContainerBackend(rootfs: image.rootfs, limits: .init(memoryBytes: 256 << 20), layout: try .detectHost(),
+                                         capabilities: try Capabilities.set(adding: [], dropping: []).mask)
+        let bare = BareBackend(agent: image.rootfs + "/sbin/isolab-agent")
+        let unshare = ["unshare", "--pid", "--fork", "--mount-proc", "--mount", "--uts", "--ipc", "--net", image.rootfs + "/sbin/isolab-agent", "run", "noop"]
         var ready: [Double] = [], teardown: [Double] = [], baseline: [Double] = []
         var phases: [String: [Double]] = [:]
+        let (runs, warmup) = (rounds.runs ?? 100, rounds.warmup ?? 10)
         for index in 0..<(warmup + runs) {
-            var fds: [Int32] = [-1, -1]
-            guard pipe(&fds) == 0 else { throw LabError.syscall("pipe") }
-            var spec = ContainerSpec(rootfs: image.rootfs, command: ["/sbin/isolab-agent", "run", "noop"],
-                                     limits: CgroupLimits(memoryBytes: 256 << 20), capabilities: capabilities)
-            spec.stdout = fds[1]
-            let container = try Container.create(spec, layout: layout)
-            close(fds[1])
-            var collector = OutputCollector()
-            collector.drain(fds[0], deadline: MonotonicClock.now() + 30_000_000_000) { container.mark("ready", at: $0) }
-            close(fds[0])
-            container.wait()
-            try container.destroy()
-            let other = try BareLauncher.run(unshare, ["--pid", "--fork", "--mount-proc", "--mount", "--uts", "--ipc", "--net",
-                                                       image.rootfs + "/sbin/isolab-agent", "run", "noop"])
+            let (toReady, outcome) = try await measure(container, InstanceRequest(.agent(["noop"]), timeout: 30), from: "spawn_start", to: "ready")
+            let (floor, _) = try await measure(bare, InstanceRequest(.command(unshare), timeout: 30), from: "spawn_start", to: "ready")
             guard index >= warmup else { continue }
-            let timeline = container.timeline
-            ready.append(Double(timeline.duration("spawn_start", "ready") ?? 0))
-            teardown.append(Double(timeline.duration("exited", "cleaned") ?? 0))
-            baseline.append(Double(other.duration("spawn_start", "ready") ?? 0))
-            for step in timeline.steps() { phases[step.name, default: []].append(step.milliseconds) }
+            ready.append(toReady)
+            teardown.append(Double(outcome.timeline.duration("exited", "cleaned") ?? 0))
+            baseline.append(floor)
+            for step in outcome.timeline.steps() { phases[step.name, default: []].append(step.milliseconds) }
         }
-        print(describe("container call → READY", milliseconds(ready), unit: "ms"))
-        print(describe("unshare spawn → READY ", milliseconds(baseline), unit: "ms"))
-        print(describe("teardown exit → cleaned", milliseconds(teardown), unit: "ms"))
-        if let ratio = Bootstrap.ratioOfMedians(ready, baseline) {
-            print(String(format: "container / unshare: %.2f × (95 %% CI %.2f–%.2f)",
-                         Statistics.median(ready) / Statistics.median(baseline), ratio.lower, ratio.upper))
-        }
+        print("cgroups: \(Doctor.hostFacts(vm: false).cgroupMode ?? "?")\(Doctor.hostFacts(vm: false).cgroupFavorDynmods == true ? " with favordynmods" : "")")
+        print(describe("container call → READY ", ready))
+        print(describe("unshare spawn → READY  ", baseline))
+        print(describe("teardown exit → cleaned", teardown))
+        print(ratioLine("container / unshare", ready, baseline))
         print("where the time goes (median per phase, ms):")
         for phase in ["cloned", "cgroup_joined", "rootfs_ready", "exec", "ready", "exited", "cleaned"] {
             if let values = phases[phase] { print(String(format: "  %-14@ %.3f", phase, Statistics.median(values))) }
@@ -208,84 +164,113 @@ struct ContainerStart: ParsableCommand {
 /// directly (same kernel, initramfs, command line, memory and accelerator),
 /// alternating; and the lab's own preparation before virDomainCreateXML.
 struct VMStart: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "vm-start", abstract: "VM start to READY through libvirt, against QEMU started directly.")
-
-    @OptionGroup var options: AgentOptions
-    @Option(help: "Measured boots of each.") var runs = 8
-    @Option(help: "Unmeasured boots of each first.") var warmup = 1
+    static let configuration = CommandConfiguration(commandName: "vm-start", abstract: "VM start to READY through libvirt, against QEMU started directly.")
+    @OptionGroup var rounds: Rounds
 
     func run() async throws {
-        let agent = try options.agentPath()
         let paths = LabPaths.fromEnvironment()
-        let image = try ImageBuilder(store: ImageStore(paths: paths), agentPath: agent).build(.builtinBusybox).record
+        let image = try builtinImage()
         let kernel = try GuestKernel.find(paths: paths).get()
-        let decision = try AcceleratorChoice.decide(.auto, kernel: kernel, paths: paths)
-        guard let qemu = HostCommand.which("qemu-system-x86_64") else { throw ValidationError("qemu-system-x86_64 not found") }
-        let connection = try await LibvirtConnection.open(uri: "qemu:///system")
-        let machines = VirtualMachines(connection: connection)
+        let (decision, _) = try Doctor(options: Doctor.Options()).acceleratorDecision(.auto, kernel: kernel)
+        let vm = VMBackend(connection: try await LibvirtConnection.open(uri: "qemu:///system"), kernel: kernel, initramfs: image.initramfs,
+                           settings: Scenario.VMSettings(), accelerator: decision.accelerator)
+        let bare = BareBackend(agent: image.rootfs + "/sbin/isolab-agent")
+        let qemu = ["qemu-system-x86_64", "-machine", "pc,accel=\(decision.accelerator.rawValue)", "-m", "256", "-smp", "1", "-nodefaults",
+                    "-no-user-config", "-display", "none", "-serial", "stdio", "-no-reboot", "-kernel", kernel.path, "-initrd", image.initramfs,
+                    "-append", VMSpec(kernel: kernel, initramfs: image.initramfs, workload: ["noop"]).commandLine]
         var viaLibvirt: [Double] = [], direct: [Double] = [], preparation: [Double] = [], create: [Double] = []
+        let (runs, warmup) = (rounds.runs ?? 8, rounds.warmup ?? 1)
         for index in 0..<(warmup + runs) {
-            var spec = VMSpec(kernel: kernel, initramfs: image.initramfs, workload: ["noop"])
-            spec.accelerator = decision.accelerator
-            let run = try await machines.run(spec)
-            let other = try BareLauncher.run(qemu, [
-                "-machine", "pc,accel=\(decision.accelerator.rawValue)", "-m", "256", "-smp", "1", "-nodefaults", "-no-user-config",
-                "-display", "none", "-serial", "stdio", "-no-reboot", "-kernel", kernel.path, "-initrd", image.initramfs,
-                "-append", spec.commandLine,
-            ], timeout: 180)
+            let (guest, outcome) = try await measure(vm, InstanceRequest(.agent(["noop"]), timeout: 180), from: "define_start", to: "ready")
+            let (floor, _) = try await measure(bare, InstanceRequest(.command(qemu), timeout: 180), from: "spawn_start", to: "ready")
             guard index >= warmup else { continue }
-            viaLibvirt.append(Double(run.timeline.duration("define_start", "ready") ?? 0))
-            direct.append(Double(other.duration("spawn_start", "ready") ?? 0))
-            preparation.append(Double(run.timeline.duration("define_start", "define_call") ?? 0))
-            create.append(Double(run.timeline.duration("define_call", "domain_started") ?? 0))
+            viaLibvirt.append(guest)
+            direct.append(floor)
+            preparation.append(Double(outcome.timeline.duration("define_start", "define_call") ?? 0))
+            create.append(Double(outcome.timeline.duration("define_call", "domain_started") ?? 0))
         }
-        print("accelerator: \(decision.accelerator.rawValue.uppercased()) (\(decision.reason))")
-        print(describe("libvirt define → READY", milliseconds(viaLibvirt), unit: "ms"))
-        print(describe("QEMU direct → READY   ", milliseconds(direct), unit: "ms"))
-        print(describe("lab preparation       ", milliseconds(preparation), unit: "ms"))
-        print(describe("virDomainCreateXML    ", milliseconds(create), unit: "ms"))
-        if let ratio = Bootstrap.ratioOfMedians(viaLibvirt, direct) {
-            print(String(format: "libvirt / direct: %.3f × (95 %% CI %.3f–%.3f)",
-                         Statistics.median(viaLibvirt) / Statistics.median(direct), ratio.lower, ratio.upper))
-        }
+        print("accelerator: \(decision.accelerator.label) (\(decision.reason))")
+        print(describe("libvirt define → READY", viaLibvirt))
+        print(describe("QEMU direct → READY   ", direct))
+        print(describe("lab preparation       ", preparation))
+        print(describe("virDomainCreateXML    ", create))
+        print(ratioLine("libvirt / direct", viaLibvirt, direct))
     }
 }
 
-/// The lab's own work per trial: planning, turning an outcome into a record
-/// (samples from the timeline and the agent's lines) and the statistics at
-/// the end, amortised over the trials of a startup-sized run.
-struct Bookkeeping: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "bookkeeping", abstract: "The runner's own cost per trial: plan, record, statistics.")
+/// The `isolab` command's own cost as a user pays it, whole process, each
+/// against its floor in the same run: `isolab --version` against
+/// `/bin/true`, and `isolab container run` of the agent against `unshare`
+/// + `chroot` of the same agent (and `runc run` of it, where runc is
+/// installed and accepts this host's cgroups).
+struct CLIStart: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "cli-start", abstract: "isolab's own start, whole process, against /bin/true, unshare and runc.")
+    @OptionGroup var rounds: Rounds
+    @Option(help: "The isolab executable (default: the one beside this benchmark).") var isolab: String?
 
-    @Option(help: "Measured runs.") var runs = 30
-
-    func run() throws {
-        var perTrial: [Double] = []
-        for run in 0..<runs {
-            let start = MonotonicClock.now()
-            let plan = Runner.plan(backends: [.bare, .container, .vm], repetitions: 10, warmup: 2, seed: UInt64(run))
-            var trials: [TrialRecord] = []
-            for planned in plan {
-                var timeline = Timeline()
-                for (i, name) in ["spawn_start", "cloned", "cgroup_joined", "rootfs_ready", "exec", "ready", "exited", "cleaned"].enumerated() {
-                    timeline.mark(name, at: UInt64(1_000_000 * (i + 1) + planned.index))
-                }
-                let lines = AgentLine.parseAll("ISOLAB READY version=1 uptime_ns=1 pid=1 kernel=k\nISOLAB DONE exit=0\n")
-                let first = timeline.phases[0].ns
-                var samples = [Sample(workload: "startup", metric: "ready", value: Double(timeline["ready"]! - first) / 1e6, unit: "ms")]
-                samples.append(Sample(workload: "startup", metric: "total", value: Double(timeline["cleaned"]! - first) / 1e6, unit: "ms"))
-                samples.append(Sample(workload: "resources", metric: "memory", value: Double(planned.index % 7), unit: "MiB"))
-                var ready: [String: String]?
-                if case .ready(let fields) = lines[0] { ready = fields }
-                trials.append(TrialRecord(index: planned.index, round: planned.round, backend: planned.backend, warmup: planned.warmup,
-                                          accelerator: nil, timeline: timeline.phases, samples: samples, agentResults: [], agentErrors: [],
-                                          ready: ready, memorySource: "x", error: nil, consoleTail: nil))
+    func run() async throws {
+        let executable = isolab ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path + "/isolab"
+        guard FileSystem.exists(executable) else { throw ValidationError("no isolab at \(executable); pass --isolab") }
+        let image = try builtinImage()
+        let bare = BareBackend(agent: image.rootfs + "/sbin/isolab-agent")
+        let runc = RuncBundle.prepare(rootfs: image.rootfs)
+        var commands: [(String, [String])] = [
+            ("/bin/true", ["true"]),
+            ("isolab --version", [executable, "--version"]),
+            ("unshare + chroot, agent noop", ["unshare", "--pid", "--fork", "--mount-proc", "--mount", "--uts", "--ipc", "--net",
+                                              "chroot", image.rootfs, "/sbin/isolab-agent", "run", "noop"]),
+            ("isolab container run, agent noop", [executable, "container", "run", "--", "/sbin/isolab-agent", "run", "noop"]),
+        ]
+        if let runc { commands.append(("runc run, agent noop", runc.command)) }
+        defer { runc?.remove() }
+        var times: [[Double]] = Array(repeating: [], count: commands.count)
+        let (runs, warmup) = (rounds.runs ?? 20, rounds.warmup ?? 3)
+        for index in 0..<(warmup + runs) {
+            for (position, command) in commands.enumerated() {
+                let (span, _) = try await measure(bare, InstanceRequest(.command(command.1), timeout: 60), from: "spawn_start", to: "exited")
+                if index >= warmup { times[position].append(span) }
             }
-            _ = RunResults.summarize(trials, backends: [.bare, .container, .vm], seed: 1)
-            perTrial.append(Double(MonotonicClock.now() - start) / Double(plan.count))
         }
-        print(describe("bookkeeping per trial (36 trials, 3 metrics, 2000-resample bootstraps)", milliseconds(perTrial), unit: "ms"))
+        print("cgroups: \(Doctor.hostFacts(vm: false).cgroupMode ?? "?")\(Doctor.hostFacts(vm: false).cgroupFavorDynmods == true ? " with favordynmods" : "")")
+        for (position, command) in commands.enumerated() {
+            print(describe(command.0.padding(toLength: 34, withPad: " ", startingAt: 0), times[position]))
+        }
+        print(ratioLine("isolab --version / true", times[1], times[0]))
+        print(ratioLine("container run / unshare + chroot", times[3], times[2]))
+        if runc != nil { print(ratioLine("container run / runc run", times[3], times[4])) }
     }
+}
+
+/// A throw-away OCI bundle of the image for `runc run`, or nil where runc
+/// is missing or refuses this host.
+struct RuncBundle {
+    var directory: String
+    var command: [String]
+
+    static func prepare(rootfs: String) -> RuncBundle? {
+        guard let runc = HostCommand.which("runc") else { return nil }
+        let directory = NSTemporaryDirectory() + "isolab-bench-runc-\(getpid())"
+        try? FileSystem.removeTree(directory)
+        guard (try? FileSystem.createDirectory(directory)) != nil,
+              (try? HostCommand.run(runc, ["spec", "--bundle", directory]))?.status == 0 else { return nil }
+        let config = directory + "/config.json"
+        guard var json = (try? JSONSerialization.jsonObject(with: Data(FileSystem.readTextIfPresent(config)?.utf8 ?? "".utf8))) as? [String: Any],
+              var process = json["process"] as? [String: Any], var root = json["root"] as? [String: Any] else { return nil }
+        process["args"] = ["/sbin/isolab-agent", "run", "noop"]
+        process["terminal"] = false
+        root["path"] = rootfs
+        json["process"] = process
+        json["root"] = root
+        guard let data = try? JSONSerialization.data(withJSONObject: json) else { return nil }
+        try? FileSystem.writeAtomically(config, bytes: Array(data))
+        let bundle = RuncBundle(directory: directory, command: [runc, "run", "--bundle", directory, "isolab-bench-\(getpid())"])
+        guard let probe = try? HostCommand.run(runc, ["run", "--bundle", directory, "isolab-bench-probe-\(getpid())"], timeout: 30),
+              probe.status == 0 else {
+            bundle.remove()
+            return nil
+        }
+        return bundle
+    }
+
+    func remove() { try? FileSystem.removeTree(directory) }
 }

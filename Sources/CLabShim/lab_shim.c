@@ -139,3 +139,12 @@ int lab_power_off(void) {
     }
     return 0;
 }
+
+int lab_pidfd_open(int pid) {
+#ifdef SYS_pidfd_open
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
+}

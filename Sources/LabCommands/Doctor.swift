@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LabCore
 import LabDoctor
+import LabModel
 
 /// `isolab doctor`: what the host offers the lab, tried for real.
 struct Doctor: AsyncParsableCommand {

@@ -25,7 +25,7 @@ struct GC: AsyncParsableCommand {
         var report = try ContainerGarbageCollector(paths: paths, layout: try CgroupLayout.detectHost()).collect(dryRun: dryRun)
         do {
             let connection = try await LibvirtConnection.open(uri: libvirtURI)
-            report.removed += try await VirtualMachines(connection: connection).collectGarbage(paths: paths, dryRun: dryRun)
+            report.removed += try await VMGarbageCollector(connection: connection, paths: paths).collect(dryRun: dryRun)
         } catch {
             report.failed.append("libvirt domains (not checked): \(error)")
         }

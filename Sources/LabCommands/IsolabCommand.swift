@@ -1,5 +1,6 @@
 import ArgumentParser
 import LabCore
+import LabModel
 
 /// The root command; one file per subcommand, grouped by noun.
 public struct IsolabCommand: AsyncParsableCommand {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import LabCore
+import LabModel
 import LabReport
 import LabRunner
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LabCore
+import LabModel
 import LabReport
 import LabRunner
 

@@ -1,5 +1,6 @@
 import CLibcap
 import LabCore
+import LabModel
 
 #if canImport(Glibc)
 import Glibc

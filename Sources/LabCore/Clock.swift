@@ -1,3 +1,5 @@
+import LabModel
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -10,5 +12,12 @@ public enum MonotonicClock {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+}
+
+extension Timeline {
+    /// Records `name` now, on the monotonic clock.
+    public mutating func mark(_ name: String) {
+        mark(name, at: MonotonicClock.now())
     }
 }

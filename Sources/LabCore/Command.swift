@@ -1,4 +1,5 @@
 import Foundation
+import LabModel
 
 /// Runs a host program to completion and captures its output. For the lab's
 /// slow paths only (version queries, probes): never between "launch" and

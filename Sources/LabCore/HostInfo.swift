@@ -1,20 +1,13 @@
+import LabModel
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
 
-/// Facts about the host that every result records.
-public struct HostInfo: Codable, Sendable, Equatable {
-    public var kernelRelease: String
-    public var architecture: String
-    public var cpuModel: String
-    public var cpuCount: Int
-    public var memoryTotalKiB: Int
-    public var euid: UInt32
-
-    public var isRoot: Bool { euid == 0 }
-
+extension HostInfo {
+    /// This host, now.
     public static func current() -> HostInfo {
         var names = utsname()
         uname(&names)
@@ -69,9 +62,68 @@ extension String {
 /// still reaches a zombie, so `kill(pid, 0)` alone would call it alive.
 public enum ProcessState {
     public static func isAlive(_ pid: Int32) -> Bool {
-        guard pid > 0, let stat = FileSystem.readTextIfPresent("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")"),
-              stat.index(close, offsetBy: 2) < stat.endIndex else { return false }
-        let state = stat[stat.index(close, offsetBy: 2)]
+        guard let fields = statFields(pid), let state = fields.first else { return false }
         return state != "Z" && state != "X"
+    }
+
+    /// Alive, and the same process that was recorded: its start time (clock
+    /// ticks after boot) matches, so a reused pid does not count. A record
+    /// without a start time (an older lab) falls back to the pid alone.
+    public static func isAlive(_ pid: Int32, startedAt: UInt64?) -> Bool {
+        guard isAlive(pid) else { return false }
+        guard let startedAt else { return true }
+        return startTime(pid) == startedAt
+    }
+
+    /// `/proc/PID/stat` field 22, starttime: fixed for a process's life.
+    public static func startTime(_ pid: Int32) -> UInt64? {
+        guard let fields = statFields(pid), fields.count > 19 else { return nil }
+        return UInt64(fields[19])
+    }
+
+    /// User + system CPU time (fields 14 and 15, clock ticks), ns.
+    public static func cpuNs(_ pid: Int32) -> UInt64? {
+        guard let fields = statFields(pid), fields.count > 12, let user = UInt64(fields[11]), let system = UInt64(fields[12]) else { return nil }
+        let ticks = UInt64(max(sysconf(Int32(_SC_CLK_TCK)), 1))
+        return (user + system) * 1_000_000_000 / ticks
+    }
+
+    /// The parent pid (field 4).
+    public static func parent(_ pid: Int32) -> Int32? {
+        guard let fields = statFields(pid), fields.count > 1 else { return nil }
+        return Int32(fields[1])
+    }
+
+    /// The fields after the command name, from field 3 (state) on: the
+    /// command may contain spaces and parentheses, so split after the last ')'.
+    static func statFields(_ pid: Int32) -> [Substring]? {
+        guard pid > 0, let stat = FileSystem.readTextIfPresent("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        return fields.isEmpty ? nil : fields
+    }
+}
+
+/// The processes below a process, from /proc.
+public enum ProcessTree {
+    /// Every descendant of `pid` alive now (children first), from each
+    /// thread's `children` list (cheap enough to sample every few ms).
+    public static func descendants(of pid: Int32) -> [Int32] {
+        var result: [Int32] = []
+        var queue = children(of: pid)
+        while !queue.isEmpty {
+            let next = queue.removeFirst()
+            result.append(next)
+            queue += children(of: next)
+        }
+        return result
+    }
+
+    static func children(of pid: Int32) -> [Int32] {
+        var found: [Int32] = []
+        for task in FileSystem.list("/proc/\(pid)/task") {
+            let text = FileSystem.readTextIfPresent("/proc/\(pid)/task/\(task)/children") ?? ""
+            found += text.split(separator: " ").compactMap { Int32($0.trimmingWhitespace()) }
+        }
+        return found
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import LabContainer
 import LabCore
+import LabModel
 import LabVirt
 import Logging
 

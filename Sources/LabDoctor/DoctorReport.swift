@@ -1,5 +1,6 @@
 import LabContainer
 import LabCore
+import LabModel
 import LabVirt
 
 /// One row of `isolab doctor`: what was found, whether it is usable, and,

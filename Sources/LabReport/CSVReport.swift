@@ -1,7 +1,6 @@
 import CSV
 import Foundation
-import LabCore
-import LabRunner
+import LabModel
 
 /// `samples.csv` and `summary.csv`, RFC 4180 (CRLF, quoted where needed),
 /// written with CSV.swift rather than by hand: quoting is easy to get wrong.

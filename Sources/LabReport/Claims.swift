@@ -1,5 +1,5 @@
 import Foundation
-import LabRunner
+import LabModel
 import LabStats
 
 /// One statement of the notes, set against what the run measured.

@@ -1,5 +1,5 @@
 import Foundation
-import LabRunner
+import LabModel
 import LabStats
 
 /// `report.html`: one self-contained file (inline CSS and SVG, no script,
@@ -75,7 +75,7 @@ public enum HTMLReport {
         ]
         if let kernel = env.guestKernel { rows.append(("guest kernel", "\(kernel.version), \(kernel.sizeBytes / 1024) KiB")) }
         if let accelerator = env.accelerator { rows.append(("VM accelerator", "\(accelerator.accelerator.rawValue.uppercased()): \(accelerator.reason)")) }
-        if let doctor = env.doctor { rows.append(("cgroups", doctor.cgroups.mode?.rawValue ?? "?")) }
+        if let mode = env.hostFacts.cgroupMode { rows.append(("cgroups", mode + (env.hostFacts.cgroupFavorDynmods == true ? " (favordynmods)" : ""))) }
         for (key, value) in rows { html += "<tr><th>\(e(key))</th><td>\(e(value))</td></tr>\n" }
         html += "</table>\n<p>Figures: medians of the counted trials; intervals: 95 % percentile bootstrap (seeded); outliers: modified z-score above 3.5, reported and kept. Memory: bare is the agent's own peak RSS (VmHWM, from its DONE line), the container its cgroup's peak, the VM its QEMU process's PSS; resources.agent_rss is the agent's own peak RSS in every backend.</p>\n</body></html>\n"
         return html

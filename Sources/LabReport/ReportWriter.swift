@@ -1,6 +1,5 @@
 import Foundation
-import LabCore
-import LabRunner
+import LabModel
 
 /// Writes a run's files into its report directory.
 public enum ReportWriter {
@@ -17,11 +16,22 @@ public enum ReportWriter {
     /// Writes the chosen formats; returns the paths written.
     @discardableResult
     public static func write(_ results: RunResults, to directory: String, formats: [Format]) throws -> [String] {
-        try FileSystem.createDirectory(directory)
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw LabError(.failed, "create \(directory): \(error.localizedDescription)")
+        }
         var written: [String] = []
+        // Each file is written to a temporary name and renamed: a reader
+        // never sees half a report, and an interrupted write leaves none.
         func put(_ name: String, _ text: String) throws {
-            try FileSystem.writeAtomically(directory + "/" + name, text: text)
-            written.append(directory + "/" + name)
+            let path = directory + "/" + name
+            do {
+                try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+            } catch {
+                throw LabError(.failed, "write \(path): \(error.localizedDescription)")
+            }
+            written.append(path)
         }
         for format in formats {
             switch format {

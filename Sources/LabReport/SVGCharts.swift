@@ -1,5 +1,5 @@
 import Foundation
-import LabRunner
+import LabModel
 import LabStats
 
 /// Inline SVG charts: no script, no font, nothing fetched.

@@ -1,5 +1,5 @@
 import Foundation
-import LabRunner
+import LabModel
 
 /// The summary table printed at the end of a run.
 public enum TextReport {

@@ -1,35 +1,22 @@
 import Foundation
 import LabContainer
 import LabCore
+import LabModel
 
 /// Demonstrations run once per scenario, for the claims table: what a
 /// container sees of its isolation, and cgroups limiting, accounting for and
-/// freezing it.
+/// freezing it. Every container here runs through `InstanceRun`.
 enum Checks {
-    static func startShell(_ script: String, rootfs: String, limits: CgroupLimits, layout: CgroupLayout) throws -> (Container, Int32) {
-        var fds: [Int32] = [-1, -1]
-        guard pipe(&fds) == 0 else { throw LabError.syscall("pipe") }
-        var spec = ContainerSpec(rootfs: rootfs, command: ["/bin/sh", "-c", script], limits: limits,
-                                 capabilities: try Capabilities.set(adding: [], dropping: []).mask)
-        spec.stdout = fds[1]
-        spec.stderr = fds[1]
-        defer { close(fds[1]) }
-        do {
-            return (try Container.create(spec, layout: layout), fds[0])
-        } catch {
-            close(fds[0])
-            throw error
-        }
+    static func backend(rootfs: String, limits: CgroupLimits, layout: CgroupLayout, paths: LabPaths) throws -> ContainerBackend {
+        ContainerBackend(rootfs: rootfs, limits: limits, layout: layout, capabilities: try Capabilities.set(adding: [], dropping: []).mask, paths: paths)
     }
 
-    static func readAll(_ fd: Int32) -> String {
-        var collector = OutputCollector()
-        collector.drain(fd, deadline: MonotonicClock.now() + 30_000_000_000)
-        close(fd)
-        return collector.text
+    /// `sh -c SCRIPT` in a container, its stdout and stderr captured.
+    static func shell(_ script: String, timeout: Double = 30) -> InstanceRequest {
+        InstanceRequest(.command(["/bin/sh", "-c", script]), timeout: timeout, mergeStderr: true)
     }
 
-    static func isolation(rootfs: String, layout: CgroupLayout) throws -> IsolationEvidence {
+    static func isolation(rootfs: String, layout: CgroupLayout, paths: LabPaths) async throws -> IsolationEvidence {
         let script = """
             echo pid1=$(cat /proc/1/comm); echo host=$(hostname)
             echo ifaces=$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | tr '\\n' ' ')
@@ -38,12 +25,9 @@ enum Checks {
             ls /var/lib/isolab >/dev/null 2>&1 && echo hostroot=yes || echo hostroot=no
             touch /escape 2>/dev/null && echo rootwritable=yes || echo rootwritable=no
             """
-        let (container, output) = try startShell(script, rootfs: rootfs, limits: CgroupLimits(), layout: layout)
-        let text = readAll(output)
-        container.wait()
-        try container.destroy()
+        let outcome = try await InstanceRun.run(try backend(rootfs: rootfs, limits: CgroupLimits(), layout: layout, paths: paths), shell(script))
         var values: [String: String] = [:]
-        for line in text.split(separator: "\n") {
+        for line in outcome.output.split(separator: "\n") {
             let parts = line.split(separator: "=", maxSplits: 1)
             values[String(parts[0])] = parts.count == 2 ? String(parts[1]) : ""
         }
@@ -58,42 +42,49 @@ enum Checks {
             capEff: values["capeff"] ?? "?", hostRootReachable: values["hostroot"] == "yes", rootWritable: values["rootwritable"] == "yes")
     }
 
-    static func cgroups(rootfs: String, layout: CgroupLayout) throws -> CgroupEvidence {
+    static func cgroups(rootfs: String, layout: CgroupLayout, paths: LabPaths) async throws -> CgroupEvidence {
         // Limit: 32 MiB against an allocation of 64 MiB.
-        let (oom, oomOutput) = try startShell("/sbin/isolab-agent run alloc --mib 64 --hold-ms 500", rootfs: rootfs,
-                                              limits: CgroupLimits(memoryBytes: 32 << 20), layout: layout)
-        _ = readAll(oomOutput)
-        let status = oom.wait()
-        let killed = oom.describeExit(status)
-        let oomStats = oom.stats()
-        try oom.destroy()
+        let oom = try await InstanceRun.run(
+            try backend(rootfs: rootfs, limits: CgroupLimits(memoryBytes: 32 << 20), layout: layout, paths: paths),
+            InstanceRequest(.agent(["alloc", "--mib", "64", "--hold-ms", "500"]), timeout: 30))
+        let peak = oom.figures.secondary.first { $0.name == "cgroup_peak" }?.value
 
         // Priority, accounting and freezing, on a container that counts.
         let weight = 50
-        let (counter, counterOutput) = try startShell(
-            "i=0; while :; do i=$((i+1)); echo $i >> /tmp/counter; done", rootfs: rootfs,
-            limits: CgroupLimits(cpuWeight: weight), layout: layout)
-        close(counterOutput)
-        defer { try? counter.kill(); counter.wait(); try? counter.destroy() }
         let file = layout.mode == .v2 ? "cpu.weight" : "cpu.shares"
-        let written = counter.cgroups.directories.lazy.compactMap { FileSystem.readTextIfPresent($0 + "/" + file)?.trimmingWhitespace() }.first
-        let path = "/proc/\(counter.pid)/root/tmp/counter"
-        // The shell appends a line per count: the last complete line is the count.
-        func read() -> Int { lastCount(path) }
-        for _ in 0..<500 where read() <= 0 { usleep(10_000) }
-        try counter.freeze()
-        let frozen = read()
-        usleep(500_000)
-        let held = read() == frozen && frozen > 0
-        try counter.thaw()
-        usleep(200_000)
-        let moved = read() > frozen
-        let stats = counter.stats()
+        let observed = Observed()
+        let counter = try await InstanceRun.run(
+            try backend(rootfs: rootfs, limits: CgroupLimits(cpuWeight: weight), layout: layout, paths: paths),
+            shell("i=0; while :; do i=$((i+1)); echo $i >> /tmp/counter; done", timeout: 30)
+        ) { instance in
+            guard let container = (instance as? ContainerInstance)?.container else { return }
+            let written = container.cgroups.directories.lazy.compactMap { FileSystem.readTextIfPresent($0 + "/" + file)?.trimmingWhitespace() }.first
+            let path = "/proc/\(container.pid)/root/tmp/counter"
+            // The shell appends a line per count: the last complete line is the count.
+            func read() -> Int { lastCount(path) }
+            for _ in 0..<500 where read() <= 0 { try await Task.sleep(nanoseconds: 10_000_000) }
+            try container.freeze()
+            let frozen = read()
+            try await Task.sleep(nanoseconds: 500_000_000)
+            let held = read() == frozen && frozen > 0
+            try container.thaw()
+            try await Task.sleep(nanoseconds: 200_000_000)
+            observed.set(written: written, held: held, moved: read() > frozen)
+        }
+        let values = observed.values
         return CgroupEvidence(
-            mode: layout.mode.rawValue, memoryLimitMiB: 32, oomKilled: killed.text.hasPrefix("killed by the memory limit"),
-            exitDescription: killed.text, peakMemoryMiB: oomStats.memoryPeakBytes.map { Double($0) / 1_048_576 },
-            cpuTimeMs: stats.cpuUsageNs.map { Double($0) / 1e6 }, frozeCounterHeld: held, thawedCounterMoved: moved,
-            cpuWeight: weight, cpuWeightFile: file, cpuWeightWritten: written)
+            mode: layout.mode.rawValue, memoryLimitMiB: 32, oomKilled: oom.exit.text.hasPrefix("killed by the memory limit"),
+            exitDescription: oom.exit.text, peakMemoryMiB: peak,
+            cpuTimeMs: counter.figures.cpuNs.map { Double($0) / 1e6 }, frozeCounterHeld: values.held, thawedCounterMoved: values.moved,
+            cpuWeight: weight, cpuWeightFile: file, cpuWeightWritten: values.written)
+    }
+
+    /// What the freeze check saw, carried out of its closure.
+    final class Observed: @unchecked Sendable {
+        private let lock = NSLock()
+        private var state: (written: String?, held: Bool, moved: Bool) = (nil, false, false)
+        func set(written: String?, held: Bool, moved: Bool) { lock.withLock { state = (written, held, moved) } }
+        var values: (written: String?, held: Bool, moved: Bool) { lock.withLock { state } }
     }
 }
 

@@ -4,6 +4,7 @@ import LabContainer
 import LabCore
 import LabDoctor
 import LabImage
+import LabModel
 import LabStats
 import LabVirt
 import Logging
@@ -15,7 +16,7 @@ import Logging
 public struct Runner {
     public struct Options: Sendable {
         public var repetitions: Int?
-        public var backends: [Scenario.BackendKind]?
+        public var backends: [BackendKind]?
         public var seed: UInt64?
         public var libvirtURI = "qemu:///system"
         public var paths: LabPaths = .fromEnvironment()
@@ -40,12 +41,12 @@ public struct Runner {
     public struct PlannedTrial: Sendable, Equatable {
         public var index: Int
         public var round: Int
-        public var backend: Scenario.BackendKind
+        public var backend: BackendKind
         public var warmup: Bool
     }
 
     /// Rounds of every backend once, each round in a seeded shuffled order.
-    public static func plan(backends: [Scenario.BackendKind], repetitions: Int, warmup: Int, seed: UInt64) -> [PlannedTrial] {
+    public static func plan(backends: [BackendKind], repetitions: Int, warmup: Int, seed: UInt64) -> [PlannedTrial] {
         var generator = SeededGenerator(seed: seed)
         var trials: [PlannedTrial] = []
         for round in 0..<(warmup + repetitions) {
@@ -91,7 +92,8 @@ public struct Runner {
         let layout = try CgroupLayout.detectHost()
         var kernel: GuestKernel?
         var decision: AcceleratorDecision?
-        var trialBackends: [Scenario.BackendKind: any TrialBackend] = [:]
+        var kvmVerdict: AcceleratorVerdict?
+        var trialBackends: [BackendKind: any Backend] = [:]
         for backend in backends {
             switch backend {
             case .bare:
@@ -101,25 +103,27 @@ public struct Runner {
                     rootfs: image.rootfs,
                     limits: CgroupLimits(memoryBytes: scenario.limits.memoryBytes, cpus: scenario.limits.cpus,
                                          cpuWeight: scenario.limits.cpuWeight, pids: scenario.limits.pids),
-                    layout: layout, capabilities: try Capabilities.set(adding: [], dropping: []).mask)
+                    layout: layout, capabilities: try Capabilities.set(adding: [], dropping: []).mask, paths: paths)
             case .vm:
                 let guest = try GuestKernel.find(paths: paths).get()
-                let choice = try AcceleratorChoice.decide(scenario.vm.accel, kernel: guest, paths: paths)
+                var doctorOptions = Doctor.Options()
+                doctorOptions.libvirtURI = options.libvirtURI
+                doctorOptions.paths = paths
+                progress("deciding the VM accelerator (probing KVM once if this host has no verdict yet)", true)
+                let (choice, verdict) = try Doctor(options: doctorOptions, logger: logger).acceleratorDecision(scenario.vm.accel, kernel: guest)
                 let connection = try await LibvirtConnection.open(uri: options.libvirtURI)
                 kernel = guest
                 decision = choice
-                trialBackends[.vm] = VMBackend(machines: VirtualMachines(connection: connection), kernel: guest,
-                                               initramfs: image.initramfs, settings: scenario.vm, accelerator: choice.accelerator)
+                kvmVerdict = verdict
+                trialBackends[.vm] = VMBackend(connection: connection, kernel: guest, initramfs: image.initramfs,
+                                               settings: scenario.vm, accelerator: choice.accelerator, paths: paths)
             }
         }
 
-        var doctorOptions = Doctor.Options()
-        doctorOptions.libvirtURI = options.libvirtURI
-        doctorOptions.paths = paths
-        let doctor = await Doctor(options: doctorOptions, logger: logger).run()
         var environment = RunEnvironment(
             labVersion: LabVersion.current, gitCommit: Self.gitCommit(), startedAt: started, finishedAt: nil,
-            host: HostInfo.current(), doctor: doctor, imageName: image.manifest.name, imageDigest: image.manifest.digest,
+            host: HostInfo.current(), hostFacts: Doctor.hostFacts(vm: backends.contains(.vm), kvm: kvmVerdict),
+            imageName: image.manifest.name, imageDigest: image.manifest.digest,
             imageFootprint: image.manifest.footprint, guestKernel: kernel, accelerator: decision, scenarioFile: scenarioFile,
             scenarioDigest: "sha256:" + SHA256.hash(Array(scenarioText.utf8)).map { String(format: "%02x", $0) }.joined(),
             scenarioText: scenarioText, seed: seed)
@@ -129,13 +133,13 @@ public struct Runner {
         var cgroups: CgroupEvidence?
         if scenario.checks.contains(.isolation) {
             progress("check: isolation from inside a container", false)
-            do { isolation = try await Threads.run { try Checks.isolation(rootfs: image.rootfs, layout: layout) } } catch {
+            do { isolation = try await Checks.isolation(rootfs: image.rootfs, layout: layout, paths: paths) } catch {
                 checkErrors.append("isolation: \(error)")
             }
         }
         if scenario.checks.contains(.cgroups) {
             progress("check: cgroups limit, account for and freeze a container", false)
-            do { cgroups = try await Threads.run { try Checks.cgroups(rootfs: image.rootfs, layout: layout) } } catch {
+            do { cgroups = try await Checks.cgroups(rootfs: image.rootfs, layout: layout, paths: paths) } catch {
                 checkErrors.append("cgroups: \(error)")
             }
         }
@@ -165,60 +169,80 @@ public struct Runner {
             summary: RunResults.summarize(trials, backends: backends, seed: seed))
     }
 
-    func runTrial(_ planned: PlannedTrial, backend: any TrialBackend) async -> TrialRecord {
-        var record = TrialRecord(index: planned.index, round: planned.round, backend: planned.backend, warmup: planned.warmup,
-                                 accelerator: nil, timeline: [], samples: [], agentResults: [], agentErrors: [], ready: nil,
-                                 memorySource: nil, error: nil, consoleTail: nil)
+    /// The timeout of one trial: a VM's boot timeout, ten minutes elsewhere.
+    func trialTimeout(_ kind: BackendKind) -> Double {
+        kind == .vm ? scenario.vm.bootTimeout : 600
+    }
+
+    /// One trial through the one instance path, turned into a record.
+    public func runTrial(_ planned: PlannedTrial, backend: any Backend) async -> TrialRecord {
         do {
-            let outcome = try await backend.run(agentArguments: scenario.agentArguments)
-            record.accelerator = outcome.accelerator
-            record.memorySource = outcome.memorySource
-            record.consoleTail = outcome.consoleTail
-            let first = outcome.timeline.phases.first?.ns ?? 0
-            record.timeline = outcome.timeline.phases.map { Timeline.Phase(name: $0.name, ns: $0.ns - first) }
-            var samples: [Sample] = []
-            func ms(_ ns: UInt64?) -> Double? { ns.map { Double($0) / 1e6 } }
-            if let ready = outcome.timeline["ready"] {
-                samples.append(Sample(workload: "startup", metric: "ready", value: Double(ready - first) / 1e6, unit: "ms"))
-            }
-            if let total = ms(outcome.timeline.duration(outcome.timeline.phases.first?.name ?? "", outcome.hasTeardown ? "cleaned" : "exited")) {
-                samples.append(Sample(workload: "startup", metric: "total", value: total, unit: "ms"))
-            }
-            if outcome.hasTeardown, let teardown = ms(outcome.timeline.duration("exited", "cleaned")) {
-                samples.append(Sample(workload: "startup", metric: "teardown", value: teardown, unit: "ms"))
-            }
-            if let memory = outcome.memoryKiB {
-                samples.append(Sample(workload: "resources", metric: "memory", value: memory / 1024, unit: "MiB"))
-            }
-            if let agent = outcome.agentPeakKiB {
-                samples.append(Sample(workload: "resources", metric: "agent_rss", value: agent / 1024, unit: "MiB"))
-            }
-            if let cpu = outcome.cpuNs {
-                samples.append(Sample(workload: "resources", metric: "cpu_time", value: Double(cpu) / 1e6, unit: "ms"))
-            }
-            for line in outcome.lines {
-                switch line {
-                case .ready(let fields): record.ready = fields
-                case .result(let json):
-                    if let result = try? JSONDecoder().decode(AgentResult.self, from: Data(json.utf8)) {
-                        record.agentResults.append(result)
-                        samples.append(Sample(workload: result.workload, metric: result.metric, value: result.value, unit: result.unit))
-                    }
-                case .error(let json): record.agentErrors.append(json)
-                case .done(let status):
-                    if status != 0 { record.error = "the agent exited with \(status): \(record.agentErrors.first ?? "no error line")" }
-                }
-            }
-            if planned.backend == .vm, let uptime = record.ready?["uptime_ns"].flatMap(Double.init),
-               let ready = samples.first(where: { $0.metric == "ready" }) {
-                samples.append(Sample(workload: "startup", metric: "guest_kernel_init", value: uptime / 1e6, unit: "ms"))
-                samples.append(Sample(workload: "startup", metric: "host_firmware", value: max(ready.value - uptime / 1e6, 0), unit: "ms"))
-            }
-            if record.ready == nil && record.error == nil { record.error = "no READY from the agent" }
-            record.samples = samples
+            let outcome = try await InstanceRun.run(backend, InstanceRequest(.agent(scenario.agentArguments), timeout: trialTimeout(planned.backend)))
+            return Self.record(planned, outcome: outcome)
         } catch {
-            record.error = "\(error)"
+            return TrialRecord(index: planned.index, round: planned.round, backend: planned.backend, warmup: planned.warmup,
+                               accelerator: nil, timeline: [], samples: [], agentResults: [], agentErrors: [], ready: nil,
+                               memorySource: nil, error: "\(error)", consoleTail: nil)
         }
+    }
+
+    /// A trial's record from an instance's outcome: the samples the lab
+    /// measured around the agent (start-up phases, memory, CPU) and the
+    /// agent's own results.
+    public static func record(_ planned: PlannedTrial, outcome: InstanceOutcome) -> TrialRecord {
+        var record = TrialRecord(index: planned.index, round: planned.round, backend: planned.backend, warmup: planned.warmup,
+                                 accelerator: outcome.accelerator, timeline: [], samples: [], agentResults: [], agentErrors: [], ready: nil,
+                                 memorySource: nil, error: nil, consoleTail: nil)
+        let timeline = outcome.timeline
+        let first = timeline.phases.first?.ns ?? 0
+        record.timeline = timeline.phases.map { Timeline.Phase(name: $0.name, ns: $0.ns - first) }
+        var samples: [Sample] = []
+        func ms(_ ns: UInt64?) -> Double? { ns.map { Double($0) / 1e6 } }
+        if let ready = timeline["ready"] {
+            samples.append(Sample(workload: "startup", metric: "ready", value: Double(ready - first) / 1e6, unit: "ms"))
+        }
+        let hasTeardown = planned.backend != .bare
+        if let total = ms(timeline.duration(timeline.phases.first?.name ?? "", hasTeardown ? "cleaned" : "exited")) {
+            samples.append(Sample(workload: "startup", metric: "total", value: total, unit: "ms"))
+        }
+        if hasTeardown, let teardown = ms(timeline.duration("exited", "cleaned")) {
+            samples.append(Sample(workload: "startup", metric: "teardown", value: teardown, unit: "ms"))
+        }
+        let memory = outcome.memory
+        if let pss = memory.pssAtReadyKiB {
+            samples.append(Sample(workload: "resources", metric: "memory", value: Double(pss) / 1024, unit: "MiB"))
+            record.memorySource = "PSS summed over the instance's host processes at READY"
+        }
+        if let agent = AgentLine.doneFields(outcome.output)["max_rss_kb"].flatMap(Double.init) {
+            samples.append(Sample(workload: "resources", metric: "agent_rss", value: agent / 1024, unit: "MiB"))
+        }
+        if let cpu = outcome.figures.cpuNs {
+            samples.append(Sample(workload: "resources", metric: "cpu_time", value: Double(cpu) / 1e6, unit: "ms"))
+        }
+        for line in outcome.lines {
+            switch line {
+            case .ready(let fields): record.ready = fields
+            case .result(let json):
+                if let result = try? JSONDecoder().decode(WorkloadResult.self, from: Data(json.utf8)) {
+                    record.agentResults.append(result)
+                    samples.append(Sample(workload: result.workload, metric: result.metric, value: result.value, unit: result.unit))
+                }
+            case .error(let json): record.agentErrors.append(json)
+            case .done(let status):
+                if status != 0 { record.error = "the agent exited with \(status): \(record.agentErrors.first ?? "no error line")" }
+            }
+        }
+        if planned.backend == .vm, let uptime = record.ready?["uptime_ns"].flatMap(Double.init),
+           let ready = samples.first(where: { $0.metric == "ready" }) {
+            samples.append(Sample(workload: "startup", metric: "guest_kernel_init", value: uptime / 1e6, unit: "ms"))
+            samples.append(Sample(workload: "startup", metric: "host_firmware", value: max(ready.value - uptime / 1e6, 0), unit: "ms"))
+        }
+        if record.error == nil, outcome.doneStatus == nil, outcome.exit.code != 0 {
+            record.error = "\(planned.backend.rawValue) \(outcome.id) \(outcome.exit.text)"
+        }
+        if record.ready == nil && record.error == nil { record.error = "no READY from the agent" }
+        if record.error != nil, planned.backend == .vm { record.consoleTail = outcome.tail() }
+        record.samples = samples
         return record
     }
 

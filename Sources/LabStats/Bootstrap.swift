@@ -1,18 +1,4 @@
-/// A confidence interval.
-public struct Interval: Codable, Sendable, Equatable {
-    public var lower: Double
-    public var upper: Double
-    /// 0.95 for a 95 % interval.
-    public var level: Double
-
-    public init(lower: Double, upper: Double, level: Double) {
-        self.lower = lower
-        self.upper = upper
-        self.level = level
-    }
-
-    public func contains(_ value: Double) -> Bool { lower <= value && value <= upper }
-}
+import LabModel
 
 /// A small seeded generator (SplitMix64), so that a bootstrap with the same
 /// seed gives the same interval on every machine.

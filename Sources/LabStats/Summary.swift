@@ -1,38 +1,19 @@
-/// Descriptive statistics of one sample, as the lab reports every metric.
-public struct Summary: Codable, Sendable, Equatable {
-    public var n: Int
-    public var min: Double
-    public var median: Double
-    public var mean: Double
-    /// Sample standard deviation (n - 1); 0 for a single value.
-    public var standardDeviation: Double
-    public var p95: Double
-    public var max: Double
-    /// Median absolute deviation (unscaled).
-    public var mad: Double
+import LabModel
 
+extension Summary {
     /// nil for an empty sample.
     public init?(_ values: [Double]) {
         guard !values.isEmpty else { return nil }
         let sorted = values.sorted()
-        n = sorted.count
-        min = sorted[0]
-        max = sorted[sorted.count - 1]
-        median = Statistics.quantile(sorted: sorted, 0.5)
-        p95 = Statistics.quantile(sorted: sorted, 0.95)
-        mean = sorted.reduce(0, +) / Double(n)
-        if n > 1 {
-            let m = mean
-            standardDeviation = (sorted.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(n - 1)).squareRoot()
-        } else {
-            standardDeviation = 0
-        }
-        let center = median
-        mad = Statistics.quantile(sorted: sorted.map { abs($0 - center) }.sorted(), 0.5)
+        let n = sorted.count
+        let median = Statistics.quantile(sorted: sorted, 0.5)
+        let mean = sorted.reduce(0, +) / Double(n)
+        let standardDeviation = n > 1 ? (sorted.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(n - 1)).squareRoot() : 0
+        self.init(
+            n: n, min: sorted[0], median: median, mean: mean, standardDeviation: standardDeviation,
+            p95: Statistics.quantile(sorted: sorted, 0.95), max: sorted[n - 1],
+            mad: Statistics.quantile(sorted: sorted.map { abs($0 - median) }.sorted(), 0.5))
     }
-
-    /// Standard deviation relative to the mean.
-    public var coefficientOfVariation: Double { mean == 0 ? 0 : standardDeviation / mean }
 }
 
 public enum Statistics {

@@ -1,16 +1,5 @@
 import LabCore
-
-/// What the user asked for: `--accel auto|kvm|tcg`.
-public enum AcceleratorRequest: String, Sendable, CaseIterable, Codable {
-    case auto, kvm, tcg
-}
-
-/// The accelerator a run uses and why: every result records it, since TCG
-/// timings are not KVM timings.
-public struct AcceleratorDecision: Sendable, Equatable, Codable {
-    public var accelerator: Accelerator
-    public var reason: String
-}
+import LabModel
 
 extension AcceleratorProbeKey {
     /// The key of this host's cached verdicts: host kernel, QEMU, libvirt and
@@ -27,11 +16,10 @@ extension AcceleratorProbeKey {
 }
 
 public enum AcceleratorChoice {
-    /// `auto` takes isolab doctor's cached verdict and falls back to TCG;
-    /// `kvm` fails at once where KVM is known to be unusable.
-    public static func decide(_ request: AcceleratorRequest, kernel: GuestKernel, paths: LabPaths) throws -> AcceleratorDecision {
-        let cache = request == .tcg ? nil : AcceleratorCache.load(paths: paths, key: .current(kernel: kernel))
-        let kvm = cache?.verdict(.kvm)
+    /// The accelerator for `request`, given the doctor's KVM verdict for this
+    /// host (nil: no probe could run). `auto` takes KVM only where a KVM
+    /// guest reached user space; `kvm` fails at once where KVM is unusable.
+    public static func decide(_ request: AcceleratorRequest, kvm: AcceleratorVerdict?) throws -> AcceleratorDecision {
         switch request {
         case .tcg:
             return AcceleratorDecision(accelerator: .tcg, reason: "TCG as asked (--accel tcg)")
@@ -43,13 +31,13 @@ public enum AcceleratorChoice {
             guard device.canCreateVM else {
                 throw LabError(.unsupported, "KVM is not available: \(device.detail); use --accel tcg or auto")
             }
-            return AcceleratorDecision(accelerator: .kvm, reason: kvm == nil ? "KVM as asked (not probed yet: run isolab doctor)" : "KVM as asked")
+            return AcceleratorDecision(accelerator: .kvm, reason: kvm == nil ? "KVM as asked (not probed)" : "KVM as asked")
         case .auto:
             guard let kvm else {
-                return AcceleratorDecision(accelerator: .tcg, reason: "TCG: no KVM verdict cached for this host (isolab doctor probes it)")
+                return AcceleratorDecision(accelerator: .tcg, reason: "TCG: KVM could not be probed on this host")
             }
             return kvm.usable
-                ? AcceleratorDecision(accelerator: .kvm, reason: "KVM: isolab doctor booted a guest with it")
+                ? AcceleratorDecision(accelerator: .kvm, reason: "KVM: a probe guest reached user space with it")
                 : AcceleratorDecision(accelerator: .tcg, reason: "TCG: KVM present but unusable here (\(kvm.detail))")
         }
     }

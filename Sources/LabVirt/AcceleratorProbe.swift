@@ -1,14 +1,7 @@
 import Foundation
 import LabCore
 import LabImage
-
-/// How QEMU executes guest code.
-public enum Accelerator: String, Codable, Sendable, CaseIterable {
-    /// Hardware virtualisation through /dev/kvm.
-    case kvm
-    /// QEMU's software emulation (the Tiny Code Generator): slower, always there.
-    case tcg
-}
+import LabModel
 
 /// Whether an accelerator can boot a guest to user space on this host.
 public struct AcceleratorVerdict: Codable, Sendable, Equatable {

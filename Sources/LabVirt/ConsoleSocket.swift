@@ -1,6 +1,7 @@
 import CLabShim
 import Foundation
 import LabCore
+import LabModel
 
 /// The Unix socket a guest's first serial port connects to. The lab listens
 /// before the domain starts, so that no console byte is lost; the socket is

@@ -1,3 +1,5 @@
+import LabModel
+
 /// A small XML element tree: every attribute value and text is escaped when
 /// written, so no name or path can change the document's structure.
 public struct XMLTree: Sendable, Equatable {
@@ -56,9 +58,7 @@ public struct XMLTree: Sendable, Equatable {
 /// A transient guest booted straight from a kernel and an initramfs: the
 /// domain XML libvirt is given, built from typed fields.
 public struct DomainDefinition: Sendable, Equatable {
-    public enum Machine: String, Sendable, CaseIterable, Codable {
-        case pc, q35, microvm
-    }
+    public typealias Machine = MachineType
 
     public var name: String
     public var accelerator: Accelerator

@@ -1,17 +1,15 @@
 import LabCore
+import LabModel
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// The kernel the lab boots its VMs with: Debian's cloud kernel, extracted
-/// by `scripts/setup-host` into `<state>/kernels/` (never installed as the
-/// host's boot kernel). `kernels/vmlinuz` links to the current one.
-public struct GuestKernel: Codable, Sendable, Equatable {
-    public var path: String
-    public var version: String
-    public var sizeBytes: Int
-
+/// Finding the kernel the lab boots its VMs with: Debian's cloud kernel,
+/// extracted by `scripts/setup-host` into `<state>/kernels/` (never
+/// installed as the host's boot kernel). `kernels/vmlinuz` links to the
+/// current one.
+extension GuestKernel {
     /// The kernel `kernels/vmlinuz` points at, or nil with the reason.
     public static func find(paths: LabPaths) -> Result<GuestKernel, LabError> {
         let link = paths.kernels + "/vmlinuz"

@@ -1,5 +1,6 @@
 import CLabShim
 import LabCore
+import LabModel
 
 #if canImport(Glibc)
 import Glibc

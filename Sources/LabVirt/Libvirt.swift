@@ -1,6 +1,7 @@
 import CLibvirt
 import Foundation
 import LabCore
+import LabModel
 
 /// The details libvirt gives with an error (`virGetLastError`).
 public struct LibvirtErrorDetail: Error, Sendable, CustomStringConvertible {

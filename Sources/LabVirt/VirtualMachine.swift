@@ -1,6 +1,7 @@
 import Foundation
 import LabAgentCore
 import LabCore
+import LabModel
 import Logging
 
 /// What a VM trial is booted with.
@@ -41,57 +42,48 @@ public struct VMSpec: Sendable {
     }
 }
 
-/// The QEMU process's cost: the VM side of "containers are lighter".
-public struct VMResources: Codable, Sendable, Equatable {
-    public var qemuPID: Int32?
-    /// VmHWM of the QEMU process, last sampled before it exited.
-    public var peakRSSKiB: Int?
-    /// Proportional set size (`/proc/<pid>/smaps_rollup`) at READY and at the last sample.
-    public var pssAtReadyKiB: Int?
-    public var pssAtEndKiB: Int?
-    /// User + system CPU time of the QEMU process, last sampled before it exited.
-    public var cpuNs: UInt64?
-}
+/// One guest booted through libvirt: a transient domain whose first serial
+/// port is the lab's console socket. `start` returns once QEMU runs and has
+/// connected to the console; the caller reads `consoleFD`, waits for the
+/// stop and always calls `teardown`, which leaves no domain, socket or file.
+///
+/// Timeline: `define_start` (start called), `define_call` (the lab's own
+/// preparation done: state file, console socket, XML), `domain_started`
+/// (virDomainCreateXML returned), then the reader's `first_console_byte`
+/// and `ready`, `exited` (the stopped event) and `cleaned`.
+public final class VirtualMachine: @unchecked Sendable {
+    public let spec: VMSpec
+    public let connection: LibvirtConnection
+    /// libvirt's QEMU process for the domain, when found.
+    public let qemuPID: Int32?
+    /// The guest's console connection (the lab reads it; close-on-exec).
+    public let consoleFD: Int32
+    let directory: String
+    let stateFile: String
+    private let console: ConsoleSocket
+    private let events: AsyncStream<LifecycleEvent>
+    private let lock = NSLock()
+    private var _timeline: Timeline
+    private var tornDown = false
 
-/// One boot of the guest: the timeline, the console, what the agent said.
-public struct VMRun: Sendable {
-    public var id: String
-    public var domain: String
-    public var accelerator: Accelerator
-    /// `define_start`, `define_call` (the lab's own preparation done: state
-    /// file, console socket, XML), `domain_started` (virDomainCreateXML returned),
-    /// `first_console_byte`, `ready` (the READY line), `exited` (the stopped
-    /// event), `cleaned` (domain, socket and files gone).
-    public var timeline: Timeline
-    public var console: String
-    public var lines: [AgentLine]
-    /// The guest's own uptime when it wrote READY: kernel + init, as the guest saw it.
-    public var guestUptimeAtReadyNs: UInt64?
-    public var resources: VMResources
+    public var domain: String { spec.domainName }
+    public var timeline: Timeline { lock.withLock { _timeline } }
 
-    public var ready: [String: String]? {
-        for line in lines { if case .ready(let fields) = line { return fields } }
-        return nil
+    public func mark(_ phase: String, at ns: UInt64 = MonotonicClock.now()) {
+        lock.withLock { _timeline.mark(phase, at: ns) }
     }
 
-    public var doneStatus: Int32? {
-        for line in lines { if case .done(let status) = line { return status } }
-        return nil
-    }
-
-    /// The last lines of the console, for errors.
-    public func consoleTail(_ count: Int = 5) -> String {
-        console.split(whereSeparator: \.isNewline).suffix(count).joined(separator: " | ")
-    }
-}
-
-/// Boots guests through libvirt, one transient domain per run, and always
-/// removes the domain, its console socket and its files.
-public struct VirtualMachines: Sendable {
-    public var connection: LibvirtConnection
-
-    public init(connection: LibvirtConnection) {
+    private init(spec: VMSpec, connection: LibvirtConnection, qemuPID: Int32?, consoleFD: Int32, directory: String, stateFile: String,
+                 console: ConsoleSocket, events: AsyncStream<LifecycleEvent>, timeline: Timeline) {
+        self.spec = spec
         self.connection = connection
+        self.qemuPID = qemuPID
+        self.consoleFD = consoleFD
+        self.directory = directory
+        self.stateFile = stateFile
+        self.console = console
+        self.events = events
+        self._timeline = timeline
     }
 
     public static func stateDirectory(_ paths: LabPaths) -> String { paths.run + "/vms" }
@@ -101,12 +93,16 @@ public struct VirtualMachines: Sendable {
         public var id: String
         public var domain: String
         public var ownerPID: Int32
+        /// The owner's start time (clock ticks after boot, /proc/PID/stat field 22):
+        /// a pid alone may have been reused by the time gc reads it.
+        public var ownerStartTime: UInt64?
         public var directory: String
     }
 
-    /// Boots `spec`, runs the agent's workload, waits for the guest to power
-    /// off. `onBytes` sees the console as it arrives.
-    public func run(_ spec: VMSpec, onBytes: @escaping @Sendable ([UInt8]) -> Void = { _ in }) async throws -> VMRun {
+    /// Defines and starts the domain, and takes QEMU's console connection.
+    /// On any failure everything made so far is removed before the error
+    /// is thrown. `deadline` bounds the wait for QEMU's connection.
+    public static func start(_ spec: VMSpec, connection: LibvirtConnection, deadline: UInt64) async throws -> VirtualMachine {
         var timeline = Timeline()
         timeline.mark("define_start")
         guard FileSystem.exists(spec.kernel.path) else {
@@ -115,39 +111,33 @@ public struct VirtualMachines: Sendable {
         guard FileSystem.exists(spec.initramfs) else {
             throw LabError(.notFound, "initramfs \(spec.initramfs) not found; build the image with isolab image build")
         }
-        let deadline = MonotonicClock.now() + UInt64(spec.bootTimeout * 1e9)
-        let directory = Self.stateDirectory(spec.paths) + "/" + spec.id
-        let stateFile = Self.stateDirectory(spec.paths) + "/" + spec.id + ".json"
-        try FileSystem.createDirectory(directory, mode: 0o755)
-        chmod(directory, 0o755)
-        let connection = self.connection
+        let directory = stateDirectory(spec.paths) + "/" + spec.id
+        let stateFile = stateDirectory(spec.paths) + "/" + spec.id + ".json"
         let domain = spec.domainName
-        let teardown: @Sendable () async -> Void = {
+        @Sendable func removeEverything() async {
             _ = try? await connection.destroy(name: domain)
             try? FileSystem.removeTree(directory)
             unlink(stateFile)
         }
-        // Signals: a synchronous teardown (the handler exits right after it).
-        let interruptToken = CleanupRegistry.shared.register {
-            let done = DispatchSemaphore(value: 0)
-            Task { await teardown(); done.signal() }
-            _ = done.wait(timeout: .now() + 10)
-        }
+        // A signal before start returns: the same removal, synchronously.
+        let interruptToken = CleanupRegistry.shared.register { Self.blocking { await removeEverything() } }
         defer { CleanupRegistry.shared.unregister(interruptToken) }
 
         let console: ConsoleSocket
         do {
-            try FileSystem.writeAtomically(
-                stateFile, bytes: Array(try JSONEncoder().encode(State(id: spec.id, domain: domain, ownerPID: getpid(), directory: directory))),
-                durable: false)
+            try FileSystem.createDirectory(directory, mode: 0o755)
+            chmod(directory, 0o755)
+            let state = State(id: spec.id, domain: domain, ownerPID: getpid(), ownerStartTime: ProcessState.startTime(getpid()), directory: directory)
+            try FileSystem.writeAtomically(stateFile, bytes: Array(try JSONEncoder().encode(state)), durable: false)
             console = try ConsoleSocket(path: directory + "/console.sock")
         } catch {
-            await teardown()
+            await removeEverything()
             throw error
         }
         let definition = DomainDefinition(
             name: domain, accelerator: spec.accelerator, memoryMiB: spec.memoryMiB, vcpus: spec.vcpus, machine: spec.machine,
             kernel: spec.kernel.path, initramfs: spec.initramfs, commandLine: spec.commandLine, consoleSocket: console.path)
+        // Subscribed before the start, so that no stop event can be missed.
         let events = connection.lifecycleEvents()
         let xml = definition.xml
         timeline.mark("define_call")
@@ -155,48 +145,67 @@ public struct VirtualMachines: Sendable {
             _ = try await connection.createTransient(xml: xml)
         } catch {
             console.close()
-            await teardown()
+            await removeEverything()
             throw error
         }
         timeline.mark("domain_started")
-        let pid = Self.qemuPID(domain: domain)
-
-        // The console, read on a thread of its own until the guest's end.
-        let reader = ConsoleReader(limit: spec.consoleLimit)
-        let stopped = StoppedWatcher(domain: domain, events: events)
-        let sampler = ResourceSampler(pid: pid)
-        sampler.start()
+        let pid = qemuPID(domain: domain)
+        let fd: Int32
         do {
-            let fd = try console.accept(deadline: deadline)
-            await reader.read(fd: fd, deadline: deadline, onBytes: onBytes) { sampler.markReady() }
+            fd = try console.accept(deadline: deadline)
         } catch {
-            // Fall through: the timeout below reports it with the console's tail.
+            console.close()
+            await removeEverything()
+            throw LabError(.timeout, "guest \(domain): QEMU did not connect to the console before the deadline (--boot-timeout)")
         }
-        let exitedAt = await stopped.wait(until: deadline, connection: connection)
-        sampler.stop()
-        console.close()
-        var collector = reader.result
-        if let first = collector.firstByte { timeline.mark("first_console_byte", at: first) }
-        if let ready = collector.markerSeen { timeline.mark("ready", at: ready) }
-        let consoleText = collector.text
-        collector.bytes = []
-        guard let exitedAt else {
-            await teardown()
-            let tail = consoleText.split(whereSeparator: \.isNewline).suffix(5).joined(separator: " | ")
-            throw LabError(.timeout, "guest \(domain) did not finish within \(Int(spec.bootTimeout)) s (--boot-timeout); last console lines: \(tail.isEmpty ? "(none)" : tail)")
-        }
-        timeline.mark("exited", at: exitedAt)
-        await teardown()
-        timeline.mark("cleaned")
+        return VirtualMachine(spec: spec, connection: connection, qemuPID: pid, consoleFD: fd, directory: directory,
+                              stateFile: stateFile, console: console, events: events, timeline: timeline)
+    }
 
-        let lines = AgentLine.parseAll(consoleText)
-        var run = VMRun(id: spec.id, domain: domain, accelerator: spec.accelerator, timeline: timeline, console: consoleText,
-                        lines: lines, guestUptimeAtReadyNs: nil, resources: sampler.resources)
-        run.guestUptimeAtReadyNs = run.ready?["uptime_ns"].flatMap { UInt64($0) }
-        if let version = run.ready?["version"], version != String(AgentProtocol.version) {
-            throw LabError(.failed, "the guest's agent speaks protocol \(version), this lab \(AgentProtocol.version); rebuild the image")
+    /// The instant the domain stopped (its lifecycle event), or nil at the deadline.
+    public func waitForStop(until deadline: UInt64) async -> UInt64? {
+        let stopped = await StoppedWatcher(domain: domain, events: events).wait(until: deadline, connection: connection)
+        if let stopped { mark("exited", at: stopped) }
+        return stopped
+    }
+
+    /// Powers the guest off at once (virDomainDestroy).
+    public func destroy() async {
+        _ = try? await connection.destroy(name: domain)
+    }
+
+    /// Destroys the domain if it still runs, closes the console and removes
+    /// the socket, the directory and the state file. Safe to call twice.
+    public func teardown() async {
+        let first = lock.withLock { () -> Bool in
+            defer { tornDown = true }
+            return !tornDown
         }
-        return run
+        guard first else { return }
+        _ = try? await connection.destroy(name: domain)
+        console.close()
+        close(consoleFD)
+        try? FileSystem.removeTree(directory)
+        unlink(stateFile)
+        mark("cleaned")
+    }
+
+    /// QEMU and every process it started (helpers, if any): the host
+    /// processes that make up the guest.
+    public func hostProcesses() -> [pid_t] {
+        guard let qemuPID, ProcessState.isAlive(qemuPID) else { return [] }
+        return [qemuPID] + ProcessTree.descendants(of: qemuPID)
+    }
+
+    /// Runs async work to its end from a synchronous context (a signal
+    /// handler's teardown), for at most 10 s.
+    static func blocking(_ body: @escaping @Sendable () async -> Void) {
+        let done = DispatchSemaphore(value: 0)
+        Task.detached {
+            await body()
+            done.signal()
+        }
+        _ = done.wait(timeout: .now() + 10)
     }
 
     /// libvirt's own record of the QEMU process (`/run/libvirt/qemu/<name>.pid`),
@@ -210,56 +219,6 @@ public struct VirtualMachines: Sendable {
             usleep(2000)
         }
         return nil
-    }
-
-    /// Destroys every `isolab-*` domain whose owning lab process is gone
-    /// (or that has no state file), and their files.
-    public func collectGarbage(paths: LabPaths, dryRun: Bool = false) async throws -> [String] {
-        var removed: [String] = []
-        let directory = Self.stateDirectory(paths)
-        var live = Set<String>()
-        for name in FileSystem.list(directory) where name.hasSuffix(".json") {
-            guard let bytes = try? FileSystem.readBytes(directory + "/" + name),
-                  let state = try? JSONDecoder().decode(State.self, from: Data(bytes)) else { continue }
-            if ProcessState.isAlive(state.ownerPID) { live.insert(state.domain); continue }
-            if !dryRun {
-                try? FileSystem.removeTree(state.directory)
-                unlink(directory + "/" + name)
-            }
-            removed.append("VM files of \(state.domain) (owner pid \(state.ownerPID) is gone)")
-        }
-        let names = try await connection.domainNames()
-        Logger(label: "isolab.gc").debug("libvirt domains", metadata: ["names": "\(names)", "live": "\(live.sorted())"])
-        for domain in names where domain.hasPrefix("isolab-") && !live.contains(domain) {
-            if !dryRun { try await connection.destroy(name: domain) }
-            removed.append("libvirt domain \(domain)")
-        }
-        return removed
-    }
-}
-
-/// Reads the console on a dedicated thread (blocking poll and read), so
-/// that no thread of Swift's cooperative pool waits on a socket.
-final class ConsoleReader: @unchecked Sendable {
-    private let lock = NSLock()
-    private var collector: OutputCollector
-
-    init(limit: Int) {
-        collector = OutputCollector(limit: limit)
-    }
-
-    var result: OutputCollector { lock.withLock { collector } }
-
-    func read(fd: Int32, deadline: UInt64, onBytes: @escaping @Sendable ([UInt8]) -> Void, onReady: @escaping @Sendable () -> Void) async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            Thread.detachNewThread {
-                var local = OutputCollector(limit: self.lock.withLock { self.collector.limit })
-                local.drain(fd, deadline: deadline, onMarker: { _ in onReady() }, onBytes: onBytes)
-                close(fd)
-                self.lock.withLock { self.collector = local }
-                continuation.resume()
-            }
-        }
     }
 }
 
@@ -299,65 +258,3 @@ struct StoppedWatcher {
     }
 }
 
-/// Samples the QEMU process's memory and CPU time every 50 ms while it runs,
-/// keeping the last values seen (the process is gone once the guest is).
-final class ResourceSampler: @unchecked Sendable {
-    private let lock = NSLock()
-    private var values = VMResources()
-    private var running = true
-    private var readyRequested = false
-    let pid: Int32?
-
-    init(pid: Int32?) {
-        self.pid = pid
-        values.qemuPID = pid
-    }
-
-    var resources: VMResources { lock.withLock { values } }
-
-    func start() {
-        guard let pid else { return }
-        Thread.detachNewThread {
-            while self.lock.withLock({ self.running }) {
-                self.sample(pid)
-                usleep(50_000)
-            }
-        }
-    }
-
-    /// Samples at READY on the caller's thread too, so that a loaded host
-    /// that delays the sampling thread still gets figures.
-    func markReady() {
-        guard let pid else { return }
-        let pss = Self.pss(pid)
-        lock.withLock { if values.pssAtReadyKiB == nil { values.pssAtReadyKiB = pss } }
-        sample(pid)
-    }
-
-    func stop() { lock.withLock { running = false } }
-
-    private func sample(_ pid: Int32) {
-        let status = FileSystem.readTextIfPresent("/proc/\(pid)/status") ?? ""
-        let peak = MemInfo.value("VmHWM", in: status)
-        let pss = Self.pss(pid)
-        let cpu = Self.cpuNs(pid)
-        lock.withLock {
-            if let peak { values.peakRSSKiB = peak }
-            if let pss { values.pssAtEndKiB = pss }
-            if let cpu { values.cpuNs = cpu }
-        }
-    }
-
-    static func pss(_ pid: Int32) -> Int? {
-        MemInfo.value("Pss", in: FileSystem.readTextIfPresent("/proc/\(pid)/smaps_rollup") ?? "")
-    }
-
-    static func cpuNs(_ pid: Int32) -> UInt64? {
-        guard let stat = FileSystem.readTextIfPresent("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return nil }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        // After the command: state is field 3, utime 14 and stime 15 (1-based), in clock ticks.
-        guard fields.count > 13, let user = UInt64(fields[11]), let system = UInt64(fields[12]) else { return nil }
-        let ticks = UInt64(sysconf(Int32(_SC_CLK_TCK)))
-        return (user + system) * 1_000_000_000 / max(ticks, 1)
-    }
-}

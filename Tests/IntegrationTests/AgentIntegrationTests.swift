@@ -2,6 +2,7 @@ import Foundation
 import LabAgentCore
 import LabCore
 import LabImage
+import LabModel
 import Testing
 
 @testable import LabVirt

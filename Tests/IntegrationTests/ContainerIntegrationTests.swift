@@ -3,6 +3,7 @@ import LabAgentCore
 import LabContainer
 import LabCore
 import LabImage
+import LabModel
 import LabRunner
 import Testing
 

@@ -3,6 +3,7 @@ import LabContainer
 import LabCore
 import LabDoctor
 import LabImage
+import LabModel
 @testable import LabVirt
 import Testing
 

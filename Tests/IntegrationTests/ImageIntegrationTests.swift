@@ -1,6 +1,7 @@
 import Foundation
 import LabAgentCore
 import LabCore
+import LabModel
 import Testing
 
 @testable import LabImage

@@ -1,6 +1,7 @@
 import CSV
 import Foundation
 import LabCore
+import LabModel
 import LabReport
 import LabRunner
 import Testing
@@ -17,10 +18,10 @@ struct RunIntegrationTests {
         #expect(run.stdout.contains("[holds] Containers use the host's kernel"))
 
         let results = try RunResults.load(file: out + "/results.json")
-        #expect(results.complete && results.schemaVersion == 1)
+        #expect(results.complete && results.schemaVersion == RunResults.currentSchemaVersion)
         #expect(results.trials.count == 6 && results.trials.allSatisfy { $0.error == nil })
         #expect(results.trials.filter { $0.backend == .vm }.allSatisfy { $0.accelerator != nil })
-        #expect(results.environment.doctor != nil && !results.environment.scenarioText.isEmpty)
+        #expect(results.environment.hostFacts.cgroupMode != nil && !results.environment.scenarioText.isEmpty)
         #expect(results.environment.scenarioDigest.hasPrefix("sha256:") && results.environment.imageDigest.hasPrefix("sha256:"))
         #expect(results.isolation != nil && results.cgroups != nil)
 
@@ -72,6 +73,6 @@ struct RunIntegrationTests {
         let wrongSchema = home.path + "/old.json"
         try FileSystem.writeAtomically(wrongSchema, text: "{\"schema_version\": 0}")
         let report = try HostCommand.run(try isolabExecutable(), ["report", wrongSchema])
-        #expect(report.status == 2 && report.stderr.contains("schema_version 0; this lab reads 1"))
+        #expect(report.status == 2 && report.stderr.contains("schema_version 0; this lab reads \(RunResults.currentSchemaVersion)"))
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import LabCore
+import LabModel
 
 /// An executable of this package built beside the test bundle (`make test` builds them first).
 func builtExecutable(_ name: String) throws -> String {

@@ -1,5 +1,6 @@
 import Glibc
 import LabCore
+import LabModel
 import Testing
 
 @testable import LabContainer

@@ -1,4 +1,5 @@
 import Glibc
+import LabModel
 import Testing
 
 @testable import LabCore

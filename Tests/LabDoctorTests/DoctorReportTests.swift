@@ -1,4 +1,5 @@
 import Foundation
+import LabModel
 import Testing
 
 @testable import LabContainer

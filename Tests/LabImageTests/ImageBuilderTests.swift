@@ -1,5 +1,6 @@
 import Foundation
 import LabCore
+import LabModel
 import Testing
 
 @testable import LabImage

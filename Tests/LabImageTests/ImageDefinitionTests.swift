@@ -1,4 +1,5 @@
 import LabCore
+import LabModel
 import Testing
 
 @testable import LabImage

@@ -1,13 +1,15 @@
 import CSV
 import Foundation
-import LabCore
+import LabModel
 import LabStats
 import Testing
 
 @testable import LabReport
-@testable import LabRunner
 
 let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures").path
+
+/// Foundation only: this target links no lab library but the models, the statistics and the reports.
+func readText(_ path: String) throws -> String { try String(contentsOfFile: path, encoding: .utf8) }
 
 @Suite("reports from a committed results.json")
 struct ReportTests {
@@ -15,9 +17,9 @@ struct ReportTests {
 
     @Test func reRenderingGivesTheGoldenFiles() throws {
         let results = try fixture()
-        #expect(try CSVReport.samples(results) == FileSystem.readText(fixtures + "/golden/samples.csv"))
-        #expect(try CSVReport.summary(results) == FileSystem.readText(fixtures + "/golden/summary.csv"))
-        #expect(HTMLReport.render(results) == (try FileSystem.readText(fixtures + "/golden/report.html")))
+        #expect(try CSVReport.samples(results) == readText(fixtures + "/golden/samples.csv"))
+        #expect(try CSVReport.summary(results) == readText(fixtures + "/golden/summary.csv"))
+        #expect(HTMLReport.render(results) == (try readText(fixtures + "/golden/report.html")))
     }
 
     @Test func csvParsesAndAgreesWithTheJSON() throws {
@@ -56,12 +58,12 @@ struct ReportTests {
     @Test func anotherSchemaVersionIsRefused() throws {
         let path = NSTemporaryDirectory() + "isolab-schema-\(getpid()).json"
         defer { unlink(path) }
-        try FileSystem.writeAtomically(path, text: "{\"schema_version\": 99}")
+        try "{\"schema_version\": 99}".write(toFile: path, atomically: true, encoding: .utf8)
         do {
             _ = try RunResults.load(file: path)
             Issue.record("accepted schema 99")
         } catch let error as LabError {
-            #expect(error.code == .invalidInput && error.message.contains("schema_version 99; this lab reads 1"))
+            #expect(error.code == .invalidInput && error.message.contains("schema_version 99; this lab reads 2"))
         }
     }
 
@@ -88,64 +90,5 @@ struct ReportTests {
         #expect(claims.count == 6)
         #expect(claims[1].verdict == .holds)  // kernels
         #expect(claims[3].verdict == .notMeasured)  // no cpu/memory workload in quick.yaml
-    }
-}
-
-@Suite("scenarios")
-struct ScenarioTests {
-    let scenarios = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("scenarios").path
-
-    @Test(arguments: ["startup.yaml", "overhead.yaml", "quick.yaml"])
-    func shippedScenarioParses(_ name: String) throws {
-        let (scenario, _) = try Scenario.load(file: scenarios + "/" + name)
-        #expect(scenario.name + ".yaml" == name)
-        #expect(!scenario.backends.isEmpty && scenario.repetitions >= 1)
-    }
-
-    func expectError(_ yaml: String, _ expected: [String], sourceLocation: SourceLocation = #_sourceLocation) {
-        do {
-            _ = try StrictYAML.decode(Scenario.self, from: yaml, file: "s.yaml")
-            Issue.record("accepted: \(yaml)", sourceLocation: sourceLocation)
-        } catch let error as LabError {
-            #expect(error.code == .invalidInput, sourceLocation: sourceLocation)
-            for text in expected { #expect(error.message.contains(text), "\(error.message)", sourceLocation: sourceLocation) }
-        } catch {
-            Issue.record("\(error)", sourceLocation: sourceLocation)
-        }
-    }
-
-    @Test func brokenScenariosNameFileFieldLineAndAcceptedValues() {
-        expectError("name: s\nbackends: [bare, docker]\n", ["s.yaml:2:", "backends[1]", "unknown backend 'docker'; accepted: bare, container, vm"])
-        expectError("name: s\nworkloads: [{name: cpuu}]\n", ["s.yaml:2:", "workloads[0].name", "accepted: noop, cpu"])
-        expectError("name: s\nrepetitions: 0\n", ["s.yaml:2:", "repetitions", "must be at least 1"])
-        expectError("name: s\nlimits: {memory: -5M}\n", ["s.yaml:2:", "limits.memory"])
-        expectError("name: s\nlimits: {cpus: -1}\n", ["limits.cpus", "must be above 0"])
-        expectError("name: s\nrepetitons: 3\n", ["s.yaml:2:", "unknown key 'repetitons'"])
-        expectError("name: s\nvm: {accel: fast}\n", ["vm.accel", "accepted: auto, kvm, tcg"])
-        expectError("name: s\nworkloads: [{name: cpu, params: {mib: 3}}]\n", ["workloads", "takes no --mib"])
-        expectError("name: s\nimage: {name: x, base: alpine}\n", ["image.base", "accepted: busybox, empty"])
-        expectError("name: s\nbackends: [\n", ["malformed YAML"])
-    }
-
-    @Test func agentArgumentsGiveEachWorkloadItsOwnParameters() throws {
-        let scenario = try StrictYAML.decode(Scenario.self, from: """
-            name: s
-            workloads: [{name: cpu, params: {seconds: 1}}, {name: memory, params: {mib: 16}}]
-            """, file: "s.yaml")
-        #expect(scenario.agentArguments == ["cpu", "memory", "--cpu.seconds", "1", "--memory.mib", "16"])
-    }
-
-    @Test func planInterleavesBackendsInSeededShuffledRounds() {
-        let plan = Runner.plan(backends: [.bare, .container, .vm], repetitions: 4, warmup: 1, seed: 42)
-        #expect(plan.count == 15)
-        #expect(plan.filter(\.warmup).count == 3)
-        for round in 0..<5 {
-            #expect(Set(plan.filter { $0.round == round }.map(\.backend)) == [.bare, .container, .vm])
-        }
-        #expect(plan == Runner.plan(backends: [.bare, .container, .vm], repetitions: 4, warmup: 1, seed: 42))
-        let orders = Set((0..<5).map { round in plan.filter { $0.round == round }.map(\.backend.rawValue).joined(separator: ",") })
-        #expect(orders.count > 1, "every round in the same order: not shuffled")
-        #expect(plan != Runner.plan(backends: [.bare, .container, .vm], repetitions: 4, warmup: 1, seed: 7))
     }
 }

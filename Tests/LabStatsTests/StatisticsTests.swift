@@ -1,3 +1,4 @@
+import LabModel
 import Testing
 
 @testable import LabStats

@@ -1,6 +1,7 @@
 import Foundation
 import FoundationXML
 import LabCore
+import LabModel
 import Testing
 
 @testable import LabVirt

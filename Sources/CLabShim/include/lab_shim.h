@@ -61,6 +61,12 @@ int lab_loopback_up(void);
 /// <sys/reboot.h>, which Glibc does not import.
 int lab_power_off(void);
 
+/// pidfd_open(2): a descriptor that polls readable when the process exits,
+/// and names that process only (a pid may be reused; a pidfd is not).
+/// Close-on-exec. -1 with errno on failure (ENOSYS before Linux 5.3).
+/// In C because glibc 2.36 declares no wrapper for it.
+int lab_pidfd_open(int pid);
+
 #ifdef __cplusplus
 }
 #endif

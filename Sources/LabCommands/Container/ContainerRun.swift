@@ -3,9 +3,11 @@ import Foundation
 import LabContainer
 import LabCore
 import LabImage
+import LabModel
+import LabRunner
 
 /// `isolab container run [options] -- CMD [ARGS...]`.
-struct ContainerRun: ParsableCommand {
+struct ContainerRun: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Run a command in a new container with the terminal's stdio; exit with its status.",
@@ -51,6 +53,9 @@ struct ContainerRun: ParsableCommand {
     @Flag(help: "Print the phase durations of the start and teardown afterwards (on stderr).")
     var timeline = false
 
+    @Option(parsing: .unconditional, help: "Seconds after which the container is ended (default: none; Ctrl-C ends it).")
+    var timeout: Double?
+
     @Argument(parsing: .captureForPassthrough, help: "The command and its arguments (after --).")
     var command: [String] = []
 
@@ -67,12 +72,15 @@ struct ContainerRun: ParsableCommand {
         if let pids, pids < 1 {
             throw LabError(.invalidInput, "--pids \(pids) must be at least 1")
         }
+        if let timeout, !(timeout > 0 && timeout <= 1e6) {
+            throw LabError(.invalidInput, "--timeout \(timeout) must be a number of seconds above 0")
+        }
         if let hostname, hostname.isEmpty || hostname.utf8.count > 64 {
             throw LabError(.invalidInput, "--hostname must be 1 to 64 characters")
         }
     }
 
-    func run() throws {
+    func run() async throws {
         try checkInput()
         _ = global.bootstrapLogging()
         let limits = try ContainerOptions.limits(memory: memory, cpus: cpus, cpuWeight: cpuWeight, pids: pids)
@@ -85,30 +93,27 @@ struct ContainerRun: ParsableCommand {
         let config = record.manifest.config
         var arguments = command.first == "--" ? Array(command.dropFirst()) : command
         if arguments.isEmpty { arguments = config.entrypoint }
-        var spec = ContainerSpec(
+        let template = ContainerSpec(
             rootfs: record.rootfs, command: arguments,
             environment: ContainerSpec.defaultEnvironment.filter { entry in
                 !config.env.keys.contains { entry.hasPrefix($0 + "=") }
             } + config.env.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" },
             workdir: config.workdir, hostname: hostname, limits: limits, capabilities: capabilities.mask, userNamespace: userns)
-        spec.stdin = 0
-        spec.stdout = 1
-        spec.stderr = 2
+        // The command is checked before anything is made: a missing one is bad input.
+        _ = try template.resolveCommand()
 
         CleanupRegistry.shared.installSignalHandlers()
-        let container = try Container.create(spec, layout: layout)
-        let status = container.wait()
+        let outcome = try await InstanceRun.run(
+            ContainerBackend(template: template, layout: layout), InstanceRequest(.command(arguments), output: .terminal, timeout: timeout))
         CleanupRegistry.shared.parkIfInterrupted()
-        let outcome = container.describeExit(status)
-        try container.destroy()
         if timeline {
-            FileOutput.standardError("container \(spec.id): \(outcome.text)\n" + container.timeline.render())
+            FileOutput.standardError("container \(outcome.id): \(outcome.exit.text)\n" + outcome.timeline.render())
         }
-        if outcome.text.hasPrefix("killed") {
-            FileOutput.standardError("isolab: container \(spec.id) \(outcome.text)\n")
+        if case .signaled = outcome.exit {
+            FileOutput.standardError("isolab: container \(outcome.id) \(outcome.exit.text)\n")
         }
-        if outcome.exitCode != 0 {
-            throw ExitCode(outcome.exitCode)
+        if outcome.exit.code != 0 {
+            throw ExitCode(outcome.exit.code)
         }
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LabCore
 import LabImage
+import LabModel
 
 /// `isolab image build FILE | --builtin busybox`.
 struct ImageBuild: ParsableCommand {

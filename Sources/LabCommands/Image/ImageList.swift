@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LabCore
 import LabImage
+import LabModel
 
 /// `isolab image ls`.
 struct ImageList: ParsableCommand {

@@ -2,7 +2,10 @@ import ArgumentParser
 import Foundation
 import LabAgentCore
 import LabCore
+import LabDoctor
 import LabImage
+import LabModel
+import LabRunner
 import LabVirt
 
 /// `isolab vm run [options] -- WORKLOAD [ARGS...]`.
@@ -33,7 +36,7 @@ struct VMRunCommand: AsyncParsableCommand {
     var accel: AcceleratorRequest = .auto
 
     @Option(help: "Machine type: pc, q35 or microvm (where libvirt supports it).")
-    var machine: DomainDefinition.Machine = .pc
+    var machine: MachineType = .pc
 
     @Option(name: .customLong("libvirt-uri"), help: "libvirt connection URI.")
     var libvirtURI = "qemu:///system"
@@ -75,38 +78,42 @@ struct VMRunCommand: AsyncParsableCommand {
 
     func run() async throws {
         let input = try checkInput()
-        _ = global.bootstrapLogging()
+        let logger = global.bootstrapLogging()
         let paths = LabPaths.fromEnvironment()
         let guestKernel = try (kernel.map { GuestKernel.at($0) } ?? GuestKernel.find(paths: paths)).get()
-        let decision = try AcceleratorChoice.decide(accel, kernel: guestKernel, paths: paths)
         let record = try ContainerImage.resolve(image)
         CleanupRegistry.shared.installSignalHandlers()
+        var doctorOptions = LabDoctor.Doctor.Options()
+        doctorOptions.libvirtURI = libvirtURI
+        doctorOptions.paths = paths
+        let (decision, _) = try LabDoctor.Doctor(options: doctorOptions, logger: logger).acceleratorDecision(accel, kernel: guestKernel)
         let connection = try await LibvirtConnection.open(uri: libvirtURI)
-        var spec = VMSpec(kernel: guestKernel, initramfs: record.initramfs, workload: input.workload)
-        spec.memoryMiB = input.memoryMiB
-        spec.vcpus = vcpus
-        spec.machine = machine
-        spec.accelerator = decision.accelerator
-        spec.bootTimeout = bootTimeout
-        FileOutput.standardError("isolab: booting \(spec.domainName) with \(decision.reason)\n")
+        var settings = Scenario.VMSettings()
+        settings.memoryMiB = input.memoryMiB
+        settings.vcpus = vcpus
+        settings.machine = machine
+        settings.bootTimeout = bootTimeout
+        FileOutput.standardError("isolab: booting a guest with \(decision.reason)\n")
         let showConsole = console
         let printer = LinePrinter()
-        let result = try await VirtualMachines(connection: connection).run(spec) { bytes in
+        let backend = VMBackend(connection: connection, kernel: guestKernel, initramfs: record.initramfs, settings: settings,
+                                accelerator: decision.accelerator, paths: paths)
+        let result = try await InstanceRun.run(backend, InstanceRequest(.agent(input.workload), timeout: bootTimeout) { bytes in
             if showConsole { FileOutput.standardError(String(decoding: bytes, as: UTF8.self)) }
             printer.feed(bytes)
-        }
+        })
         if timeline {
-            var text = "vm \(spec.domainName) (\(decision.accelerator.rawValue.uppercased())):\n" + result.timeline.render()
-            if let uptime = result.guestUptimeAtReadyNs {
-                text += String(format: "guest uptime at READY: %.3f ms (kernel + init, by the guest's clock)\n", Double(uptime) / 1e6)
+            var text = "vm isolab-\(result.id) (\(decision.accelerator.label)):\n" + result.timeline.render()
+            if let uptime = result.ready?["uptime_ns"].flatMap(Double.init) {
+                text += String(format: "guest uptime at READY: %.3f ms (kernel + init, by the guest's clock)\n", uptime / 1e6)
             }
-            let r = result.resources
-            text += "QEMU pid \(r.qemuPID.map(String.init) ?? "?"): peak RSS \(r.peakRSSKiB.map { "\($0) KiB" } ?? "?"), "
-                + "PSS at READY \(r.pssAtReadyKiB.map { "\($0) KiB" } ?? "?"), CPU \(r.cpuNs.map { String(format: "%.3f s", Double($0) / 1e9) } ?? "?")\n"
+            let memory = result.memory
+            text += "QEMU: PSS at READY \(memory.pssAtReadyKiB.map { "\($0) KiB" } ?? "?"), peak RSS \(memory.rssPeakKiB.map { "\($0) KiB" } ?? "?"), "
+                + "CPU \(result.figures.cpuNs.map { String(format: "%.3f s", Double($0) / 1e9) } ?? "?")\n"
             FileOutput.standardError(text)
         }
         guard let status = result.doneStatus else {
-            throw LabError(.failed, "the guest powered off without the agent's DONE; last console lines: \(result.consoleTail())")
+            throw LabError(.failed, "the guest powered off without the agent's DONE; last console lines: \(result.tail())")
         }
         if status != 0 { throw ExitCode(status) }
     }
@@ -136,4 +143,4 @@ final class LinePrinter: @unchecked Sendable {
 }
 
 extension AcceleratorRequest: ExpressibleByArgument {}
-extension DomainDefinition.Machine: ExpressibleByArgument {}
+extension MachineType: ExpressibleByArgument {}

@@ -1,5 +1,6 @@
 import CLabShim
 import LabCore
+import LabModel
 
 #if canImport(Glibc)
 import Glibc
@@ -24,6 +25,8 @@ public struct CgroupMount: Codable, Sendable, Equatable {
     /// The v1 controllers bound to this hierarchy (empty for cgroup2 and for
     /// named hierarchies such as `name=systemd`).
     public var controllers: [String]
+    /// The super options (`rw,nsdelegate,favordynmods`, ...).
+    public var options: [String] = []
 
     public var isV2: Bool { fileSystem == "cgroup2" }
 }
@@ -32,6 +35,11 @@ public struct CgroupMount: Codable, Sendable, Equatable {
 public struct CgroupLayout: Codable, Sendable, Equatable {
     public var mode: CgroupMode
     public var mounts: [CgroupMount]
+
+    /// Whether any hierarchy has `favordynmods`: the lock every move into a
+    /// cgroup takes (`cgroup_threadgroup_rwsem`) is shared by all of them,
+    /// so one mount's option spares every move an RCU grace period.
+    public var favorDynmods: Bool { mounts.contains { $0.options.contains("favordynmods") } }
 
     /// The cgroup2 mount point, if any.
     public var unifiedMount: String? { mounts.first(where: \.isV2)?.mountPoint }
@@ -62,7 +70,8 @@ public struct CgroupLayout: Codable, Sendable, Equatable {
             result.append(CgroupMount(
                 mountPoint: unescapeMountInfo(String(fields[4])),
                 fileSystem: fileSystem,
-                controllers: controllers))
+                controllers: controllers,
+                options: superOptions))
         }
         return result
     }

@@ -1,4 +1,5 @@
 import LabCore
+import LabModel
 
 #if canImport(Glibc)
 import Glibc
@@ -72,6 +73,9 @@ public protocol CgroupManager: Sendable {
     func processes() -> [pid_t]
     /// Removes the group(s) once empty, retrying briefly on EBUSY.
     func destroy() throws
+    /// The files `stats()` reads, for a figure's label: `cgroup v2 memory.peak`.
+    var memoryPeakInstrument: String { get }
+    var cpuInstrument: String { get }
 }
 
 extension CgroupLayout {

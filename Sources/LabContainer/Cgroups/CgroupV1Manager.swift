@@ -1,4 +1,5 @@
 import LabCore
+import LabModel
 
 #if canImport(Glibc)
 import Glibc
@@ -15,6 +16,8 @@ public struct CgroupV1Manager: CgroupManager {
     }
 
     public var directories: [String] { Array(Set(groups.values)).sorted() }
+    public var memoryPeakInstrument: String { "cgroup v1 memory.max_usage_in_bytes" }
+    public var cpuInstrument: String { "cgroup v1 cpuacct.usage" }
 
     func group(_ controller: String) -> String { groups[controller]! }
 

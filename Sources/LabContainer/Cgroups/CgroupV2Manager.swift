@@ -1,4 +1,5 @@
 import LabCore
+import LabModel
 
 #if canImport(Glibc)
 import Glibc
@@ -14,6 +15,8 @@ public struct CgroupV2Manager: CgroupManager {
     }
 
     public var directories: [String] { [group] }
+    public var memoryPeakInstrument: String { "cgroup v2 memory.peak" }
+    public var cpuInstrument: String { "cgroup v2 cpu.stat usage_usec" }
 
     var parent: String { String(group[..<(group.lastIndex(of: "/") ?? group.endIndex)]) }
     var root: String { String(parent[..<(parent.lastIndex(of: "/") ?? parent.endIndex)]) }

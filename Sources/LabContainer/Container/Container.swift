@@ -2,6 +2,7 @@ import CLabShim
 import CLabSpawn
 import Foundation
 import LabCore
+import LabModel
 
 /// A running container of the lab's own: a process in new PID, mount, UTS,
 /// IPC, network and cgroup namespaces, placed in its cgroups before it runs
@@ -45,6 +46,9 @@ public final class Container: @unchecked Sendable {
         public var id: String
         /// The lab process that owns the container.
         public var ownerPID: Int32
+        /// The owner's start time (/proc/PID/stat field 22): a pid alone may
+        /// have been reused by the time gc reads it.
+        public var ownerStartTime: UInt64?
         public var pid: Int32?
         public var cgroups: [String]
         public var runDirectory: String
@@ -69,9 +73,8 @@ public final class Container: @unchecked Sendable {
         let runDirectory = stateDirectory(paths) + "/" + spec.id
         let mountPoint = runDirectory + "/root"
         let stateFile = stateDirectory(paths) + "/" + spec.id + ".json"
-        // 0755: with --userns the child is root only inside, and must still reach its mount point.
-        try FileSystem.createDirectory(mountPoint, mode: 0o755)
-        var state = State(id: spec.id, ownerPID: getpid(), pid: nil, cgroups: cgroups.directories, runDirectory: runDirectory)
+        var state = State(id: spec.id, ownerPID: getpid(), ownerStartTime: ProcessState.startTime(getpid()), pid: nil,
+                          cgroups: cgroups.directories, runDirectory: runDirectory)
         // Undone on failure, and by the signal handler if the lab is
         // interrupted before the container is whole.
         let undo = Teardown()
@@ -81,7 +84,12 @@ public final class Container: @unchecked Sendable {
         defer { CleanupRegistry.shared.unregister(interruptToken) }
         func rollback() { undo.run() }
         do {
+            // The state file first: whatever exists of a container is named
+            // by one, so that gc, and only gc of this ISOLAB_HOME, can find it.
+            try FileSystem.createDirectory(stateDirectory(paths))
             try writeState(state, to: stateFile)
+            // 0755: with --userns the child is root only inside, and must still reach its mount point.
+            try FileSystem.createDirectory(mountPoint, mode: 0o755)
             try cgroups.create(limits: spec.limits)
         } catch {
             rollback()
@@ -123,11 +131,7 @@ public final class Container: @unchecked Sendable {
             close(syncPipe[1]); close(statusPipe[0]); rollback()
             throw LabError.syscall("clone the container's process", errno: cloneErrno)
         }
-        undo.append {
-            Glibc.kill(pid, SIGKILL)
-            var status: Int32 = 0
-            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        }
+        undo.append { ChildProcess.kill(pid) }
         state.pid = pid
         do {
             try writeState(state, to: stateFile)
@@ -166,29 +170,23 @@ public final class Container: @unchecked Sendable {
         return container
     }
 
-    /// Blocks until the container's PID 1 exits; returns the wait status.
-    @discardableResult
-    public func wait() -> Int32 {
+    /// Waits until the container's PID 1 exits, or the deadline (monotonic
+    /// ns); returns the wait status, nil if it still runs at the deadline.
+    public func wait(until deadline: UInt64) -> Int32? {
         if let status = lock.withLock({ waitStatus }) { return status }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
-            if errno != EINTR {
-                status = lock.withLock { waitStatus } ?? 0
-                break
-            }
+        guard let ended = ChildProcess.wait(pid, until: deadline) else { return nil }
+        return lock.withLock {
+            if waitStatus == nil, ended.status != -1 { waitStatus = ended.status }
+            _timeline.mark("exited", at: MonotonicClock.now())
+            return waitStatus ?? ended.status
         }
-        lock.withLock {
-            if waitStatus == nil { waitStatus = status }
-            _timeline.mark("exited")
-        }
-        return status
     }
 
-    /// The same, without holding a thread of Swift's cooperative pool.
-    public func waitAsync() async -> Int32 {
-        await withCheckedContinuation { continuation in
-            Thread.detachNewThread { continuation.resume(returning: self.wait()) }
-        }
+    /// Waits for PID 1's exit without a deadline: for `isolab container run`
+    /// in a terminal, where the user ends it (Ctrl-C tears it down).
+    @discardableResult
+    public func wait() -> Int32 {
+        wait(until: .max) ?? -1
     }
 
     public func freeze() throws { try cgroups.freeze() }
@@ -223,8 +221,9 @@ public final class Container: @unchecked Sendable {
         if alreadyDone { return }
         CleanupRegistry.shared.unregister(cleanupToken)
         if lock.withLock({ waitStatus }) == nil {
-            if Glibc.kill(pid, 0) == 0 { try? cgroups.killAll(); Glibc.kill(pid, SIGKILL) }
-            wait()
+            try? cgroups.killAll()
+            Glibc.kill(pid, SIGKILL)
+            _ = wait(until: MonotonicClock.now() + 10_000_000_000)
         }
         if !cgroups.processes().isEmpty { try? cgroups.killAll() }
         try cgroups.destroy()

@@ -1,4 +1,5 @@
 import LabCore
+import LabModel
 
 #if canImport(Glibc)
 import Glibc
@@ -46,6 +47,11 @@ public struct ContainerSpec: Sendable {
     }
 
     public static let defaultEnvironment = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"]
+
+    /// 12 lowercase hex digits, as `newID` makes them.
+    public static func isValidID(_ id: String) -> Bool {
+        id.utf8.count == 12 && id.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }
+    }
 
     /// 12 random hex digits.
     public static func newID() -> String {

@@ -1,5 +1,6 @@
 import CLabShim
 import LabCore
+import LabModel
 
 /// The namespaces the lab isolates a container with.
 public enum NamespaceKind: String, CaseIterable, Codable, Sendable {

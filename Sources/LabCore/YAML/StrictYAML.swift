@@ -1,4 +1,5 @@
 import Foundation
+import LabModel
 import Yams
 
 /// YAML in, Codable types out, with errors a person can act on: each names
@@ -8,7 +9,7 @@ public enum StrictYAML {
     /// Decodes `type` from `text`; `file` only names the source in errors.
     /// Throws `LabError(.invalidInput)` whose message is
     /// `FILE:LINE: FIELD: PROBLEM`.
-    public static func decode<T: Decodable>(_ type: T.Type, from text: String, file: String) throws -> T {
+    public static func decode<T: Decodable>(_ type: T.Type, from text: String, file: String, userInfo: [CodingUserInfoKey: any Sendable] = [:]) throws -> T {
         let node: Node
         do {
             guard let composed = try Yams.compose(yaml: text) else {
@@ -22,7 +23,7 @@ public enum StrictYAML {
             throw LabError(.invalidInput, "\(file):\(node.mark?.line ?? 1): the document must be a mapping of keys to values")
         }
         do {
-            return try YAMLDecoder().decode(type, from: node)
+            return try YAMLDecoder().decode(type, from: node, userInfo: userInfo)
         } catch let error as DecodingError {
             throw LabError(.invalidInput, describe(error, in: node, file: file))
         } catch let error as YamlError {
@@ -67,7 +68,7 @@ public enum StrictYAML {
             (path, problem) = ([], "\(error)")
         }
         let line = mark(of: path, in: root)?.line ?? 1
-        let field = fieldName(path)
+        let field = CodingPathText.describe(path)
         return "\(file):\(line): \(field.isEmpty ? "" : field + ": ")\(problem)"
     }
 
@@ -79,19 +80,6 @@ public enum StrictYAML {
         case is Bool.Type: "true or false"
         default: "\(type)"
         }
-    }
-
-    /// `image.files[2].mode`.
-    public static func fieldName(_ path: [CodingKey]) -> String {
-        var text = ""
-        for key in path {
-            if let index = key.intValue {
-                text += "[\(index)]"
-            } else {
-                text += text.isEmpty ? key.stringValue : "." + key.stringValue
-            }
-        }
-        return text
     }
 
     /// The position of the node a coding path leads to (the key's own
@@ -117,40 +105,3 @@ public enum StrictYAML {
     }
 }
 
-/// A coding key for any string, to see every key of a mapping.
-public struct AnyCodingKey: CodingKey {
-    public var stringValue: String
-    public var intValue: Int?
-    public init(stringValue: String) { self.stringValue = stringValue }
-    public init?(intValue: Int) {
-        self.stringValue = String(intValue)
-        self.intValue = intValue
-    }
-}
-
-extension Decoder {
-    /// Throws naming the first key of this mapping that `Keys` does not list,
-    /// with the accepted keys.
-    public func rejectUnknownKeys<Keys: CodingKey & CaseIterable>(_ keys: Keys.Type) throws {
-        let accepted = Keys.allCases.map(\.stringValue)
-        let container = try container(keyedBy: AnyCodingKey.self)
-        for key in container.allKeys where !accepted.contains(key.stringValue) {
-            throw DecodingError.dataCorrupted(.init(
-                codingPath: codingPath + [key],
-                debugDescription: "unknown key '\(key.stringValue)'; accepted: \(accepted.joined(separator: ", "))"))
-        }
-    }
-}
-
-extension KeyedDecodingContainer {
-    /// Decodes a string that must be one of `accepted`, naming them when it is not.
-    public func decodeChoice<T: RawRepresentable & CaseIterable>(_ type: T.Type, forKey key: Key) throws -> T where T.RawValue == String {
-        let raw = try decode(String.self, forKey: key)
-        guard let value = T(rawValue: raw) else {
-            throw DecodingError.dataCorruptedError(
-                forKey: key, in: self,
-                debugDescription: "unknown value '\(raw)'; accepted: \(T.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        return value
-    }
-}

@@ -1,5 +1,6 @@
 import CZlib
 import LabCore
+import LabModel
 
 /// gzip through zlib, for compressed initramfs images. The header carries no
 /// name and a zero mtime, so the same input gives the same bytes.

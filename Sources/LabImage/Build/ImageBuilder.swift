@@ -1,6 +1,7 @@
 import Foundation
 import LabAgentCore
 import LabCore
+import LabModel
 
 /// Builds an image definition into the store: one file tree, two forms
 /// (`rootfs/` for containers, `initramfs.cpio` for VMs), content-addressed.

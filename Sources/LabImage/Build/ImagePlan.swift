@@ -1,4 +1,5 @@
 import LabCore
+import LabModel
 
 /// The files of an image before they are written: one entry per path, with
 /// where it came from (for errors) and its content.

@@ -1,4 +1,5 @@
 import LabCore
+import LabModel
 
 /// Writes a cpio archive in the kernel's "newc" format (magic 070701), the
 /// format an initramfs must have. Every entry is owned by root, has a fixed

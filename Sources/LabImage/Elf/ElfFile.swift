@@ -1,4 +1,5 @@
 import LabCore
+import LabModel
 
 #if canImport(Glibc)
 import Glibc

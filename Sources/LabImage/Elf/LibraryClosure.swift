@@ -1,5 +1,6 @@
 import Foundation
 import LabCore
+import LabModel
 
 #if canImport(Glibc)
 import Glibc

@@ -1,4 +1,5 @@
 import LabAgentCore
+import LabModel
 
 /// `manifest.json` of a stored image.
 public struct ImageManifest: Codable, Sendable, Equatable {
@@ -22,16 +23,7 @@ public struct ImageManifest: Codable, Sendable, Equatable {
         public var entrypoint: [String]
     }
 
-    /// Sizes for the footprint claim ("containers are smaller than VMs").
-    public struct Footprint: Codable, Sendable, Equatable {
-        /// Sum of the regular files' sizes.
-        public var rootfsBytes: Int
-        /// What `rootfs/` occupies on disk (allocated blocks).
-        public var rootfsDiskBytes: Int
-        public var initramfsBytes: Int
-        /// `initramfs.cpio` or `initramfs.cpio.gz`.
-        public var initramfsFile: String
-    }
+    public typealias Footprint = ImageFootprint
 
     public var schemaVersion: Int
     public var name: String

@@ -1,5 +1,6 @@
 import Foundation
 import LabCore
+import LabModel
 
 /// The lab's local images: `$ISOLAB_HOME/images/<digest hex>/` holding
 /// `rootfs/`, `initramfs.cpio[.gz]` and `manifest.json`, name tags in

@@ -17,10 +17,18 @@ public struct Timeline: Codable, Sendable, Equatable {
 
     public init() {}
 
-    /// Records `name` now (or at `ns`); a phase already recorded keeps its first instant.
-    public mutating func mark(_ name: String, at ns: UInt64 = MonotonicClock.now()) {
+    public init(phases: [Phase]) {
+        self.phases = phases
+    }
+
+    /// Records `name` at `ns` (LabCore's `mark(_:)` records it now); a
+    /// phase already recorded keeps its first instant.
+    public mutating func mark(_ name: String, at ns: UInt64) {
         guard !phases.contains(where: { $0.name == name }) else { return }
-        phases.append(Phase(name: name, ns: ns))
+        // Kept in the order of the instants: a reader may mark a phase it
+        // saw earlier (the first byte) after one it saw later (READY).
+        let index = phases.lastIndex { $0.ns <= ns }.map { $0 + 1 } ?? 0
+        phases.insert(Phase(name: name, ns: ns), at: index)
     }
 
     public subscript(_ name: String) -> UInt64? {

@@ -1,14 +1,8 @@
-import CLabShim
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// The one error type every target throws: a code, a one-line message that
 /// names what was wrong (and how to fix it, when that is known), and an
-/// optional underlying cause.
+/// optional underlying cause. It lives with the models because errors cross
+/// the pipeline too (a trial's error is recorded in the results); the errno
+/// helpers that need the C shim are in LabCore (`LabError.syscall`).
 public struct LabError: Error, CustomStringConvertible, Sendable {
     public enum Code: String, Sendable, Codable {
         /// The user's input was wrong (exit status 2).
@@ -23,6 +17,8 @@ public struct LabError: Error, CustomStringConvertible, Sendable {
         case timeout
         /// The host lacks something the lab needs.
         case unsupported
+        /// Another lab process holds what this one needs (a lock).
+        case busy
         /// Anything else that went wrong inside the lab.
         case failed
     }
@@ -44,29 +40,4 @@ public struct LabError: Error, CustomStringConvertible, Sendable {
 
     /// Bad input exits with 2, as argument-parser does; everything else with 1.
     public var exitStatus: Int32 { code == .invalidInput ? 2 : 1 }
-
-    /// An error from a system call: `create cgroup /x: EACCES (permission denied)`.
-    public static func syscall(_ step: String, errno err: Int32) -> LabError {
-        LabError(.systemCall, "\(step): \(Errno.describe(err))")
-    }
-
-    /// The same, reading the calling thread's errno.
-    public static func syscall(_ step: String) -> LabError {
-        syscall(step, errno: errno)
-    }
-}
-
-/// Names for errno values, as the lab prints them.
-public enum Errno {
-    /// `EACCES (permission denied)`.
-    public static func describe(_ err: Int32) -> String {
-        var buffer = [CChar](repeating: 0, count: 320)
-        lab_errno_describe(err, &buffer, buffer.count)
-        return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
-
-    /// The bare symbol, `EACCES`.
-    public static func name(_ err: Int32) -> String {
-        lab_errno_name(err).map { String(cString: $0) } ?? "errno \(err)"
-    }
 }

@@ -1,15 +1,25 @@
-import LabAgentCore
-import LabCore
-import LabImage
-import LabVirt
+/// Where a trial runs. Each kind is one backend type behind LabRunner's
+/// `Backend` protocol.
+public enum BackendKind: String, Codable, Sendable, CaseIterable, Comparable {
+    case bare, container, vm
+    public static func < (a: BackendKind, b: BackendKind) -> Bool { allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)! }
+
+    /// `bare, container, vm`: for error messages.
+    public static var acceptedList: String { allCases.map(\.rawValue).joined(separator: ", ") }
+}
 
 /// A scenario file: what to compare, on which backends, how often.
-/// See docs/scenarios.md.
+/// See docs/scenarios.md. Decoding checks every value's range; the
+/// workloads are checked against the agent's catalogue through
+/// `Scenario.workloadCheckKey` (LabRunner's loader passes the check).
 public struct Scenario: Decodable, Sendable {
-    public enum BackendKind: String, Codable, Sendable, CaseIterable, Comparable {
-        case bare, container, vm
-        public static func < (a: BackendKind, b: BackendKind) -> Bool { allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)! }
-    }
+    public typealias BackendKind = LabModel.BackendKind
+
+    /// The `userInfo` key of a `@Sendable ([String]) throws -> Void` that
+    /// validates the agent's arguments; its error's description is reported
+    /// at the `workloads` field.
+    public static let workloadCheckKey = CodingUserInfoKey(rawValue: "isolab.workloadCheck")!
+    public typealias WorkloadCheck = @Sendable ([String]) throws -> Void
 
     /// A built-in or stored image by name, or an inline definition.
     public enum ImageChoice: Sendable {
@@ -33,11 +43,15 @@ public struct Scenario: Decodable, Sendable {
             try decoder.rejectUnknownKeys(CodingKeys.self)
             let container = try decoder.container(keyedBy: CodingKeys.self)
             name = try container.decode(String.self, forKey: .name)
-            guard WorkloadCatalog.spec(name) != nil else {
-                throw DecodingError.dataCorruptedError(forKey: .name, in: container,
-                    debugDescription: "unknown workload '\(name)'; accepted: \(WorkloadCatalog.names.joined(separator: ", "))")
-            }
             params = try container.decodeIfPresent([String: ScalarText].self, forKey: .params)?.mapValues(\.text) ?? [:]
+            // Each workload checked on its own, so that an error names its entry.
+            if let check = decoder.userInfo[Scenario.workloadCheckKey] as? WorkloadCheck {
+                do {
+                    try check(Scenario.arguments(of: [self]))
+                } catch {
+                    throw DecodingError.dataCorruptedError(forKey: params.isEmpty ? .name : .params, in: container, debugDescription: "\(error)")
+                }
+            }
         }
     }
 
@@ -49,39 +63,26 @@ public struct Scenario: Decodable, Sendable {
 
         enum CodingKeys: String, CodingKey, CaseIterable { case memory, cpus, cpu_weight, pids }
 
-        public init() {}
+        public init(memoryBytes: UInt64? = nil, cpus: Double? = nil, cpuWeight: Int? = nil, pids: Int? = nil) {
+            self.memoryBytes = memoryBytes
+            self.cpus = cpus
+            self.cpuWeight = cpuWeight
+            self.pids = pids
+        }
 
         public init(from decoder: any Decoder) throws {
             try decoder.rejectUnknownKeys(CodingKeys.self)
             let container = try decoder.container(keyedBy: CodingKeys.self)
-            if let memory = try container.decodeIfPresent(ScalarText.self, forKey: .memory) {
-                do {
-                    memoryBytes = try ByteSize.parse(memory.text, what: "memory")
-                } catch let error as LabError {
-                    throw DecodingError.dataCorruptedError(forKey: .memory, in: container, debugDescription: error.message)
-                }
-                guard memoryBytes! >= 4 << 20 else {
-                    throw DecodingError.dataCorruptedError(forKey: .memory, in: container, debugDescription: "\(memory.text) is below the smallest limit a container can start in (4M)")
-                }
-            }
-            cpus = try container.decodeIfPresent(Double.self, forKey: .cpus)
-            if let cpus, !(cpus > 0) {
-                throw DecodingError.dataCorruptedError(forKey: .cpus, in: container, debugDescription: "\(cpus) must be above 0")
-            }
-            cpuWeight = try container.decodeIfPresent(Int.self, forKey: .cpu_weight)
-            if let cpuWeight, !(1...10_000).contains(cpuWeight) {
-                throw DecodingError.dataCorruptedError(forKey: .cpu_weight, in: container, debugDescription: "\(cpuWeight) must be between 1 and 10000")
-            }
-            pids = try container.decodeIfPresent(Int.self, forKey: .pids)
-            if let pids, pids < 1 {
-                throw DecodingError.dataCorruptedError(forKey: .pids, in: container, debugDescription: "\(pids) must be at least 1")
-            }
+            memoryBytes = try container.decodeSize(.memory, in: (4 << 20)...(1 << 40), what: "a memory limit")
+            cpus = try container.decodeNumber(.cpus, in: 0.01...1024, what: "a number of CPUs")
+            cpuWeight = try container.decodeInteger(.cpu_weight, in: 1...10_000)
+            pids = try container.decodeInteger(.pids, in: 1...4_194_304)
         }
     }
 
     public struct VMSettings: Decodable, Sendable, Equatable {
         public var accel: AcceleratorRequest = .auto
-        public var machine: DomainDefinition.Machine = .pc
+        public var machine: MachineType = .pc
         public var memoryMiB = 256
         public var vcpus = 1
         public var bootTimeout: Double = 120
@@ -97,23 +98,13 @@ public struct Scenario: Decodable, Sendable {
                 accel = try container.decodeChoice(AcceleratorRequest.self, forKey: .accel)
             }
             if try container.decodeIfPresent(String.self, forKey: .machine) != nil {
-                machine = try container.decodeChoice(DomainDefinition.Machine.self, forKey: .machine)
+                machine = try container.decodeChoice(MachineType.self, forKey: .machine)
             }
-            if let memory = try container.decodeIfPresent(ScalarText.self, forKey: .memory) {
-                let bytes = (try? ByteSize.parse(memory.text, what: "memory")) ?? 0
-                guard bytes >= 64 << 20 else {
-                    throw DecodingError.dataCorruptedError(forKey: .memory, in: container, debugDescription: "'\(memory.text)' must be a size of at least 64M")
-                }
+            if let bytes = try container.decodeSize(.memory, in: (64 << 20)...(1 << 40), what: "guest memory") {
                 memoryMiB = Int(bytes >> 20)
             }
-            vcpus = try container.decodeIfPresent(Int.self, forKey: .vcpus) ?? 1
-            guard (1...64).contains(vcpus) else {
-                throw DecodingError.dataCorruptedError(forKey: .vcpus, in: container, debugDescription: "\(vcpus) must be between 1 and 64")
-            }
-            bootTimeout = try container.decodeIfPresent(Double.self, forKey: .boot_timeout) ?? 120
-            guard bootTimeout > 0 else {
-                throw DecodingError.dataCorruptedError(forKey: .boot_timeout, in: container, debugDescription: "must be above 0")
-            }
+            vcpus = try container.decodeInteger(.vcpus, in: 1...64) ?? 1
+            bootTimeout = try container.decodeNumber(.boot_timeout, in: 1...3600, what: "seconds") ?? 120
         }
     }
 
@@ -163,26 +154,20 @@ public struct Scenario: Decodable, Sendable {
             guard let kind = BackendKind(rawValue: name) else {
                 throw DecodingError.dataCorrupted(.init(
                     codingPath: container.codingPath + [CodingKeys.backends, AnyCodingKey(intValue: index)!],
-                    debugDescription: "unknown backend '\(name)'; accepted: bare, container, vm"))
+                    debugDescription: "unknown backend '\(name)'; accepted: \(BackendKind.acceptedList)"))
             }
             if !backends.contains(kind) { backends.append(kind) }
         }
         guard !backends.isEmpty else {
-            throw DecodingError.dataCorruptedError(forKey: .backends, in: container, debugDescription: "name at least one backend: bare, container, vm")
+            throw DecodingError.dataCorruptedError(forKey: .backends, in: container, debugDescription: "name at least one backend: \(BackendKind.acceptedList)")
         }
         self.backends = backends
         workloads = try container.decodeIfPresent([Workload].self, forKey: .workloads) ?? [Workload(name: "noop")]
         guard !workloads.isEmpty else {
             throw DecodingError.dataCorruptedError(forKey: .workloads, in: container, debugDescription: "name at least one workload, e.g. [{name: noop}]")
         }
-        repetitions = try container.decodeIfPresent(Int.self, forKey: .repetitions) ?? 10
-        guard repetitions >= 1 else {
-            throw DecodingError.dataCorruptedError(forKey: .repetitions, in: container, debugDescription: "\(repetitions) must be at least 1")
-        }
-        warmup = try container.decodeIfPresent(Int.self, forKey: .warmup) ?? 1
-        guard warmup >= 0 else {
-            throw DecodingError.dataCorruptedError(forKey: .warmup, in: container, debugDescription: "\(warmup) must be 0 or more")
-        }
+        repetitions = try container.decodeInteger(.repetitions, in: 1...10_000) ?? 10
+        warmup = try container.decodeInteger(.warmup, in: 0...1000) ?? 1
         limits = try container.decodeIfPresent(Limits.self, forKey: .limits) ?? Limits()
         vm = try container.decodeIfPresent(VMSettings.self, forKey: .vm) ?? VMSettings()
         let checkNames = try container.decodeIfPresent([String].self, forKey: .checks) ?? []
@@ -190,51 +175,53 @@ public struct Scenario: Decodable, Sendable {
             guard let check = Check(rawValue: name) else {
                 throw DecodingError.dataCorrupted(.init(
                     codingPath: container.codingPath + [CodingKeys.checks, AnyCodingKey(intValue: index)!],
-                    debugDescription: "unknown check '\(name)'; accepted: isolation, cgroups"))
+                    debugDescription: "unknown check '\(name)'; accepted: \(Check.allCases.map(\.rawValue).joined(separator: ", "))"))
             }
             return check
         }
-        seed = try container.decodeIfPresent(UInt64.self, forKey: .seed) ?? 1
+        if let seed = try? container.decodeIfPresent(UInt64.self, forKey: .seed) {
+            self.seed = seed
+        } else if container.contains(.seed) {
+            throw DecodingError.dataCorruptedError(forKey: .seed, in: container, debugDescription: "must be a whole number from 0 to \(UInt64.max)")
+        } else {
+            seed = 1
+        }
         // The agent must accept the workloads and their parameters: say so now, not after a boot.
-        do {
-            _ = try Invocation.parse(agentArguments)
-        } catch {
-            throw DecodingError.dataCorruptedError(forKey: .workloads, in: container, debugDescription: error.error)
+        if let check = decoder.userInfo[Self.workloadCheckKey] as? WorkloadCheck {
+            do {
+                try check(agentArguments)
+            } catch {
+                throw DecodingError.dataCorruptedError(forKey: .workloads, in: container, debugDescription: "\(error)")
+            }
         }
     }
 
     /// The agent's arguments after `run`: every workload, each parameter
     /// given to its own workload (`--cpu.seconds 1`).
-    public var agentArguments: [String] {
+    public var agentArguments: [String] { Self.arguments(of: workloads) }
+
+    static func arguments(of workloads: [Workload]) -> [String] {
         workloads.map(\.name) + workloads.flatMap { workload in
             workload.params.sorted { $0.key < $1.key }.flatMap { ["--\(workload.name).\($0.key)", $0.value] }
         }
     }
-
-    /// Reads and checks a scenario file.
-    public static func load(file path: String) throws -> (scenario: Scenario, text: String) {
-        let text: String
-        do {
-            text = try FileSystem.readText(path)
-        } catch let error as LabError {
-            throw LabError(.invalidInput, "\(path): cannot read: \(error.message)")
-        }
-        return (try StrictYAML.decode(Scenario.self, from: text, file: path), text)
-    }
 }
 
-/// A YAML scalar taken as its text, whatever type YAML would give it
-/// (`seconds: 1`, `memory: 256M`).
-struct ScalarText: Decodable {
-    var text: String
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if let text = try? container.decode(String.self) {
-            self.text = text
-        } else if let number = try? container.decode(Double.self) {
-            self.text = number == number.rounded() ? String(Int(number)) : String(number)
-        } else {
-            self.text = String(try container.decode(Bool.self))
+extension KeyedDecodingContainer {
+    /// A size (`256M`, or a number of bytes) in `range`, or nil when absent.
+    public func decodeSize(_ key: Key, in range: ClosedRange<UInt64>, what: String) throws -> UInt64? {
+        guard let text = try decodeIfPresent(ScalarText.self, forKey: key)?.text else { return nil }
+        let bytes: UInt64
+        do {
+            bytes = try ByteSize.parse(text, what: key.stringValue)
+        } catch let error as LabError {
+            throw DecodingError.dataCorruptedError(forKey: key, in: self, debugDescription: error.message)
         }
+        guard range.contains(bytes) else {
+            throw DecodingError.dataCorruptedError(
+                forKey: key, in: self,
+                debugDescription: "'\(text)' is out of range: \(what) from \(ByteSize.format(range.lowerBound)) to \(ByteSize.format(range.upperBound))")
+        }
+        return bytes
     }
 }

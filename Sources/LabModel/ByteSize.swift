@@ -3,7 +3,7 @@
 public enum ByteSize {
     /// The number of bytes, or a one-line error naming `what` (`--memory`).
     public static func parse(_ text: String, what: String) throws -> UInt64 {
-        let trimmed = text.trimmingWhitespace()
+        let trimmed = text.filter { $0 != " " && $0 != "\t" }
         let digits = trimmed.prefix { $0.isNumber || $0 == "." }
         var unit = trimmed.dropFirst(digits.count).lowercased()
         if unit.hasSuffix("ib") { unit.removeLast(2) } else if unit.hasSuffix("b") { unit.removeLast() }

@@ -1,5 +1,3 @@
-import LabCore
-
 /// An image: "program + configuration + environment", as a scenario's
 /// `image:` section or a standalone YAML file for `isolab image build`.
 /// See docs/images.md for the schema.
@@ -125,14 +123,9 @@ public struct ImageDefinition: Codable, Sendable, Equatable {
         return alnum(bytes[0]) && bytes.allSatisfy { alnum($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") }
     }
 
-    static func isValidEnvironmentName(_ name: String) -> Bool {
+    public static func isValidEnvironmentName(_ name: String) -> Bool {
         guard let first = name.utf8.first, !(first >= 0x30 && first <= 0x39) else { return false }
         return name.utf8.allSatisfy { ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F }
-    }
-
-    /// Reads a standalone image file.
-    public static func load(file path: String) throws -> ImageDefinition {
-        try StrictYAML.decode(ImageDefinition.self, file: path)
     }
 }
 
@@ -155,5 +148,23 @@ struct FileMode: Decodable {
             throw DecodingError.dataCorruptedError(in: container, debugDescription: "mode '\(text)' is not octal permission bits such as \"0755\"")
         }
         self.value = value
+    }
+}
+
+/// Sizes for the footprint claim: what the image's two forms take.
+public struct ImageFootprint: Codable, Sendable, Equatable {
+    /// Sum of the regular files' sizes.
+    public var rootfsBytes: Int
+    /// What `rootfs/` occupies on disk (allocated blocks).
+    public var rootfsDiskBytes: Int
+    public var initramfsBytes: Int
+    /// `initramfs.cpio` or `initramfs.cpio.gz`.
+    public var initramfsFile: String
+
+    public init(rootfsBytes: Int, rootfsDiskBytes: Int, initramfsBytes: Int, initramfsFile: String) {
+        self.rootfsBytes = rootfsBytes
+        self.rootfsDiskBytes = rootfsDiskBytes
+        self.initramfsBytes = initramfsBytes
+        self.initramfsFile = initramfsFile
     }
 }

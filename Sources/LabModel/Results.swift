@@ -1,0 +1,306 @@
+import Foundation
+
+/// One measured value of one trial.
+public struct Sample: Codable, Sendable, Equatable {
+    /// The agent's workload, or `startup` / `resources` for what the lab measures around it.
+    public var workload: String
+    public var metric: String
+    public var value: Double
+    public var unit: String
+
+    public init(workload: String, metric: String, value: Double, unit: String) {
+        self.workload = workload
+        self.metric = metric
+        self.value = value
+        self.unit = unit
+    }
+}
+
+/// One run of the scenario's workloads on one backend.
+public struct TrialRecord: Codable, Sendable {
+    public var index: Int
+    public var round: Int
+    public var backend: BackendKind
+    public var warmup: Bool
+    /// The accelerator of a VM trial.
+    public var accelerator: Accelerator?
+    /// Phases relative to the first, in nanoseconds.
+    public var timeline: [Timeline.Phase]
+    public var samples: [Sample]
+    public var agentResults: [WorkloadResult]
+    public var agentErrors: [String]
+    /// The agent's READY fields (kernel, uptime, hostname, ...).
+    public var ready: [String: String]?
+    /// What produced the memory sample: `agent maxrss`, `cgroup peak`, `QEMU PSS`.
+    public var memorySource: String?
+    public var error: String?
+    /// The console's last lines of a failed VM trial.
+    public var consoleTail: String?
+
+    public init(index: Int, round: Int, backend: BackendKind, warmup: Bool, accelerator: Accelerator?,
+                timeline: [Timeline.Phase], samples: [Sample], agentResults: [WorkloadResult], agentErrors: [String],
+                ready: [String: String]?, memorySource: String?, error: String?, consoleTail: String?) {
+        self.index = index
+        self.round = round
+        self.backend = backend
+        self.warmup = warmup
+        self.accelerator = accelerator
+        self.timeline = timeline
+        self.samples = samples
+        self.agentResults = agentResults
+        self.agentErrors = agentErrors
+        self.ready = ready
+        self.memorySource = memorySource
+        self.error = error
+        self.consoleTail = consoleTail
+    }
+}
+
+/// Evidence from inside a container that it is isolated.
+public struct IsolationEvidence: Codable, Sendable, Equatable {
+    public var pidOne: String
+    public var hostname: String
+    public var interfaces: [String]
+    /// namespace kind -> differs from the host's
+    public var namespacesDiffer: [String: Bool]
+    public var capEff: String
+    public var hostRootReachable: Bool
+    public var rootWritable: Bool
+
+    public init(pidOne: String, hostname: String, interfaces: [String], namespacesDiffer: [String: Bool], capEff: String, hostRootReachable: Bool, rootWritable: Bool) {
+        self.pidOne = pidOne
+        self.hostname = hostname
+        self.interfaces = interfaces
+        self.namespacesDiffer = namespacesDiffer
+        self.capEff = capEff
+        self.hostRootReachable = hostRootReachable
+        self.rootWritable = rootWritable
+    }
+}
+
+/// Evidence that cgroups limit, account for and freeze a container.
+public struct CgroupEvidence: Codable, Sendable, Equatable {
+    public var mode: String
+    public var memoryLimitMiB: Int
+    public var oomKilled: Bool
+    public var exitDescription: String
+    public var peakMemoryMiB: Double?
+    public var cpuTimeMs: Double?
+    public var frozeCounterHeld: Bool
+    public var thawedCounterMoved: Bool
+    public var cpuWeight: Int
+    public var cpuWeightFile: String
+    public var cpuWeightWritten: String?
+
+    public init(mode: String, memoryLimitMiB: Int, oomKilled: Bool, exitDescription: String, peakMemoryMiB: Double? = nil, cpuTimeMs: Double? = nil, frozeCounterHeld: Bool, thawedCounterMoved: Bool, cpuWeight: Int, cpuWeightFile: String, cpuWeightWritten: String? = nil) {
+        self.mode = mode
+        self.memoryLimitMiB = memoryLimitMiB
+        self.oomKilled = oomKilled
+        self.exitDescription = exitDescription
+        self.peakMemoryMiB = peakMemoryMiB
+        self.cpuTimeMs = cpuTimeMs
+        self.frozeCounterHeld = frozeCounterHeld
+        self.thawedCounterMoved = thawedCounterMoved
+        self.cpuWeight = cpuWeight
+        self.cpuWeightFile = cpuWeightFile
+        self.cpuWeightWritten = cpuWeightWritten
+    }
+}
+
+public struct RunEnvironment: Codable, Sendable {
+    public var labVersion: String
+    public var gitCommit: String
+    public var startedAt: String
+    public var finishedAt: String?
+    public var host: HostInfo
+    /// cgroup mode, KVM, libvirt and QEMU versions, gathered before the trials.
+    public var hostFacts: HostFacts
+    public var imageName: String
+    public var imageDigest: String
+    public var imageFootprint: ImageFootprint
+    public var guestKernel: GuestKernel?
+    public var accelerator: AcceleratorDecision?
+    public var scenarioFile: String
+    public var scenarioDigest: String
+    public var scenarioText: String
+    public var seed: UInt64
+
+    public init(labVersion: String, gitCommit: String, startedAt: String, finishedAt: String?, host: HostInfo, hostFacts: HostFacts,
+                imageName: String, imageDigest: String, imageFootprint: ImageFootprint, guestKernel: GuestKernel?,
+                accelerator: AcceleratorDecision?, scenarioFile: String, scenarioDigest: String, scenarioText: String, seed: UInt64) {
+        self.labVersion = labVersion
+        self.gitCommit = gitCommit
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.host = host
+        self.hostFacts = hostFacts
+        self.imageName = imageName
+        self.imageDigest = imageDigest
+        self.imageFootprint = imageFootprint
+        self.guestKernel = guestKernel
+        self.accelerator = accelerator
+        self.scenarioFile = scenarioFile
+        self.scenarioDigest = scenarioDigest
+        self.scenarioText = scenarioText
+        self.seed = seed
+    }
+}
+
+/// Statistics of one backend's samples of one metric.
+public struct MetricSummary: Codable, Sendable {
+    public var backend: BackendKind
+    public var workload: String
+    public var metric: String
+    public var unit: String
+    public var summary: Summary
+    /// Indices (into the trials) of samples the modified z-score flags (|z| > 3.5).
+    public var outlierTrials: [Int]
+    public var medianInterval: Interval?
+
+    public init(backend: BackendKind, workload: String, metric: String, unit: String, summary: Summary, outlierTrials: [Int], medianInterval: Interval?) {
+        self.backend = backend
+        self.workload = workload
+        self.metric = metric
+        self.unit = unit
+        self.summary = summary
+        self.outlierTrials = outlierTrials
+        self.medianInterval = medianInterval
+    }
+}
+
+/// median(backend) / median(baseline) with its bootstrap interval.
+public struct RatioSummary: Codable, Sendable {
+    public var workload: String
+    public var metric: String
+    public var unit: String
+    public var backend: BackendKind
+    public var baseline: BackendKind
+    public var ratio: Double
+    public var interval: Interval?
+
+    public init(workload: String, metric: String, unit: String, backend: BackendKind, baseline: BackendKind, ratio: Double, interval: Interval?) {
+        self.workload = workload
+        self.metric = metric
+        self.unit = unit
+        self.backend = backend
+        self.baseline = baseline
+        self.ratio = ratio
+        self.interval = interval
+    }
+}
+
+public struct ResultsSummary: Codable, Sendable {
+    public var metrics: [MetricSummary]
+    public var ratios: [RatioSummary]
+
+    public init(metrics: [MetricSummary], ratios: [RatioSummary]) {
+        self.metrics = metrics
+        self.ratios = ratios
+    }
+}
+
+/// `results.json`: everything a run measured, raw and summarised.
+public struct RunResults: Codable, Sendable {
+    public static let currentSchemaVersion = 2
+
+    public var schemaVersion: Int
+    /// false when the run was interrupted: the trials so far.
+    public var complete: Bool
+    public var scenarioName: String
+    public var scenarioDescription: String
+    public var backends: [BackendKind]
+    public var repetitions: Int
+    public var warmup: Int
+    public var environment: RunEnvironment
+    public var trials: [TrialRecord]
+    public var isolation: IsolationEvidence?
+    public var cgroups: CgroupEvidence?
+    public var checkErrors: [String]
+    public var summary: ResultsSummary
+
+    enum CodingKeys: String, CodingKey {
+        case schemaVersion = "schema_version"
+        case complete, scenarioName, scenarioDescription, backends, repetitions, warmup, environment, trials
+        case isolation, cgroups, checkErrors, summary
+    }
+
+    /// Reads a results file, refusing another schema version.
+    public static func load(file path: String) throws -> RunResults {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            let reason = FileManager.default.fileExists(atPath: path) ? "cannot read it" : "no such file"
+            throw LabError(.invalidInput, "\(path): \(reason)")
+        }
+        struct Version: Decodable {
+            var schemaVersion: Int?
+            enum CodingKeys: String, CodingKey { case schemaVersion = "schema_version" }
+        }
+        let decoder = JSONDecoder()
+        guard let version = try? decoder.decode(Version.self, from: data) else {
+            throw LabError(.invalidInput, "\(path): not a JSON results file of the lab")
+        }
+        guard version.schemaVersion == currentSchemaVersion else {
+            throw LabError(.invalidInput, "\(path): schema_version \(version.schemaVersion.map(String.init) ?? "missing"); this lab reads \(currentSchemaVersion)")
+        }
+        do {
+            return try decoder.decode(RunResults.self, from: data)
+        } catch let error as DecodingError {
+            throw LabError(.invalidInput, "\(path): does not match schema_version \(currentSchemaVersion): \(CodingPathText.describe(CodingPathText.path(of: error))) \(error)")
+        }
+    }
+
+    /// Every counted sample of one backend, metric and workload.
+    public func values(_ backend: BackendKind, _ workload: String, _ metric: String) -> [Double] {
+        trials.filter { $0.backend == backend && !$0.warmup && $0.error == nil }
+            .flatMap { $0.samples.filter { $0.workload == workload && $0.metric == metric }.map(\.value) }
+    }
+
+    public func metric(_ backend: BackendKind, _ workload: String, _ metric: String) -> MetricSummary? {
+        summary.metrics.first { $0.backend == backend && $0.workload == workload && $0.metric == metric }
+    }
+
+    public func ratio(_ backend: BackendKind, over baseline: BackendKind, _ workload: String, _ metric: String) -> RatioSummary? {
+        summary.ratios.first { $0.backend == backend && $0.baseline == baseline && $0.workload == workload && $0.metric == metric }
+    }
+
+    public init(schemaVersion: Int, complete: Bool, scenarioName: String, scenarioDescription: String, backends: [BackendKind], repetitions: Int, warmup: Int, environment: RunEnvironment, trials: [TrialRecord], isolation: IsolationEvidence? = nil, cgroups: CgroupEvidence? = nil, checkErrors: [String], summary: ResultsSummary) {
+        self.schemaVersion = schemaVersion
+        self.complete = complete
+        self.scenarioName = scenarioName
+        self.scenarioDescription = scenarioDescription
+        self.backends = backends
+        self.repetitions = repetitions
+        self.warmup = warmup
+        self.environment = environment
+        self.trials = trials
+        self.isolation = isolation
+        self.cgroups = cgroups
+        self.checkErrors = checkErrors
+        self.summary = summary
+    }
+}
+
+/// One RESULT line of the agent, as recorded in a trial (the agent encodes
+/// it without Foundation; this is the decoding side).
+public struct WorkloadResult: Codable, Sendable, Equatable {
+    public var workload: String
+    public var params: [String: String]
+    public var metric: String
+    public var value: Double
+    public var unit: String
+    /// The workload's own elapsed time (CLOCK_MONOTONIC), nanoseconds.
+    public var durationNs: Int64
+
+    public init(workload: String, params: [String: String], metric: String, value: Double, unit: String, durationNs: Int64) {
+        self.workload = workload
+        self.params = params
+        self.metric = metric
+        self.value = value
+        self.unit = unit
+        self.durationNs = durationNs
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case workload, params, metric, value, unit
+        case durationNs = "duration_ns"
+    }
+}

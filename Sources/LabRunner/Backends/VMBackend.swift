@@ -1,0 +1,83 @@
+import Foundation
+import LabCore
+import LabModel
+import LabVirt
+
+/// The image as a libvirt guest: direct kernel boot of the guest kernel
+/// with the image's initramfs, the agent as its init.
+public struct VMBackend: Backend {
+    public let kind = BackendKind.vm
+    public var connection: LibvirtConnection
+    public var kernel: GuestKernel
+    public var initramfs: String
+    public var settings: Scenario.VMSettings
+    public var accelerator: Accelerator
+    public var paths: LabPaths
+
+    public init(connection: LibvirtConnection, kernel: GuestKernel, initramfs: String, settings: Scenario.VMSettings,
+                accelerator: Accelerator, paths: LabPaths = .fromEnvironment()) {
+        self.connection = connection
+        self.kernel = kernel
+        self.initramfs = initramfs
+        self.settings = settings
+        self.accelerator = accelerator
+        self.paths = paths
+    }
+
+    public func start(_ request: InstanceRequest) async throws -> any Instance {
+        guard case .agent(let arguments) = request.program else {
+            throw LabError(.invalidInput, "a VM runs the image's agent only: give a workload, not a command")
+        }
+        guard request.output == .capture else {
+            throw LabError(.invalidInput, "a VM's output is its console, which the lab reads: it cannot be the terminal")
+        }
+        var spec = VMSpec(kernel: kernel, initramfs: initramfs, workload: arguments)
+        spec.memoryMiB = settings.memoryMiB
+        spec.vcpus = settings.vcpus
+        spec.machine = settings.machine
+        spec.accelerator = accelerator
+        spec.bootTimeout = request.timeout ?? settings.bootTimeout
+        spec.paths = paths
+        let deadline = MonotonicClock.now() + UInt64(min(spec.bootTimeout, 1e6) * 1e9)
+        let machine = try await VirtualMachine.start(spec, connection: connection, deadline: deadline)
+        return VMInstance(machine: machine)
+    }
+}
+
+/// A started `VirtualMachine` behind the `Instance` protocol.
+final class VMInstance: Instance, @unchecked Sendable {
+    let machine: VirtualMachine
+    let kind = BackendKind.vm
+    private let lock = NSLock()
+    private var lastProcesses: [pid_t] = []
+
+    var id: String { machine.spec.id }
+    var outputFD: Int32? { machine.consoleFD }
+    var accelerator: Accelerator? { machine.spec.accelerator }
+    var timeline: Timeline { machine.timeline }
+
+    init(machine: VirtualMachine) {
+        self.machine = machine
+    }
+
+    func mark(_ phase: String, at ns: UInt64) {
+        // The reader's first byte is the console's.
+        machine.mark(phase == "first_byte" ? "first_console_byte" : phase, at: ns)
+    }
+
+    func hostProcesses() -> [pid_t] { machine.hostProcesses() }
+
+    func waitForExit(until deadline: UInt64) async -> InstanceExit? {
+        await machine.waitForStop(until: deadline) == nil ? nil : .poweredOff
+    }
+
+    func kill() async { await machine.destroy() }
+
+    func finalFigures() -> BackendFigures {
+        // QEMU is gone once the guest is: its CPU time is the sampler's last
+        // reading (MemoryFigures.lastCPUNs), taken by the runner.
+        BackendFigures(cpuNs: nil, cpuInstrument: "QEMU's /proc/PID/stat utime + stime, last sampled before it exited")
+    }
+
+    func teardown() async throws { await machine.teardown() }
+}
