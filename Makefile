@@ -10,8 +10,10 @@ setup:
 build: setup
 	$(SWIFT) build
 
+# The Swift runtime and Foundation linked into the executables: a command
+# starts without the dynamic loader resolving a dozen Swift libraries.
 release: setup
-	$(SWIFT) build -c release
+	$(SWIFT) build -c release --static-swift-stdlib
 
 # The main job: the host check, then the default scenario on every backend,
 # reports written to reports/<scenario>-<UTC time>/.

@@ -2,9 +2,25 @@
 import PackageDescription
 
 // Data flows one way (see ../shared/STYLE.md): scenario -> plan -> image ->
-// bare | container | VM -> trial records -> statistics -> reports.
-// C libraries are linked only from the one target that wraps each of them:
-// CLibcap from LabContainer, CLibvirt from LabVirt.
+// bare | container | VM -> trial records -> statistics -> reports. The
+// targets depend on each other in the same direction, layer by layer, with
+// no back-edge (a target names only targets of the layers above it):
+//
+//   LabModel                      plain Codable data: scenario, trial, results, host facts, LabError
+//     <- LabStats                 statistics over the models (summaries, bootstrap)
+//     <- LabCore (+ CLabShim)     paths, clocks, files, processes, strict YAML (Yams)
+//     <- LabAgentCore             the agent's protocol and workloads (no Foundation)
+//     <- LabImage (+ CZlib)       image definitions -> rootfs + initramfs, the store
+//     <- LabContainer (+ CLabSpawn, CLibcap)   the lab's own containers
+//     <- LabVirt (+ CLibvirt)     libvirt guests
+//     <- LabDoctor                host checks and the facts a run records
+//     <- LabRunner                instances (one path for every backend), trials, checks
+//     <- LabReport                JSON, CSV, HTML, text: needs LabModel and LabStats only
+//     <- LabCommands <- isolab    the command line
+//
+// C libraries are reached only from the one target that wraps each of them:
+// CLibcap from LabContainer, CLibvirt (dlopened on first use) from LabVirt,
+// CZlib from LabImage.
 let package = Package(
     name: "isolab",
     platforms: [.macOS(.v15)],
@@ -17,12 +33,59 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.2"),
+        // package-benchmark (Benchmarks/<Name>/): MallocInterposer gives malloc
+        // counts on Linux; the runtime interposer trait is left off (its
+        // package is not in this machine's set, and ARC counts are not needed).
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
+        // Models and statistics.
+        .target(name: "LabModel"),
+        .target(name: "LabStats", dependencies: ["LabModel"]),
+
+        // The host, and the agent that runs inside every instance.
+        .target(name: "CLabShim"),
+        .target(name: "LabCore", dependencies: ["LabModel", "CLabShim", .product(name: "Yams", package: "Yams")]),
+        // The agent runs inside every instance: no Foundation (small, fast to
+        // start), the Swift runtime linked statically, and always optimised so
+        // that its measurements do not depend on the build configuration.
+        .target(name: "CAgentInit"),
+        .target(name: "LabAgentCore", dependencies: ["CLabShim"], swiftSettings: [.unsafeFlags(["-O"])]),
         .executableTarget(
-            name: "isolab",
-            dependencies: ["LabCommands"]
+            name: "isolab-agent",
+            dependencies: ["LabAgentCore", "CAgentInit"],
+            swiftSettings: [.unsafeFlags(["-O"])],
+            linkerSettings: [.unsafeFlags(["-static-executable"])]
         ),
+
+        // Images.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "LabImage", dependencies: ["LabModel", "LabCore", "LabAgentCore", "CZlib"]),
+
+        // Backends: containers and VMs.
+        .systemLibrary(name: "CLibcap", pkgConfig: "libcap", providers: [.apt(["libcap-dev"])]),
+        .target(name: "CLabSpawn", dependencies: ["CLabShim"]),
+        .target(name: "LabContainer", dependencies: ["LabModel", "LabCore", "CLabShim", "CLabSpawn", "CLibcap"]),
+        // libvirt's C API, dlopened on first use (see its header for why): the
+        // headers come from libvirt-dev, the library is loaded at run time.
+        .target(name: "CLibvirt", linkerSettings: [.linkedLibrary("dl")]),
+        .target(
+            name: "LabVirt",
+            dependencies: ["LabModel", "LabCore", "LabImage", "LabAgentCore", "CLibvirt", "CLabShim", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
+            name: "LabDoctor",
+            dependencies: ["LabModel", "LabCore", "LabContainer", "LabVirt", "CLabShim", .product(name: "Logging", package: "swift-log")]
+        ),
+
+        // Running scenarios, and reporting them.
+        .target(
+            name: "LabRunner",
+            dependencies: ["LabModel", "LabStats", "LabCore", "LabAgentCore", "LabImage", "LabContainer", "LabVirt", "LabDoctor", "CLabShim"]
+        ),
+        .target(name: "LabReport", dependencies: ["LabModel", "LabStats", .product(name: "CSV", package: "CSV.swift")]),
+
+        // The command line.
         .target(
             name: "LabCommands",
             dependencies: [
@@ -31,78 +94,48 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // The plain data that crosses the pipeline: scenarios, trials, results,
-        // host facts, the error type. Nothing but the standard library and Foundation.
-        .target(name: "LabModel"),
-        .target(name: "LabCore", dependencies: ["LabModel", "CLabShim", .product(name: "Yams", package: "Yams")]),
-        // The agent runs inside every instance: no Foundation (small, fast to
-        // start), the Swift runtime linked statically, and always optimised so
-        // that its measurements do not depend on the build configuration.
-        .executableTarget(
-            name: "isolab-agent",
-            dependencies: ["LabAgentCore", "CAgentInit"],
-            swiftSettings: [.unsafeFlags(["-O"])],
-            linkerSettings: [.unsafeFlags(["-static-executable"])]
-        ),
-        .target(name: "CAgentInit"),
-        .target(
-            name: "LabAgentCore",
-            dependencies: ["CLabShim"],
-            swiftSettings: [.unsafeFlags(["-O"])]
-        ),
-        .target(name: "CLabShim"),
-        .systemLibrary(
-            name: "CLibvirt",
-            pkgConfig: "libvirt",
-            providers: [.apt(["libvirt-dev"])]
-        ),
-        .systemLibrary(
-            name: "CLibcap",
-            pkgConfig: "libcap",
-            providers: [.apt(["libcap-dev"])]
-        ),
-        .target(name: "CLabSpawn", dependencies: ["CLabShim"]),
-        .target(name: "LabContainer", dependencies: ["LabModel", "LabCore", "CLabShim", "CLabSpawn", "CLibcap"]),
-        .systemLibrary(
-            name: "CZlib",
-            pkgConfig: "zlib",
-            providers: [.apt(["zlib1g-dev"])]
-        ),
-        .target(name: "LabImage", dependencies: ["LabModel", "LabCore", "LabAgentCore", "CZlib"]),
-        .target(
-            name: "LabVirt",
-            dependencies: [
-                "LabModel", "LabCore", "LabImage", "LabAgentCore", "CLibvirt", "CLabShim",
-                .product(name: "Logging", package: "swift-log"),
-            ]
-        ),
-        .target(
-            name: "LabDoctor",
-            dependencies: [
-                "LabModel", "LabCore", "LabContainer", "LabVirt", "CLabShim",
-                .product(name: "Logging", package: "swift-log"),
-            ]
-        ),
-        .target(name: "LabStats", dependencies: ["LabModel"]),
-        .target(
-            name: "LabReport",
-            dependencies: ["LabModel", "LabStats", .product(name: "CSV", package: "CSV.swift")]
-        ),
-        .target(
-            name: "LabRunner",
-            dependencies: ["LabModel", "LabCore", "LabAgentCore", "LabStats", "LabImage", "LabContainer", "LabVirt", "LabDoctor", "CLabShim"]
-        ),
+        .executableTarget(name: "isolab", dependencies: ["LabCommands"]),
+
+        // Benchmarks: whole-process comparisons (isolab-bench), and the real
+        // code paths on package-benchmark (swift package benchmark).
         .executableTarget(
             name: "isolab-bench",
             dependencies: [
                 "LabModel", "LabCore", "LabRunner", "LabStats", "LabImage", "LabContainer", "LabVirt", "LabDoctor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            path: "Benchmarks/isolab-bench"
+            path: "Benchmarks/WholeProcess/isolab-bench"
         ),
+        .executableTarget(
+            name: "RunnerBenchmarks",
+            dependencies: ["LabModel", "LabRunner", "LabStats", "LabReport", .product(name: "Benchmark", package: "benchmark")],
+            path: "Benchmarks/RunnerBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
+            name: "ImageBenchmarks",
+            dependencies: ["LabModel", "LabCore", "LabImage", .product(name: "Benchmark", package: "benchmark")],
+            path: "Benchmarks/ImageBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
+            name: "ContainerBenchmarks",
+            dependencies: ["LabModel", "LabCore", "LabImage", "LabContainer", "LabRunner", .product(name: "Benchmark", package: "benchmark")],
+            path: "Benchmarks/ContainerBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+
+        // Tests: one target per library; suites that need root, libvirt or a
+        // real cgroup hierarchy are in IntegrationTests and say so in their names.
         .testTarget(name: "LabModelTests", dependencies: ["LabModel"]),
-        .testTarget(name: "LabCoreTests", dependencies: ["LabCore", "LabModel"]),
         .testTarget(name: "LabStatsTests", dependencies: ["LabStats", "LabModel"]),
+        .testTarget(name: "LabCoreTests", dependencies: ["LabCore", "LabModel"]),
+        .testTarget(name: "LabAgentCoreTests", dependencies: ["LabAgentCore"]),
+        .testTarget(name: "LabImageTests", dependencies: ["LabImage", "LabCore", "LabModel", "LabAgentCore"]),
+        .testTarget(name: "LabContainerTests", dependencies: ["LabContainer", "LabCore", "LabModel"]),
+        .testTarget(name: "LabVirtTests", dependencies: ["LabVirt", "LabCore", "LabModel"], exclude: ["Golden"]),
+        .testTarget(name: "LabDoctorTests", dependencies: ["LabDoctor", "LabCore", "LabModel", "LabContainer", "LabVirt"]),
+        .testTarget(name: "LabRunnerTests", dependencies: ["LabRunner", "LabModel", "LabCore", "LabStats", "LabAgentCore"]),
         // Renders a committed results.json from a graph with no backend in it:
         // the proof that reports need neither libvirt nor libcap.
         .testTarget(
@@ -110,15 +143,12 @@ let package = Package(
             dependencies: ["LabReport", "LabModel", "LabStats", .product(name: "CSV", package: "CSV.swift")],
             exclude: ["Fixtures"]
         ),
-        .testTarget(name: "LabRunnerTests", dependencies: ["LabRunner", "LabModel", "LabCore", "LabStats", "LabAgentCore"]),
-        .testTarget(name: "LabAgentCoreTests", dependencies: ["LabAgentCore"]),
-        .testTarget(name: "LabContainerTests", dependencies: ["LabContainer", "LabCore", "LabModel"]),
-        .testTarget(name: "LabVirtTests", dependencies: ["LabVirt", "LabCore", "LabModel"], exclude: ["Golden"]),
-        .testTarget(name: "LabImageTests", dependencies: ["LabImage", "LabCore", "LabModel", "LabAgentCore"]),
-        .testTarget(name: "LabDoctorTests", dependencies: ["LabDoctor", "LabCore", "LabModel", "LabContainer", "LabVirt"]),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["LabModel", "LabCore", "LabDoctor", "LabContainer", "LabVirt", "LabImage", "LabAgentCore", "LabRunner", "LabReport", "LabStats"]),
+            dependencies: [
+                "LabModel", "LabCore", "LabDoctor", "LabContainer", "LabVirt", "LabImage", "LabAgentCore", "LabRunner", "LabReport", "LabStats",
+            ]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -25,11 +25,13 @@ public struct OutputCollector {
 
     public var text: String { String(decoding: bytes, as: UTF8.self) }
 
-    /// Reads `fd` until EOF or `deadline` (monotonic ns). `onMarker` runs
-    /// once, as soon as the marker line has been read.
+    /// Reads `fd` until EOF or `deadline` (monotonic ns). `onFirstByte`
+    /// runs once with the instant of the first byte; `onMarker` once, as
+    /// soon as the marker line has been read.
     /// `onBytes` sees every chunk as it arrives (a live console).
     public mutating func drain(
-        _ fd: Int32, deadline: UInt64, onMarker: (UInt64) -> Void = { _ in }, onBytes: ([UInt8]) -> Void = { _ in }
+        _ fd: Int32, deadline: UInt64, onFirstByte: (UInt64) -> Void = { _ in }, onMarker: (UInt64) -> Void = { _ in },
+        onBytes: ([UInt8]) -> Void = { _ in }
     ) {
         var buffer = [UInt8](repeating: 0, count: 65536)
         var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
@@ -46,7 +48,10 @@ public struct OutputCollector {
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { return }
             let stamp = MonotonicClock.now()
-            if firstByte == nil { firstByte = stamp }
+            if firstByte == nil {
+                firstByte = stamp
+                onFirstByte(stamp)
+            }
             onBytes(Array(buffer[0..<n]))
             if bytes.count < limit { bytes.append(contentsOf: buffer[0..<min(n, limit - bytes.count)]) }
             if markerSeen == nil {

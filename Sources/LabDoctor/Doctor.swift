@@ -73,9 +73,9 @@ public struct Doctor: Sendable {
         do {
             let layout = try CgroupLayout.detectHost()
             let statuses = layout.probeControllers(group: "doctor-\(getpid())")
-            return .init(mode: layout.mode, unifiedMount: layout.unifiedMount, controllers: statuses, error: nil)
+            return .init(mode: layout.mode, unifiedMount: layout.unifiedMount, favorDynmods: layout.favorDynmods, controllers: statuses, error: nil)
         } catch {
-            return .init(mode: nil, unifiedMount: nil, controllers: [], error: "\(error)")
+            return .init(mode: nil, unifiedMount: nil, favorDynmods: nil, controllers: [], error: "\(error)")
         }
     }
 
@@ -175,6 +175,12 @@ extension DoctorReport {
             case .hybrid: "hybrid: v1 controllers under /sys/fs/cgroup/<controller>, cgroup2 at \(cgroups.unifiedMount ?? "?")"
             }
             row("cgroup.mode", where_, true)
+            let favor = cgroups.favorDynmods ?? false
+            row("cgroup.favordynmods",
+                favor ? "favordynmods: moving a task into a cgroup waits for no RCU grace period"
+                    : "no favordynmods: each container start after a quiet spell waits for an RCU grace period (10-20 ms on a small VM)",
+                favor, required: false,
+                fix: "scripts/setup-host remounts the cgroup2 hierarchy with favordynmods (Linux 6.0 or later)")
         } else {
             row("cgroup.mode", cgroups.error ?? "no cgroup file system", false, fix: "mount cgroup2 on /sys/fs/cgroup")
         }

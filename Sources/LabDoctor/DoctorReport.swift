@@ -28,6 +28,8 @@ public struct DoctorReport: Codable, Sendable {
     public struct Cgroups: Codable, Sendable, Equatable {
         public var mode: CgroupMode?
         public var unifiedMount: String?
+        /// A hierarchy mounted with `favordynmods` (no RCU grace period per cgroup move).
+        public var favorDynmods: Bool?
         public var controllers: [ControllerStatus]
         public var error: String?
     }

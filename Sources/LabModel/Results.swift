@@ -1,18 +1,26 @@
 import Foundation
 
-/// One measured value of one trial.
+/// One measured value of one trial: the agent's RESULT lines (with the
+/// workload's parameters and its own elapsed time), and what the lab
+/// measures around the agent (`startup`, `resources`).
 public struct Sample: Codable, Sendable, Equatable {
     /// The agent's workload, or `startup` / `resources` for what the lab measures around it.
     public var workload: String
     public var metric: String
     public var value: Double
     public var unit: String
+    /// The agent's parameters of the workload (RESULT lines only).
+    public var params: [String: String]?
+    /// The workload's own elapsed time, ns (RESULT lines only).
+    public var durationNs: Int64?
 
-    public init(workload: String, metric: String, value: Double, unit: String) {
+    public init(workload: String, metric: String, value: Double, unit: String, params: [String: String]? = nil, durationNs: Int64? = nil) {
         self.workload = workload
         self.metric = metric
         self.value = value
         self.unit = unit
+        self.params = params
+        self.durationNs = durationNs
     }
 }
 
@@ -27,7 +35,6 @@ public struct TrialRecord: Codable, Sendable {
     /// Phases relative to the first, in nanoseconds.
     public var timeline: [Timeline.Phase]
     public var samples: [Sample]
-    public var agentResults: [WorkloadResult]
     public var agentErrors: [String]
     /// The agent's READY fields (kernel, uptime, hostname, ...).
     public var ready: [String: String]?
@@ -38,7 +45,7 @@ public struct TrialRecord: Codable, Sendable {
     public var consoleTail: String?
 
     public init(index: Int, round: Int, backend: BackendKind, warmup: Bool, accelerator: Accelerator?,
-                timeline: [Timeline.Phase], samples: [Sample], agentResults: [WorkloadResult], agentErrors: [String],
+                timeline: [Timeline.Phase], samples: [Sample], agentErrors: [String],
                 ready: [String: String]?, memorySource: String?, error: String?, consoleTail: String?) {
         self.index = index
         self.round = round
@@ -47,7 +54,6 @@ public struct TrialRecord: Codable, Sendable {
         self.accelerator = accelerator
         self.timeline = timeline
         self.samples = samples
-        self.agentResults = agentResults
         self.agentErrors = agentErrors
         self.ready = ready
         self.memorySource = memorySource
@@ -276,31 +282,5 @@ public struct RunResults: Codable, Sendable {
         self.cgroups = cgroups
         self.checkErrors = checkErrors
         self.summary = summary
-    }
-}
-
-/// One RESULT line of the agent, as recorded in a trial (the agent encodes
-/// it without Foundation; this is the decoding side).
-public struct WorkloadResult: Codable, Sendable, Equatable {
-    public var workload: String
-    public var params: [String: String]
-    public var metric: String
-    public var value: Double
-    public var unit: String
-    /// The workload's own elapsed time (CLOCK_MONOTONIC), nanoseconds.
-    public var durationNs: Int64
-
-    public init(workload: String, params: [String: String], metric: String, value: Double, unit: String, durationNs: Int64) {
-        self.workload = workload
-        self.params = params
-        self.metric = metric
-        self.value = value
-        self.unit = unit
-        self.durationNs = durationNs
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case workload, params, metric, value, unit
-        case durationNs = "duration_ns"
     }
 }

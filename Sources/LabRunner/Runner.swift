@@ -43,6 +43,13 @@ public struct Runner {
         public var round: Int
         public var backend: BackendKind
         public var warmup: Bool
+
+        public init(index: Int, round: Int, backend: BackendKind, warmup: Bool) {
+            self.index = index
+            self.round = round
+            self.backend = backend
+            self.warmup = warmup
+        }
     }
 
     /// Rounds of every backend once, each round in a seeded shuffled order.
@@ -181,7 +188,7 @@ public struct Runner {
             return Self.record(planned, outcome: outcome)
         } catch {
             return TrialRecord(index: planned.index, round: planned.round, backend: planned.backend, warmup: planned.warmup,
-                               accelerator: nil, timeline: [], samples: [], agentResults: [], agentErrors: [], ready: nil,
+                               accelerator: nil, timeline: [], samples: [], agentErrors: [], ready: nil,
                                memorySource: nil, error: "\(error)", consoleTail: nil)
         }
     }
@@ -191,7 +198,7 @@ public struct Runner {
     /// agent's own results.
     public static func record(_ planned: PlannedTrial, outcome: InstanceOutcome) -> TrialRecord {
         var record = TrialRecord(index: planned.index, round: planned.round, backend: planned.backend, warmup: planned.warmup,
-                                 accelerator: outcome.accelerator, timeline: [], samples: [], agentResults: [], agentErrors: [], ready: nil,
+                                 accelerator: outcome.accelerator, timeline: [], samples: [], agentErrors: [], ready: nil,
                                  memorySource: nil, error: nil, consoleTail: nil)
         let timeline = outcome.timeline
         let first = timeline.phases.first?.ns ?? 0
@@ -223,19 +230,23 @@ public struct Runner {
             switch line {
             case .ready(let fields): record.ready = fields
             case .result(let json):
-                if let result = try? JSONDecoder().decode(WorkloadResult.self, from: Data(json.utf8)) {
-                    record.agentResults.append(result)
-                    samples.append(Sample(workload: result.workload, metric: result.metric, value: result.value, unit: result.unit))
+                if let result = try? JSONDecoder().decode(AgentResult.self, from: Data(json.utf8)) {
+                    samples.append(Sample(workload: result.workload, metric: result.metric, value: result.value, unit: result.unit,
+                                          params: result.params, durationNs: result.durationNs))
                 }
             case .error(let json): record.agentErrors.append(json)
             case .done(let status):
                 if status != 0 { record.error = "the agent exited with \(status): \(record.agentErrors.first ?? "no error line")" }
             }
         }
+        // A guest's READY carries its own uptime: kernel + init by the guest's
+        // clock. The rest of the host's define -> READY is what happened before
+        // that clock started: libvirt's define and QEMU's start, the firmware,
+        // loading and decompressing the kernel (no assumption that the two clocks agree).
         if planned.backend == .vm, let uptime = record.ready?["uptime_ns"].flatMap(Double.init),
            let ready = samples.first(where: { $0.metric == "ready" }) {
-            samples.append(Sample(workload: "startup", metric: "guest_kernel_init", value: uptime / 1e6, unit: "ms"))
-            samples.append(Sample(workload: "startup", metric: "host_firmware", value: max(ready.value - uptime / 1e6, 0), unit: "ms"))
+            samples.append(Sample(workload: "startup", metric: "guest_uptime_at_ready", value: uptime / 1e6, unit: "ms"))
+            samples.append(Sample(workload: "startup", metric: "before_guest_clock", value: max(ready.value - uptime / 1e6, 0), unit: "ms"))
         }
         if record.error == nil, outcome.doneStatus == nil, outcome.exit.code != 0 {
             record.error = "\(planned.backend.rawValue) \(outcome.id) \(outcome.exit.text)"

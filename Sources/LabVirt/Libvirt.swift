@@ -11,30 +11,47 @@ public struct LibvirtErrorDetail: Error, Sendable, CustomStringConvertible {
     public var description: String { "\(message) (libvirt error \(code), domain \(domain))" }
 }
 
-/// libvirt's library-wide state: initialised once, errors kept off stderr
-/// (the lab reports them itself).
+/// libvirt's library-wide state: loaded on first use (dlopen), initialised
+/// once, errors kept off stderr (the lab reports them itself).
 enum LibvirtLibrary {
+    /// The API table, or why libvirt could not be loaded.
+    static let loaded: Result<lab_libvirt_api, LabError> = {
+        var reason = [CChar](repeating: 0, count: 256)
+        guard let table = lab_libvirt_api(&reason, reason.count) else {
+            return .failure(LabError(.unsupported, "libvirt: " + String(decoding: reason.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)))
+        }
+        return .success(table.pointee)
+    }()
+
+    /// The API table; call only after `initialized` is true.
+    static var api: lab_libvirt_api { try! loaded.get() }
+
     /// virInitialize once, errors silenced, and the default event loop
     /// registered (it must be before any connection opens) and run on a
     /// thread of its own, so that domain events arrive without polling.
-    static let initialized: Bool = {
-        let ok = virInitialize() == 0
-        virSetErrorFunc(nil) { _, _ in }
-        guard ok, virEventRegisterDefaultImpl() == 0 else { return false }
+    static let initialized: Result<Void, LabError> = {
+        let api: lab_libvirt_api
+        switch loaded {
+        case .success(let table): api = table
+        case .failure(let error): return .failure(error)
+        }
+        let ok = api.virInitialize() == 0
+        api.virSetErrorFunc(nil) { _, _ in }
+        guard ok, api.virEventRegisterDefaultImpl() == 0 else { return .failure(LabError(.libvirt, "libvirt: virInitialize failed")) }
         let thread = Thread {
             while true {
-                if virEventRunDefaultImpl() != 0 { usleep(1000) }
+                if api.virEventRunDefaultImpl() != 0 { usleep(1000) }
             }
         }
         thread.name = "isolab.libvirt-events"
         thread.start()
-        return true
+        return .success(())
     }()
 
     /// The last error of the calling thread, as the lab's error; call on the
     /// thread that made the failing call.
     static func lastError(_ step: String) -> LabError {
-        guard let error = virGetLastError() else {
+        guard let error = api.virGetLastError() else {
             return LabError(.libvirt, "libvirt: \(step) failed without an error message")
         }
         let detail = LibvirtErrorDetail(
@@ -50,9 +67,9 @@ enum LibvirtLibrary {
 
     /// The libvirt library's own version.
     static func libraryVersion() -> String? {
-        _ = initialized
+        guard case .success = initialized else { return nil }
         var version: UInt = 0
-        guard virGetVersion(&version, nil, nil) == 0 else { return nil }
+        guard api.virGetVersion(&version, nil, nil) == 0 else { return nil }
         return format(version)
     }
 }
@@ -83,18 +100,19 @@ public final class LibvirtConnection: @unchecked Sendable {
         let queue = DispatchQueue(label: "isolab.libvirt")
         return try await withCheckedThrowingContinuation { continuation in
             queue.async {
-                guard LibvirtLibrary.initialized else {
-                    continuation.resume(throwing: LabError(.libvirt, "libvirt: virInitialize failed"))
+                if case .failure(let error) = LibvirtLibrary.initialized {
+                    continuation.resume(throwing: error)
                     return
                 }
-                guard let pointer = virConnectOpen(uri) else {
+                let api = LibvirtLibrary.api
+                guard let pointer = api.virConnectOpen(uri) else {
                     var error = LibvirtLibrary.lastError("connect to \(uri)")
                     error.message += "; is libvirtd running? start it with scripts/setup-host, or pass another --libvirt-uri"
                     continuation.resume(throwing: error)
                     return
                 }
                 let connection = LibvirtConnection(pointer: pointer, uri: uri, queue: queue)
-                connection.callbackID = virConnectDomainEventRegisterAny(
+                connection.callbackID = api.virConnectDomainEventRegisterAny(
                     pointer, nil, Int32(VIR_DOMAIN_EVENT_ID_LIFECYCLE.rawValue),
                     unsafeBitCast(lifecycleCallback, to: virConnectDomainEventGenericCallback.self),
                     Unmanaged.passUnretained(connection.broker).toOpaque(), nil)
@@ -122,7 +140,7 @@ public final class LibvirtConnection: @unchecked Sendable {
     public func hypervisorVersion() async throws -> String {
         try await call { connection in
             var version: UInt = 0
-            guard virConnectGetVersion(connection, &version) == 0 else {
+            guard LibvirtLibrary.api.virConnectGetVersion(connection, &version) == 0 else {
                 throw LibvirtLibrary.lastError("virConnectGetVersion")
             }
             return LibvirtLibrary.format(version)
@@ -133,7 +151,7 @@ public final class LibvirtConnection: @unchecked Sendable {
     public func daemonVersion() async throws -> String {
         try await call { connection in
             var version: UInt = 0
-            guard virConnectGetLibVersion(connection, &version) == 0 else {
+            guard LibvirtLibrary.api.virConnectGetLibVersion(connection, &version) == 0 else {
                 throw LibvirtLibrary.lastError("virConnectGetLibVersion")
             }
             return LibvirtLibrary.format(version)
@@ -144,11 +162,11 @@ public final class LibvirtConnection: @unchecked Sendable {
     /// once it stops. Returns its name.
     public func createTransient(xml: String) async throws -> String {
         try await call { connection in
-            guard let domain = virDomainCreateXML(connection, xml, 0) else {
+            guard let domain = LibvirtLibrary.api.virDomainCreateXML(connection, xml, 0) else {
                 throw LibvirtLibrary.lastError("virDomainCreateXML")
             }
-            defer { virDomainFree(domain) }
-            return String(cString: virDomainGetName(domain))
+            defer { LibvirtLibrary.api.virDomainFree(domain) }
+            return LibvirtLibrary.api.virDomainGetName(domain).map { String(cString: $0) } ?? ""
         }
     }
 
@@ -156,15 +174,15 @@ public final class LibvirtConnection: @unchecked Sendable {
     @discardableResult
     public func destroy(name: String) async throws -> Bool {
         try await call { connection in
-            guard let domain = virDomainLookupByName(connection, name) else { return false }
-            defer { virDomainFree(domain) }
-            guard virDomainIsActive(domain) == 1 else {
-                _ = virDomainUndefine(domain)
+            guard let domain = LibvirtLibrary.api.virDomainLookupByName(connection, name) else { return false }
+            defer { LibvirtLibrary.api.virDomainFree(domain) }
+            guard LibvirtLibrary.api.virDomainIsActive(domain) == 1 else {
+                _ = LibvirtLibrary.api.virDomainUndefine(domain)
                 return false
             }
-            if virDomainDestroy(domain) != 0 {
+            if LibvirtLibrary.api.virDomainDestroy(domain) != 0 {
                 // Gone in the meantime is what was wanted.
-                guard virDomainIsActive(domain) == 1 else { return true }
+                guard LibvirtLibrary.api.virDomainIsActive(domain) == 1 else { return true }
                 throw LibvirtLibrary.lastError("virDomainDestroy \(name)")
             }
             return true
@@ -174,9 +192,9 @@ public final class LibvirtConnection: @unchecked Sendable {
     /// Whether the named domain exists and runs.
     public func isActive(name: String) async throws -> Bool {
         try await call { connection in
-            guard let domain = virDomainLookupByName(connection, name) else { return false }
-            defer { virDomainFree(domain) }
-            return virDomainIsActive(domain) == 1
+            guard let domain = LibvirtLibrary.api.virDomainLookupByName(connection, name) else { return false }
+            defer { LibvirtLibrary.api.virDomainFree(domain) }
+            return LibvirtLibrary.api.virDomainIsActive(domain) == 1
         }
     }
 
@@ -184,14 +202,14 @@ public final class LibvirtConnection: @unchecked Sendable {
     public func domainNames() async throws -> [String] {
         try await call { connection in
             var domains: UnsafeMutablePointer<virDomainPtr?>?
-            let count = virConnectListAllDomains(connection, &domains, 0)
+            let count = LibvirtLibrary.api.virConnectListAllDomains(connection, &domains, 0)
             guard count >= 0 else { throw LibvirtLibrary.lastError("virConnectListAllDomains") }
             defer { free(domains) }
             var names: [String] = []
             for index in 0..<Int(count) {
                 guard let domain = domains?[index] else { continue }
-                names.append(String(cString: virDomainGetName(domain)))
-                virDomainFree(domain)
+                names.append(LibvirtLibrary.api.virDomainGetName(domain).map { String(cString: $0) } ?? "")
+                LibvirtLibrary.api.virDomainFree(domain)
             }
             return names
         }
@@ -200,10 +218,10 @@ public final class LibvirtConnection: @unchecked Sendable {
     /// CPU time of the domain as libvirt reports it (its QEMU process), nanoseconds.
     public func cpuTime(name: String) async throws -> UInt64? {
         try await call { connection in
-            guard let domain = virDomainLookupByName(connection, name) else { return nil }
-            defer { virDomainFree(domain) }
+            guard let domain = LibvirtLibrary.api.virDomainLookupByName(connection, name) else { return nil }
+            defer { LibvirtLibrary.api.virDomainFree(domain) }
             var info = virDomainInfo()
-            guard virDomainGetInfo(domain, &info) == 0 else { return nil }
+            guard LibvirtLibrary.api.virDomainGetInfo(domain, &info) == 0 else { return nil }
             return UInt64(info.cpuTime)
         }
     }
@@ -213,8 +231,8 @@ public final class LibvirtConnection: @unchecked Sendable {
         let callbackID = callbackID
         let broker = Unmanaged.passRetained(broker)
         queue.async {
-            if callbackID >= 0 { virConnectDomainEventDeregisterAny(pointer.value, callbackID) }
-            virConnectClose(pointer.value)
+            if callbackID >= 0 { LibvirtLibrary.api.virConnectDomainEventDeregisterAny(pointer.value, callbackID) }
+            LibvirtLibrary.api.virConnectClose(pointer.value)
             // The event thread may still be inside a callback that uses it: keep it a little longer.
             DispatchQueue.global().asyncAfter(deadline: .now() + 1) { broker.release() }
         }
@@ -280,7 +298,7 @@ private let lifecycleCallback: @convention(c) (OpaquePointer?, OpaquePointer?, I
     _, domain, event, detail, opaque in
     guard let domain, let opaque else { return 0 }
     let broker = Unmanaged<LifecycleBroker>.fromOpaque(opaque).takeUnretainedValue()
-    let name = String(cString: virDomainGetName(domain))
+    let name = LibvirtLibrary.api.virDomainGetName(domain).map { String(cString: $0) } ?? ""
     broker.publish(LifecycleEvent(domain: name, kind: LifecycleEvent.kind(event), detail: detail, receivedAt: MonotonicClock.now()))
     return 0
 }

@@ -47,11 +47,11 @@ struct VMIntegrationTests {
         #expect(run.output.utf8.count <= 1 << 20)
     }
 
-    @Test func aWorkloadResultComesBackThroughTheConsole() async throws {
+    @Test func aAgentResultComesBackThroughTheConsole() async throws {
         let run = try await bootVM(["syscall", "--seconds", "0.2"])
-        let results = run.lines.compactMap { line -> WorkloadResult? in
+        let results = run.lines.compactMap { line -> AgentResult? in
             guard case .result(let json) = line else { return nil }
-            return try? JSONDecoder().decode(WorkloadResult.self, from: Data(json.utf8))
+            return try? JSONDecoder().decode(AgentResult.self, from: Data(json.utf8))
         }
         #expect(results.map(\.metric) == ["getppid"])
         #expect((results.first?.value ?? 0) > 0)

@@ -15,8 +15,15 @@ func readText(_ path: String) throws -> String { try String(contentsOfFile: path
 struct ReportTests {
     func fixture() throws -> RunResults { try RunResults.load(file: fixtures + "/results.json") }
 
+    /// `ISOLAB_UPDATE_GOLDEN=1 swift test --filter reRenderingGivesTheGoldenFiles`
+    /// rewrites the golden files after an intended change; review the diff.
     @Test func reRenderingGivesTheGoldenFiles() throws {
         let results = try fixture()
+        if ProcessInfo.processInfo.environment["ISOLAB_UPDATE_GOLDEN"] == "1" {
+            try CSVReport.samples(results).write(toFile: fixtures + "/golden/samples.csv", atomically: true, encoding: .utf8)
+            try CSVReport.summary(results).write(toFile: fixtures + "/golden/summary.csv", atomically: true, encoding: .utf8)
+            try HTMLReport.render(results).write(toFile: fixtures + "/golden/report.html", atomically: true, encoding: .utf8)
+        }
         #expect(try CSVReport.samples(results) == readText(fixtures + "/golden/samples.csv"))
         #expect(try CSVReport.summary(results) == readText(fixtures + "/golden/summary.csv"))
         #expect(HTMLReport.render(results) == (try readText(fixtures + "/golden/report.html")))

@@ -79,7 +79,10 @@ public struct CgroupLayout: Codable, Sendable, Equatable {
     /// Decides the mode from the mounts: only cgroup2 is v2, only cgroup is
     /// v1, both is hybrid.
     public static func detect(mountInfo text: String) throws -> CgroupLayout {
-        let mounts = mounts(fromMountInfo: text)
+        try detect(mounts: mounts(fromMountInfo: text))
+    }
+
+    static func detect(mounts: [CgroupMount]) throws -> CgroupLayout {
         let hasV2 = mounts.contains(where: \.isV2)
         let hasV1 = mounts.contains { !$0.isV2 && !$0.controllers.isEmpty }
         let mode: CgroupMode
@@ -97,12 +100,11 @@ public struct CgroupLayout: Codable, Sendable, Equatable {
     /// the file-system magic of each mount point (statfs), so that a stale or
     /// shadowed mountinfo entry cannot mislead the lab.
     public static func detectHost(mountInfoPath: String = "/proc/self/mountinfo") throws -> CgroupLayout {
-        var layout = try detect(mountInfo: FileSystem.readText(mountInfoPath))
-        layout.mounts = layout.mounts.filter { mount in
+        let mounts = Self.mounts(fromMountInfo: try FileSystem.readText(mountInfoPath)).filter { mount in
             guard let magic = fileSystemMagic(mount.mountPoint) else { return false }
             return magic == (mount.isV2 ? cgroup2SuperMagic : cgroupSuperMagic)
         }
-        return try detect(mountInfo: layout.mountInfoText)
+        return try detect(mounts: mounts)
     }
 
     static let cgroupSuperMagic: Int = 0x27e0eb
@@ -111,14 +113,6 @@ public struct CgroupLayout: Codable, Sendable, Equatable {
     static func fileSystemMagic(_ path: String) -> Int? {
         let magic = lab_statfs_type(path)
         return magic < 0 ? nil : Int(magic)
-    }
-
-    /// Mountinfo lines that give back these mounts (used after filtering).
-    var mountInfoText: String {
-        mounts.enumerated().map { index, mount in
-            let options = (["rw"] + mount.controllers).joined(separator: ",")
-            return "\(index) 0 0:0 / \(mount.mountPoint) rw - \(mount.fileSystem) \(mount.fileSystem) \(options)"
-        }.joined(separator: "\n")
     }
 
     /// mountinfo escapes space, tab, newline and backslash as octal (`\040`).

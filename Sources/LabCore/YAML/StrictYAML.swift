@@ -2,9 +2,11 @@ import Foundation
 import LabModel
 import Yams
 
-/// YAML in, Codable types out, with errors a person can act on: each names
-/// the file, the line and the field, and unknown keys are errors rather than
-/// silently ignored (a misspelt `repetitons:` must not fall back to a default).
+/// A strict front end over Yams (jpsim/Yams: the YAML parser and its
+/// `YAMLDecoder`): YAML in, Codable types out, with errors a person can act
+/// on. Each names the file, the line (from Yams' node marks) and the field,
+/// and unknown keys are errors rather than silently ignored (a misspelt
+/// `repetitons:` must not fall back to a default).
 public enum StrictYAML {
     /// Decodes `type` from `text`; `file` only names the source in errors.
     /// Throws `LabError(.invalidInput)` whose message is

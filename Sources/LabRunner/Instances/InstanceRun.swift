@@ -39,7 +39,9 @@ public enum InstanceRun {
         var duringError: (any Error)?
         if let fd = instance.outputFD {
             let reader = OutputReader(fd: fd, limit: outputLimit)
-            async let reading: OutputCollector = reader.read(deadline: deadline, onBytes: request.onBytes) { readyAt in
+            async let reading: OutputCollector = reader.read(
+                deadline: deadline, onBytes: request.onBytes, onFirstByte: { instance.mark("first_byte", at: $0) }
+            ) { readyAt in
                 instance.mark("ready", at: readyAt)
                 sampler.sampleAtReady()
             }
@@ -52,7 +54,6 @@ public enum InstanceRun {
             do { try await during(instance) } catch { duringError = error }
             await instance.kill()
         }
-        if let first = collector.firstByte { instance.mark("first_byte", at: first) }
 
         var exit = await instance.waitForExit(until: deadline)
         let timedOut = exit == nil
@@ -102,12 +103,15 @@ final class OutputReader: @unchecked Sendable {
         self.limit = limit
     }
 
-    func read(deadline: UInt64, onBytes: (@Sendable ([UInt8]) -> Void)?, onReady: @escaping @Sendable (UInt64) -> Void) async -> OutputCollector {
+    func read(
+        deadline: UInt64, onBytes: (@Sendable ([UInt8]) -> Void)?, onFirstByte: @escaping @Sendable (UInt64) -> Void,
+        onReady: @escaping @Sendable (UInt64) -> Void
+    ) async -> OutputCollector {
         let (fd, limit) = (self.fd, self.limit)
         return await withCheckedContinuation { continuation in
             Thread.detachNewThread {
                 var collector = OutputCollector(limit: limit)
-                collector.drain(fd, deadline: deadline, onMarker: onReady, onBytes: { onBytes?($0) })
+                collector.drain(fd, deadline: deadline, onFirstByte: onFirstByte, onMarker: onReady, onBytes: { onBytes?($0) })
                 continuation.resume(returning: collector)
             }
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LabAgentCore
 import LabContainer
 import LabCore
 import LabDoctor
@@ -105,7 +106,7 @@ struct AgentStability: AsyncParsableCommand {
             for _ in 0..<runs {
                 let outcome = try await InstanceRun.run(agent, InstanceRequest(.agent(["cpu", "memory"]), timeout: 300))
                 for case .result(let json) in outcome.lines {
-                    let result = try JSONDecoder().decode(WorkloadResult.self, from: Data(json.utf8))
+                    let result = try JSONDecoder().decode(AgentResult.self, from: Data(json.utf8))
                     values["\(result.workload).\(result.metric)", default: []].append(result.value)
                     units["\(result.workload).\(result.metric)"] = result.unit
                 }
@@ -207,6 +208,7 @@ struct CLIStart: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "cli-start", abstract: "isolab's own start, whole process, against /bin/true, unshare and runc.")
     @OptionGroup var rounds: Rounds
     @Option(help: "The isolab executable (default: the one beside this benchmark).") var isolab: String?
+    @Option(help: "Another isolab executable (an older build) to measure in the same rounds, for a before/after.") var before: String?
 
     func run() async throws {
         let executable = isolab ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path + "/isolab"
@@ -217,11 +219,17 @@ struct CLIStart: AsyncParsableCommand {
         var commands: [(String, [String])] = [
             ("/bin/true", ["true"]),
             ("isolab --version", [executable, "--version"]),
-            ("unshare + chroot, agent noop", ["unshare", "--pid", "--fork", "--mount-proc", "--mount", "--uts", "--ipc", "--net",
-                                              "chroot", image.rootfs, "/sbin/isolab-agent", "run", "noop"]),
+            // --root then --mount-proc: the agent must find /proc inside its new root, or as a
+            // PID 1 without /proc it takes itself for a VM's init and powers the namespace off.
+            ("unshare + chroot, agent noop", ["unshare", "--pid", "--fork", "--mount", "--uts", "--ipc", "--net",
+                                              "--root=" + image.rootfs, "--mount-proc", "/sbin/isolab-agent", "run", "noop"]),
             ("isolab container run, agent noop", [executable, "container", "run", "--", "/sbin/isolab-agent", "run", "noop"]),
         ]
         if let runc { commands.append(("runc run, agent noop", runc.command)) }
+        if let before {
+            commands.append(("before: isolab --version", [before, "--version"]))
+            commands.append(("before: isolab container run, noop", [before, "container", "run", "--", "/sbin/isolab-agent", "run", "noop"]))
+        }
         defer { runc?.remove() }
         var times: [[Double]] = Array(repeating: [], count: commands.count)
         let (runs, warmup) = (rounds.runs ?? 20, rounds.warmup ?? 3)
@@ -238,6 +246,11 @@ struct CLIStart: AsyncParsableCommand {
         print(ratioLine("isolab --version / true", times[1], times[0]))
         print(ratioLine("container run / unshare + chroot", times[3], times[2]))
         if runc != nil { print(ratioLine("container run / runc run", times[3], times[4])) }
+        if before != nil {
+            let base = runc != nil ? 5 : 4
+            print(ratioLine("isolab --version, now / before", times[1], times[base]))
+            print(ratioLine("container run, now / before", times[3], times[base + 1]))
+        }
     }
 }
 
