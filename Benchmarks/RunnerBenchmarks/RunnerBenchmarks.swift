@@ -90,6 +90,7 @@ final class StubInstance: Instance, @unchecked Sendable {
     func waitForExit(until deadline: UInt64) async -> InstanceExit? { .exited(0) }
     func kill() async {}
     func finalFigures() -> BackendFigures { BackendFigures() }
+    func diskPaths() -> (image: [String], instance: [String]) { ([], []) }
     func teardown() async throws {
         if let outputFD { close(outputFD) }
     }

@@ -148,3 +148,40 @@ int lab_pidfd_open(int pid) {
     return -1;
 #endif
 }
+
+int lab_load_module(const char *path) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return errno;
+    }
+    long result = syscall(SYS_finit_module, fd, "", 0);
+    int saved = errno;
+    close(fd);
+    return result == 0 ? 0 : saved;
+}
+
+int lab_thread_affinity(uint64_t *mask) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) != 0) {
+        return errno;
+    }
+    *mask = 0;
+    for (int cpu = 0; cpu < 64; cpu++) {
+        if (CPU_ISSET(cpu, &set)) {
+            *mask |= 1ULL << cpu;
+        }
+    }
+    return 0;
+}
+
+int lab_set_thread_affinity(uint64_t mask) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (int cpu = 0; cpu < 64; cpu++) {
+        if (mask & (1ULL << cpu)) {
+            CPU_SET(cpu, &set);
+        }
+    }
+    return sched_setaffinity(0, sizeof(set), &set) == 0 ? 0 : errno;
+}

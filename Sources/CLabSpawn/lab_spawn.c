@@ -245,6 +245,16 @@ __attribute__((noreturn)) static void child(const struct lab_spawn_config *confi
     if (mount_at(root, "/run", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, "mode=755") != 0) {
         fail(status_write, LAB_STEP_MOUNT_RUN);
     }
+    // Volumes: host directories bound over directories of the image, before
+    // the image is made read-only (they keep their own mount and flags).
+    for (int i = 0; i < config->bind_count; i++) {
+        char target[4096];
+        if (join(target, sizeof(target), root, config->binds[i].target) != 0 ||
+            mount(config->binds[i].source, target, NULL, MS_BIND | MS_REC, NULL) != 0 ||
+            mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV | (config->binds[i].readonly ? MS_RDONLY : 0), NULL) != 0) {
+            fail(status_write, LAB_STEP_MOUNT_VOLUME);
+        }
+    }
     // The image itself read-only; the mounts on it keep their own flags. The
     // source mount's flags are kept too: in a user namespace they are locked,
     // and a remount that drops one (relatime, say) is refused.
@@ -265,6 +275,20 @@ __attribute__((noreturn)) static void child(const struct lab_spawn_config *confi
     }
     close(new_root);
     report(status_write, LAB_STEP_ROOTFS_READY, 0);
+
+    // CPUs, before anything runs that the lab measures.
+    if (config->cpu_affinity != 0) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        for (int cpu = 0; cpu < 64; cpu++) {
+            if (config->cpu_affinity & (1ULL << cpu)) {
+                CPU_SET(cpu, &set);
+            }
+        }
+        if (sched_setaffinity(0, sizeof(set), &set) != 0) {
+            fail(status_write, LAB_STEP_AFFINITY);
+        }
+    }
 
     // 6. Identity and network.
     if (config->hostname != NULL && sethostname(config->hostname, strlen(config->hostname)) != 0) {

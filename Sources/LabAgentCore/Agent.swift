@@ -87,16 +87,21 @@ public enum Agent {
     }
 
     /// The agent's own peak RSS (VmHWM of its image since exec), for the host
-    /// to set beside the instance's memory: rusage's max RSS of a spawned
-    /// child also counts the pages it shared with its parent before exec.
+    /// to set beside the instance's memory (rusage's max RSS of a spawned
+    /// child also counts the pages it shared with its parent before exec),
+    /// and its own CPU time with its reaped children's: what a cgroup that
+    /// holds only the agent should account.
     static func doneFields() -> [(String, String)] {
-        guard let status = Sys.readFile("/proc/self/status") else { return [] }
-        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-            if let value = line.dropFirst(6).split(whereSeparator: { $0 == " " || $0 == "\t" }).first {
-                return [("max_rss_kb", String(value))]
+        var fields: [(String, String)] = []
+        if let status = Sys.readFile("/proc/self/status") {
+            for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+                if let value = line.dropFirst(6).split(whereSeparator: { $0 == " " || $0 == "\t" }).first {
+                    fields.append(("max_rss_kb", String(value)))
+                }
             }
         }
-        return []
+        fields.append(("cpu_ns", String(Sys.cpuNs(RUSAGE_SELF.rawValue) + Sys.cpuNs(RUSAGE_CHILDREN.rawValue))))
+        return fields
     }
 
     static func fail(_ error: AgentError, control: Int32, role: Role) -> Int32 {
@@ -113,6 +118,7 @@ public enum Agent {
         var names = utsname()
         uname(&names)
         let release = withUnsafeBytes(of: names.release) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+        let version = withUnsafeBytes(of: names.version) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
         var host = [CChar](repeating: 0, count: 256)
         gethostname(&host, host.count - 1)
         let hostname = String(decoding: host.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
@@ -130,10 +136,22 @@ public enum Agent {
             ("role", role.rawValue),
             ("hostname", hostname),
             ("kernel", release),
+            ("kernel_version", version),
+            ("boot_id", (Sys.readFile("/proc/sys/kernel/random/boot_id") ?? "unknown").filter { !$0.isWhitespace }),
             ("mem_total_kb", String(total)),
             ("mem_available_kb", String(available)),
             ("ncpu", String(sysconf(Int32(_SC_NPROCESSORS_ONLN)))),
         ]
+    }
+
+    /// Mounts a disk the host made (ext4), waiting briefly for its device
+    /// node: a driver loaded just now probes the disk asynchronously.
+    static func mountVolume(_ volume: KernelCommandLine.Volume) throws(AgentError) {
+        for _ in 0..<500 where !Sys.exists(volume.device) { usleep(10_000) }
+        mkdir(volume.directory, 0o755)
+        guard mount(volume.device, volume.directory, "ext4", 0, nil) == 0 else {
+            throw AgentError("mount \(volume.device) on \(volume.directory): \(Sys.describe(errno))")
+        }
     }
 
     static func helpText() -> String {
@@ -171,7 +189,16 @@ public enum Agent {
             guard let cmdline = Sys.readFile("/proc/cmdline") else {
                 throw AgentError("read /proc/cmdline: \(Sys.describe(errno))")
             }
-            return try KernelCommandLine.runArguments(cmdline)
+            let settings = try KernelCommandLine.settings(cmdline)
+            for module in settings.modules {
+                let err = lab_load_module(module)
+                // EEXIST: built into this kernel, or loaded already.
+                if err != 0 && err != EEXIST { throw AgentError("load module \(module): \(Sys.describe(err))") }
+            }
+            for volume in settings.volumes {
+                try mountVolume(volume)
+            }
+            return settings.run
         }
         Sys.reapChildren()
         let err = lab_power_off()

@@ -1,19 +1,41 @@
 /// Reads the agent's work from the kernel command line, since a VM's PID 1
 /// has no argv: `isolab.run=<arguments>`, the arguments of `isolab-agent run`
 /// separated by spaces and percent-encoded (`isolab.run=cpu%20--seconds%201`).
-/// Several `isolab.run=` are joined in order. Other `isolab.` keys are errors;
-/// the kernel's own parameters are ignored.
+/// Several `isolab.run=` are joined in order. `isolab.module=` and
+/// `isolab.volume=` ask the init to load a module and mount a disk first.
+/// Other `isolab.` keys are errors; the kernel's own parameters are ignored.
 public enum KernelCommandLine {
     /// The kernel keeps command lines far shorter (2 KiB on x86); anything
     /// longer is not a command line.
     public static let maximumLength = 65_536
-    public static let acceptedKeys = ["isolab.run"]
+    public static let acceptedKeys = ["isolab.run", "isolab.module", "isolab.volume"]
+
+    /// A disk the guest's init mounts before the workloads: `isolab.volume=/dev/vda:/data`
+    /// (ext4, made by the host).
+    public struct Volume: Sendable, Equatable {
+        public var device: String
+        public var directory: String
+    }
+
+    /// What the kernel command line asks of the agent as a VM's init.
+    public struct Settings: Sendable, Equatable {
+        /// The arguments of `isolab-agent run`.
+        public var run: [String] = []
+        /// Kernel modules in the initramfs to load first, in order
+        /// (`isolab.module=/lib/modules/virtio.ko`, repeatable).
+        public var modules: [String] = []
+        public var volumes: [Volume] = []
+    }
 
     public static func runArguments(_ text: String) throws(AgentError) -> [String] {
+        try settings(text).run
+    }
+
+    public static func settings(_ text: String) throws(AgentError) -> Settings {
         guard text.utf8.count <= maximumLength else {
             throw .badInput("kernel command line is \(text.utf8.count) bytes, longer than \(maximumLength)")
         }
-        var arguments: [String] = []
+        var settings = Settings()
         var found = false
         for token in tokens(text) {
             let key: Substring
@@ -26,28 +48,42 @@ public enum KernelCommandLine {
                 value = nil
             }
             guard key.hasPrefix("isolab.") else { continue }
-            guard key == "isolab.run" else {
+            guard acceptedKeys.contains(String(key)) else {
                 throw .badInput("unknown kernel parameter \(key)", accepted: acceptedKeys)
             }
             guard let value, !value.isEmpty else {
-                throw .badInput("isolab.run has no value; give the workload, e.g. isolab.run=noop")
+                throw .badInput("\(key) has no value; give one, e.g. isolab.run=noop")
             }
             let decoded: String
             do {
                 decoded = try PercentEncoding.decode(value)
             } catch {
-                throw .badInput("isolab.run: \(error.reason)")
+                throw .badInput("\(key): \(error.reason)")
             }
-            arguments += decoded.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
-            found = true
+            switch key {
+            case "isolab.module":
+                guard decoded.hasPrefix("/"), decoded.hasSuffix(".ko") else {
+                    throw .badInput("isolab.module=\(decoded) is not an absolute path of a .ko file")
+                }
+                settings.modules.append(decoded)
+            case "isolab.volume":
+                let parts = decoded.split(separator: ":", maxSplits: 1).map(String.init)
+                guard parts.count == 2, parts[0].hasPrefix("/dev/"), parts[1].hasPrefix("/") else {
+                    throw .badInput("isolab.volume=\(decoded) is not DEVICE:DIRECTORY, e.g. /dev/vda:/data")
+                }
+                settings.volumes.append(Volume(device: parts[0], directory: parts[1]))
+            default:
+                settings.run += decoded.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+                found = true
+            }
         }
         guard found else {
             throw .badInput("no isolab.run= on the kernel command line; append e.g. isolab.run=noop")
         }
-        guard !arguments.isEmpty else {
+        guard !settings.run.isEmpty else {
             throw .badInput("isolab.run holds only spaces; give the workload, e.g. isolab.run=noop")
         }
-        return arguments
+        return settings
     }
 
     /// Splits like the kernel's `next_arg`: whitespace separates, double

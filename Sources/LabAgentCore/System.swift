@@ -5,6 +5,14 @@ import Glibc
 public enum Sys {
     /// CLOCK_MONOTONIC in nanoseconds: every workload's own clock.
     @inline(__always)
+    /// User + system CPU time of `who` (RUSAGE_SELF, RUSAGE_CHILDREN), ns.
+    public static func cpuNs(_ who: __rusage_who_t) -> Int64 {
+        var usage = rusage()
+        guard getrusage(who, &usage) == 0 else { return 0 }
+        func ns(_ t: timeval) -> Int64 { Int64(t.tv_sec) * 1_000_000_000 + Int64(t.tv_usec) * 1000 }
+        return ns(usage.ru_utime) + ns(usage.ru_stime)
+    }
+
     public static func monotonicNs() -> Int64 {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)

@@ -28,7 +28,11 @@ struct Report: ParsableCommand {
             }
             formats.append(value)
         }
-        let loaded = try RunResults.load(file: results)
+        let stored = try RunResults.load(file: results)
+        let loaded = stored.summarizedFromTrials()
+        if !stored.hasSameSummary(as: loaded) {
+            FileOutput.standardError("isolab: the summary stored in \(results) disagrees with its trials' samples; every figure here is computed from the samples\n")
+        }
         let directory = out ?? String(results[..<(results.lastIndex(of: "/") ?? results.startIndex)]).ifEmpty(".")
         try ReportWriter.write(loaded, to: directory, formats: formats.filter { $0 != .text })
         if formats.contains(.text) { FileOutput.standardOutput(TextReport.render(loaded)) }

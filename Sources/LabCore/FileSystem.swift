@@ -136,3 +136,42 @@ public enum FileSystem {
         return names.sorted()
     }
 }
+
+extension FileSystem {
+    /// Bytes `path` takes on disk (allocated blocks), everything below a
+    /// directory included, symlinks not followed, a file with several links
+    /// counted once; 0 when it does not exist.
+    public static func allocatedBytes(_ path: String) -> Int {
+        var seen = Set<UInt64>()
+        func walk(_ path: String) -> Int {
+            var st = stat()
+            guard lstat(path, &st) == 0 else { return 0 }
+            if st.st_nlink > 1 && (st.st_mode & S_IFMT) != S_IFDIR {
+                guard seen.insert(UInt64(st.st_ino) ^ (UInt64(st.st_dev) << 40)).inserted else { return 0 }
+            }
+            var total = Int(st.st_blocks) * 512
+            if (st.st_mode & S_IFMT) == S_IFDIR {
+                for name in list(path) { total += walk(path + "/" + name) }
+            }
+            return total
+        }
+        return walk(path)
+    }
+}
+
+extension FileSystem {
+    /// The type of the file system `path` is on, from /proc/self/mountinfo
+    /// (the longest mount point that contains it): `ext4`, `tmpfs`, ...
+    public static func fileSystemType(_ path: String) -> String? {
+        guard let text = readTextIfPresent("/proc/self/mountinfo") else { return nil }
+        var best: (Int, String)?
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            guard let dash = fields.firstIndex(of: "-"), dash >= 5, fields.count > dash + 1 else { continue }
+            let point = String(fields[4])
+            guard path == point || path.hasPrefix(point == "/" ? "/" : point + "/") else { continue }
+            if best == nil || point.count > best!.0 { best = (point.count, String(fields[dash + 1])) }
+        }
+        return best?.1
+    }
+}

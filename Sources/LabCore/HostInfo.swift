@@ -28,7 +28,9 @@ extension HostInfo {
             cpuModel: model,
             cpuCount: Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))),
             memoryTotalKiB: MemInfo.value("MemTotal", in: meminfo) ?? 0,
-            euid: geteuid()
+            euid: geteuid(),
+            bootID: FileSystem.readTextIfPresent("/proc/sys/kernel/random/boot_id")?.trimmingWhitespace(),
+            kernelVersion: FileSystem.readTextIfPresent("/proc/sys/kernel/version")?.trimmingWhitespace()
         )
     }
 }

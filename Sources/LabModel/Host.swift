@@ -6,16 +6,24 @@ public struct HostInfo: Codable, Sendable, Equatable {
     public var cpuCount: Int
     public var memoryTotalKiB: Int
     public var euid: UInt32
+    /// `/proc/sys/kernel/random/boot_id`: one value per booted kernel, the
+    /// same in every namespace (there is no boot-id namespace).
+    public var bootID: String?
+    /// `uname -v`.
+    public var kernelVersion: String?
 
     public var isRoot: Bool { euid == 0 }
 
-    public init(kernelRelease: String, architecture: String, cpuModel: String, cpuCount: Int, memoryTotalKiB: Int, euid: UInt32) {
+    public init(kernelRelease: String, architecture: String, cpuModel: String, cpuCount: Int, memoryTotalKiB: Int, euid: UInt32,
+                bootID: String? = nil, kernelVersion: String? = nil) {
         self.kernelRelease = kernelRelease
         self.architecture = architecture
         self.cpuModel = cpuModel
         self.cpuCount = cpuCount
         self.memoryTotalKiB = memoryTotalKiB
         self.euid = euid
+        self.bootID = bootID
+        self.kernelVersion = kernelVersion
     }
 }
 

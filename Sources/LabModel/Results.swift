@@ -62,57 +62,6 @@ public struct TrialRecord: Codable, Sendable {
     }
 }
 
-/// Evidence from inside a container that it is isolated.
-public struct IsolationEvidence: Codable, Sendable, Equatable {
-    public var pidOne: String
-    public var hostname: String
-    public var interfaces: [String]
-    /// namespace kind -> differs from the host's
-    public var namespacesDiffer: [String: Bool]
-    public var capEff: String
-    public var hostRootReachable: Bool
-    public var rootWritable: Bool
-
-    public init(pidOne: String, hostname: String, interfaces: [String], namespacesDiffer: [String: Bool], capEff: String, hostRootReachable: Bool, rootWritable: Bool) {
-        self.pidOne = pidOne
-        self.hostname = hostname
-        self.interfaces = interfaces
-        self.namespacesDiffer = namespacesDiffer
-        self.capEff = capEff
-        self.hostRootReachable = hostRootReachable
-        self.rootWritable = rootWritable
-    }
-}
-
-/// Evidence that cgroups limit, account for and freeze a container.
-public struct CgroupEvidence: Codable, Sendable, Equatable {
-    public var mode: String
-    public var memoryLimitMiB: Int
-    public var oomKilled: Bool
-    public var exitDescription: String
-    public var peakMemoryMiB: Double?
-    public var cpuTimeMs: Double?
-    public var frozeCounterHeld: Bool
-    public var thawedCounterMoved: Bool
-    public var cpuWeight: Int
-    public var cpuWeightFile: String
-    public var cpuWeightWritten: String?
-
-    public init(mode: String, memoryLimitMiB: Int, oomKilled: Bool, exitDescription: String, peakMemoryMiB: Double? = nil, cpuTimeMs: Double? = nil, frozeCounterHeld: Bool, thawedCounterMoved: Bool, cpuWeight: Int, cpuWeightFile: String, cpuWeightWritten: String? = nil) {
-        self.mode = mode
-        self.memoryLimitMiB = memoryLimitMiB
-        self.oomKilled = oomKilled
-        self.exitDescription = exitDescription
-        self.peakMemoryMiB = peakMemoryMiB
-        self.cpuTimeMs = cpuTimeMs
-        self.frozeCounterHeld = frozeCounterHeld
-        self.thawedCounterMoved = thawedCounterMoved
-        self.cpuWeight = cpuWeight
-        self.cpuWeightFile = cpuWeightFile
-        self.cpuWeightWritten = cpuWeightWritten
-    }
-}
-
 public struct RunEnvironment: Codable, Sendable {
     public var labVersion: String
     public var gitCommit: String
@@ -130,6 +79,11 @@ public struct RunEnvironment: Codable, Sendable {
     public var scenarioDigest: String
     public var scenarioText: String
     public var seed: UInt64
+    /// The host CPUs every backend was pinned to (the scenario's `cpus`):
+    /// the same budget for the process, the container and the guest; nil: not pinned.
+    public var cpuBudget: [Int]?
+    /// Where the instances' volume lived (`host disk: ...`), if the scenario gave one.
+    public var volume: String?
 
     public init(labVersion: String, gitCommit: String, startedAt: String, finishedAt: String?, host: HostInfo, hostFacts: HostFacts,
                 imageName: String, imageDigest: String, imageFootprint: ImageFootprint, guestKernel: GuestKernel?,
@@ -149,6 +103,17 @@ public struct RunEnvironment: Codable, Sendable {
         self.scenarioDigest = scenarioDigest
         self.scenarioText = scenarioText
         self.seed = seed
+    }
+
+    public init(labVersion: String, gitCommit: String, startedAt: String, finishedAt: String?, host: HostInfo, hostFacts: HostFacts,
+                imageName: String, imageDigest: String, imageFootprint: ImageFootprint, guestKernel: GuestKernel?,
+                accelerator: AcceleratorDecision?, scenarioFile: String, scenarioDigest: String, scenarioText: String, seed: UInt64,
+                cpuBudget: [Int]?, volume: String?) {
+        self.init(labVersion: labVersion, gitCommit: gitCommit, startedAt: startedAt, finishedAt: finishedAt, host: host, hostFacts: hostFacts,
+                  imageName: imageName, imageDigest: imageDigest, imageFootprint: imageFootprint, guestKernel: guestKernel,
+                  accelerator: accelerator, scenarioFile: scenarioFile, scenarioDigest: scenarioDigest, scenarioText: scenarioText, seed: seed)
+        self.cpuBudget = cpuBudget
+        self.volume = volume
     }
 }
 
@@ -223,6 +188,9 @@ public struct RunResults: Codable, Sendable {
     public var cgroups: CgroupEvidence?
     public var checkErrors: [String]
     public var summary: ResultsSummary
+    /// Set once `summary` has been computed from `trials` in this process
+    /// (not stored: a summary read from a file is only a cache).
+    public var summaryIsFromTrials = false
 
     enum CodingKeys: String, CodingKey {
         case schemaVersion = "schema_version"

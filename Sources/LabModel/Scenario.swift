@@ -86,8 +86,10 @@ public struct Scenario: Decodable, Sendable {
         public var memoryMiB = 256
         public var vcpus = 1
         public var bootTimeout: Double = 120
+        /// TCG's translation-buffer size, MiB (nil: QEMU's default, 1 GiB reserved here).
+        public var tbCacheMiB: Int?
 
-        enum CodingKeys: String, CodingKey, CaseIterable { case accel, machine, memory, vcpus, boot_timeout }
+        enum CodingKeys: String, CodingKey, CaseIterable { case accel, machine, memory, vcpus, boot_timeout, tb_cache }
 
         public init() {}
 
@@ -105,6 +107,7 @@ public struct Scenario: Decodable, Sendable {
             }
             vcpus = try container.decodeInteger(.vcpus, in: 1...64) ?? 1
             bootTimeout = try container.decodeNumber(.boot_timeout, in: 1...3600, what: "seconds") ?? 120
+            tbCacheMiB = try container.decodeSize(.tb_cache, in: (1 << 20)...(4 << 30), what: "a translation buffer").map { Int($0 >> 20) }
         }
     }
 
@@ -127,9 +130,30 @@ public struct Scenario: Decodable, Sendable {
     public var vm: VMSettings
     public var checks: [Check]
     public var seed: UInt64
+    /// Every backend on this many host CPUs (the last ones), pinned: the
+    /// process and the container by affinity, the guest's vCPUs (as many)
+    /// and QEMU's threads through libvirt. nil: not pinned.
+    public var cpus: Int?
+    /// A volume of this size on the host's disk at `/data` in every
+    /// instance: a host directory (bound into the container), an ext4 disk
+    /// image for the guest (virtio-blk, cache=none).
+    public var volumeBytes: UInt64?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, description, image, backends, workloads, repetitions, warmup, limits, vm, checks, seed
+        case name, description, image, backends, workloads, repetitions, warmup, limits, vm, checks, seed, cpus, volume
+    }
+
+    struct VolumeKeys: Decodable {
+        var size: UInt64
+        enum CodingKeys: String, CodingKey, CaseIterable { case size }
+        init(from decoder: any Decoder) throws {
+            try decoder.rejectUnknownKeys(CodingKeys.self)
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            guard let size = try container.decodeSize(.size, in: (16 << 20)...(64 << 30), what: "a volume") else {
+                throw DecodingError.keyNotFound(CodingKeys.size, .init(codingPath: container.codingPath, debugDescription: "give the volume's size, e.g. {size: 512M}"))
+            }
+            self.size = size
+        }
     }
 
     public init(from decoder: any Decoder) throws {
@@ -186,6 +210,8 @@ public struct Scenario: Decodable, Sendable {
         } else {
             seed = 1
         }
+        cpus = try container.decodeInteger(.cpus, in: 1...64)
+        volumeBytes = try container.decodeIfPresent(VolumeKeys.self, forKey: .volume)?.size
         // The agent must accept the workloads and their parameters: say so now, not after a boot.
         if let check = decoder.userInfo[Self.workloadCheckKey] as? WorkloadCheck {
             do {

@@ -41,6 +41,7 @@ public enum CSVReport {
 
     /// One row per backend and metric, with the statistics and the ratio to bare.
     public static func summary(_ results: RunResults) throws -> String {
+        let results = results.summarizedFromTrials()
         var rows = [["scenario", "backend", "workload", "metric", "unit", "n", "min", "median", "mean", "stddev", "p95", "max",
                      "mad", "outliers", "median_ci_low", "median_ci_high", "ratio_to_bare", "ratio_ci_low", "ratio_ci_high"]]
         for metric in results.summary.metrics {

@@ -2,152 +2,414 @@ import Foundation
 import LabModel
 import LabStats
 
-/// One statement of the notes, set against what the run measured.
+/// One statement of the notes, set against what the run measured. The
+/// verdict and every word of `measured` and `evidence` are computed from
+/// the results (the trials' samples and the checks' evidence), never written.
 public struct Claim: Sendable, Equatable {
-    public enum Verdict: String, Sendable {
+    public enum Verdict: String, Sendable, CaseIterable {
         case holds = "holds"
+        case partlyHolds = "partly holds"
         case doesNotHold = "does not hold"
-        case notMeasured = "not measured here"
+        case inconclusive = "inconclusive (noise)"
+        case notMeasured = "not measured"
+
+        /// The CSS class of the verdict's cell.
+        public var cssClass: String {
+            switch self {
+            case .holds: "holds"
+            case .partlyHolds: "partly"
+            case .doesNotHold: "doesnothold"
+            case .inconclusive: "inconclusive"
+            case .notMeasured: "notmeasured"
+            }
+        }
     }
+
+    /// Stable key: `startup`, `kernel`, `memory`, `disk`, `hardware`,
+    /// `namespace.pid` ..., `cgroup.limit` ..., `density`, `neighbours`.
+    public var id: String
+    /// The notes' words.
     public var statement: String
     public var measured: String
     public var verdict: Verdict
+    /// What was compared, with which instrument, the control and the uncertainty.
     public var evidence: String
 }
 
 enum Format {
-    /// `4.2 ms`, `4.21 s`.
+    /// `4.2 ms`, `4.21 s`, `2.1 min`.
     static func duration(_ ms: Double) -> String {
-        ms >= 1000 ? String(format: "%.2f s", ms / 1000) : (ms >= 10 ? String(format: "%.1f ms", ms) : String(format: "%.2f ms", ms))
+        if ms >= 60_000 { return String(format: "%.1f min", ms / 60_000) }
+        return ms >= 1000 ? String(format: "%.2f s", ms / 1000) : (ms >= 10 ? String(format: "%.1f ms", ms) : String(format: "%.2f ms", ms))
     }
 
     static func ratio(_ ratio: RatioSummary?) -> String {
         guard let ratio else { return "n/a" }
-        let ci = ratio.interval.map { String(format: " [95 %% CI %.2f–%.2f]", $0.lower, $0.upper) } ?? ""
-        return String(format: "%.2f ×", ratio.ratio) + ci
+        return interval(ratio.ratio, ratio.interval)
     }
+
+    static func interval(_ value: Double, _ interval: Interval?) -> String {
+        let ci = interval.map { String(format: " [95 %% CI %.3g–%.3g]", $0.lower, $0.upper) } ?? " [no interval: too few trials]"
+        return String(format: "%.3g ×", value) + ci
+    }
+
+    static func mib(_ value: Double) -> String { value >= 100 ? String(format: "%.0f MiB", value) : String(format: "%.1f MiB", value) }
 }
 
 public enum Claims {
+    /// Every claim of the notes against `results`, from its trials' samples
+    /// (the stored summary is not read: it is a cache).
     public static func evaluate(_ results: RunResults) -> [Claim] {
-        var claims: [Claim] = []
-        let accelerator = results.environment.accelerator?.accelerator.rawValue.uppercased() ?? "?"
-        let container = results.metric(.container, "startup", "ready")?.summary.median
-        let vm = results.metric(.vm, "startup", "ready")?.summary.median
+        let data = ClaimData(results.summarizedFromTrials())
+        return [
+            startup(data), kernel(data), memory(data), disk(data), hardware(data),
+            namespace(data, "pid", "PID namespaces isolate process IDs: a container sees only its own processes."),
+            namespace(data, "net", "NET namespaces give each container its own network interfaces and addresses."),
+            namespace(data, "ipc", "IPC namespaces isolate System V IPC objects and POSIX message queues."),
+            namespace(data, "mnt", "MNT namespaces isolate mount points: a mount on one side is not seen on the other."),
+            namespace(data, "uts", "UTS namespaces isolate the hostname and the kernel name and version number."),
+            cgroupLimit(data), cgroupPrioritise(data), cgroupAccount(data), cgroupFreeze(data),
+            Claim(id: "density", statement: "One image gives many simultaneous instances; containers pack more densely than VMs.",
+                  measured: "-", verdict: .notMeasured, evidence: "This run starts one instance at a time; a density ramp measures it."),
+            Claim(id: "neighbours", statement: "Containers do not disturb each other.", measured: "-", verdict: .notMeasured,
+                  evidence: "This run has no noisy neighbour; a neighbour scenario measures it."),
+        ]
+    }
 
-        // 1. Start-up time.
-        if let container, let vm {
-            let ratio = results.ratio(.vm, over: .container, "startup", "ready")
-            let containerInSeconds = container >= 1000 && container < 60_000
-            let vmInMinutes = vm >= 60_000
-            claims.append(Claim(
-                statement: "A new container starts in seconds; a new VM takes minutes.",
-                measured: "container ready in \(Format.duration(container)), VM in \(Format.duration(vm)) under \(accelerator)",
-                verdict: containerInSeconds && vmInMinutes ? .holds : .doesNotHold,
-                evidence: "Medians of \(results.repetitions) trials each. The VM takes \(Format.ratio(ratio)) as long as the container: "
-                    + "the order holds, the scale does not: a container starts in milliseconds and the VM in seconds"
-                    + (accelerator == "TCG" ? ", and under TCG (software emulation); with KVM the VM would be faster still." : ".")))
-        } else {
-            claims.append(Claim(statement: "A new container starts in seconds; a new VM takes minutes.", measured: "-",
-                                verdict: .notMeasured, evidence: "The scenario does not run both containers and VMs."))
+    // MARK: - start-up
+
+    static let startupStatement = "A new container starts in seconds; a new VM takes minutes."
+
+    static func startup(_ data: ClaimData) -> Claim {
+        let c = data.values(.container, "startup", "ready"), v = data.values(.vm, "startup", "ready")
+        guard !c.isEmpty, !v.isEmpty else {
+            return Claim(id: "startup", statement: startupStatement, measured: "-", verdict: .notMeasured,
+                         evidence: "Needs container and VM trials that reached READY (\(data.counts(.container)); \(data.counts(.vm))).")
         }
-
-        // 2. Kernels.
-        let hostKernel = results.environment.host.kernelRelease
-        let containerKernel = results.trials.first { $0.backend == .container && $0.ready != nil }?.ready?["kernel"]
-        let vmKernel = results.trials.first { $0.backend == .vm && $0.ready != nil }?.ready?["kernel"]
-        if let containerKernel, let vmKernel {
-            let holds = containerKernel == hostKernel && vmKernel != hostKernel
-            claims.append(Claim(
-                statement: "Containers use the host's kernel; VMs boot their own.",
-                measured: "container: \(containerKernel); VM: \(vmKernel); host: \(hostKernel)",
-                verdict: holds ? .holds : .doesNotHold,
-                evidence: "uname -r inside each, from the agent's READY line."))
-        } else {
-            claims.append(Claim(statement: "Containers use the host's kernel; VMs boot their own.", measured: "-",
-                                verdict: .notMeasured, evidence: "Needs a container and a VM trial that reached READY."))
-        }
-
-        // 3. Footprint.
-        let containerMemory = results.metric(.container, "resources", "memory")?.summary.median
-        let vmMemory = results.metric(.vm, "resources", "memory")?.summary.median
-        let footprint = results.environment.imageFootprint
-        let kernelBytes = results.environment.guestKernel?.sizeBytes ?? 0
-        if let containerMemory, let vmMemory {
-            let diskContainer = Double(footprint.rootfsBytes) / 1_048_576
-            let diskVM = Double(footprint.initramfsBytes + kernelBytes) / 1_048_576
-            claims.append(Claim(
-                statement: "Containers are lighter: smaller on disk and in memory.",
-                measured: String(format: "memory %.1f MiB (container, cgroup peak) vs %.1f MiB (VM, QEMU PSS); disk %.1f MiB (rootfs) vs %.1f MiB (kernel + initramfs)",
-                                 containerMemory, vmMemory, diskContainer, diskVM),
-                verdict: containerMemory < vmMemory && diskContainer < diskVM ? .holds : .doesNotHold,
-                evidence: String(format: "The VM uses %.0f × the container's memory. The image is the same files in both; the VM adds a %.1f MiB kernel.",
-                                 vmMemory / max(containerMemory, 0.001), Double(kernelBytes) / 1_048_576)))
-        } else {
-            claims.append(Claim(statement: "Containers are lighter: smaller on disk and in memory.", measured: "-",
-                                verdict: .notMeasured, evidence: "Needs container and VM trials."))
-        }
-
-        // 4. Direct use of the hardware.
-        let workloadRatios = results.summary.ratios.filter { !["startup", "resources"].contains($0.workload) && $0.baseline == .bare }
-        if workloadRatios.isEmpty {
-            claims.append(Claim(statement: "Applications in containers use the hardware directly: CPU and memory efficiency better than in a VM.",
-                                measured: "-", verdict: .notMeasured, evidence: "The scenario runs no cpu or memory workload (see scenarios/overhead.yaml)."))
-        } else {
-            let compute = workloadRatios.filter { ["cpu", "memory"].contains($0.workload) }
-            let byMetric = Dictionary(grouping: compute) { "\($0.workload).\($0.metric)" }
-            // The claim compares the container with the VM: for every CPU and
-            // memory metric (rates: higher is better), the container keeps
-            // more of bare's rate than the VM does.
-            let pairs = byMetric.values.compactMap { ratios -> (Double, Double)? in
-                guard let c = ratios.first(where: { $0.backend == .container }), let v = ratios.first(where: { $0.backend == .vm }) else { return nil }
-                return (c.ratio, v.ratio)
+        let (container, vm) = (Statistics.median(c), Statistics.median(v))
+        let ratio = vm / container
+        let interval = Bootstrap.ratioOfMedians(v, c, seed: data.seed)
+        let accelerator = data.accelerators(.vm)
+        enum Order { case containerFirst, vmFirst, unclear }
+        let order: Order = interval.map { $0.lower > 1 ? .containerFirst : ($0.upper < 1 ? .vmFirst : .unclear) } ?? .unclear
+        let vmInMinutes = vm >= 60_000
+        let containerInSeconds = container < 60_000
+        let verdict: Claim.Verdict
+        var prose = "Medians of \(data.counts(.container)) and \(data.counts(.vm)), launch to READY. "
+            + "The VM takes \(Format.interval(ratio, interval)) as long as the container"
+        switch order {
+        case .containerFirst:
+            prose += ": the order holds, the container is ready first"
+            if vmInMinutes && containerInSeconds {
+                verdict = .holds
+                prose += ", and the scale holds too: the VM took minutes."
+            } else {
+                verdict = .partlyHolds
+                prose += "; the scale does not: the container took \(Format.duration(container)) and the VM \(Format.duration(vm)), not minutes."
             }
-            let containerDeviation = compute.filter { $0.backend == .container }.map { abs($0.ratio - 1) }
-            let line = byMetric.keys.sorted().map { key in
-                let ratios = byMetric[key]!.sorted { $0.backend < $1.backend }
-                return key + " " + ratios.map { "\($0.backend.rawValue) \(String(format: "%.2f", $0.ratio))×" }.joined(separator: ", ")
-            }.joined(separator: "; ")
-            claims.append(Claim(
-                statement: "Applications in containers use the hardware directly: CPU and memory efficiency better than in a VM.",
-                measured: line.isEmpty ? "no cpu or memory metric" : line,
-                verdict: pairs.isEmpty ? .notMeasured : (pairs.allSatisfy { $0.0 > $0.1 } ? .holds : .doesNotHold),
-                evidence: "Ratios of medians to bare (rates: higher is better). "
-                    + (containerDeviation.isEmpty ? "" : String(format: "The container stays within %.0f %% of bare (median deviation %.0f %%). ",
-                                                               (containerDeviation.max() ?? 0) * 100, Statistics.median(containerDeviation) * 100))
-                    + (accelerator == "TCG" ? "Under TCG the VM's CPU is emulated, so this compares emulation, not KVM's hardware virtualisation." : "")))
+        case .vmFirst:
+            verdict = .doesNotHold
+            prose += ": the VM was ready first."
+        case .unclear:
+            verdict = .inconclusive
+            prose += interval == nil ? ": too few trials for an interval." : ": the interval includes 1, the order is not established."
         }
+        if accelerator.contains(.tcg) {
+            prose += " The VM ran under TCG (software emulation): with KVM the same guest boots several times faster; these are not KVM figures."
+        } else if accelerator == [.kvm] {
+            prose += " The VM ran under KVM."
+        }
+        return Claim(id: "startup", statement: startupStatement,
+                     measured: "container ready in \(Format.duration(container)), VM in \(Format.duration(vm)) under \(data.acceleratorLabel)",
+                     verdict: verdict, evidence: prose)
+    }
 
-        // 5. Isolation.
-        if let isolation = results.isolation {
-            let all = isolation.namespacesDiffer.values.allSatisfy { $0 } && isolation.namespacesDiffer.count == 6
-            let holds = all && isolation.interfaces == ["lo"] && !isolation.hostRootReachable && !isolation.rootWritable
-            claims.append(Claim(
-                statement: "Namespaces (PID, NET, IPC, MNT, UTS) isolate each container.",
-                measured: "PID 1: \(isolation.pidOne); hostname \(isolation.hostname); interfaces \(isolation.interfaces.joined(separator: ", ")); "
-                    + "namespaces differing from the host's: \(isolation.namespacesDiffer.filter(\.value).keys.sorted().joined(separator: ", "))",
-                verdict: holds ? .holds : .doesNotHold,
-                evidence: "Read from inside a container: /proc/self/ns links, /proc/net/dev, host paths unreachable (\(!isolation.hostRootReachable)), root read-only (\(!isolation.rootWritable)), CapEff \(isolation.capEff)."))
-        } else {
-            claims.append(Claim(statement: "Namespaces (PID, NET, IPC, MNT, UTS) isolate each container.", measured: "-",
-                                verdict: .notMeasured, evidence: "Add checks: [isolation] to the scenario."))
-        }
+    // MARK: - kernel
 
-        // 6. cgroups.
-        if let cgroups = results.cgroups {
-            let holds = cgroups.oomKilled && cgroups.frozeCounterHeld && cgroups.thawedCounterMoved && cgroups.cpuWeightWritten != nil
-                && (cgroups.cpuTimeMs ?? 0) > 0
-            claims.append(Claim(
-                statement: "cgroups limit, prioritise, account for and freeze containers.",
-                measured: "\(cgroups.memoryLimitMiB) MiB limit: \(cgroups.exitDescription); weight \(cgroups.cpuWeight) written as \(cgroups.cpuWeightFile) = \(cgroups.cpuWeightWritten ?? "?"); "
-                    + String(format: "CPU time accounted %.0f ms; frozen: counter held %@, thawed: counter moved %@",
-                             cgroups.cpuTimeMs ?? 0, cgroups.frozeCounterHeld ? "yes" : "no", cgroups.thawedCounterMoved ? "yes" : "no"),
-                verdict: holds ? .holds : .doesNotHold,
-                evidence: "cgroup \(cgroups.mode) on this host; measured once per run on containers of the lab's own."))
-        } else {
-            claims.append(Claim(statement: "cgroups limit, prioritise, account for and freeze containers.", measured: "-",
-                                verdict: .notMeasured, evidence: "Add checks: [cgroups] to the scenario."))
+    static func kernel(_ data: ClaimData) -> Claim {
+        let statement = "Containers use the host's kernel; VMs boot their own."
+        let host = data.results.environment.host
+        let containerIDs = Set(data.ready(.container).compactMap { $0["boot_id"] })
+        let vmIDs = Set(data.ready(.vm).compactMap { $0["boot_id"] })
+        guard let hostID = host.bootID, !containerIDs.isEmpty, !vmIDs.isEmpty else {
+            return Claim(id: "kernel", statement: statement, measured: "-", verdict: .notMeasured,
+                         evidence: "Needs the host's boot_id and container and VM trials whose READY carried theirs.")
         }
-        return claims
+        let containerShares = containerIDs == [hostID]
+        let vmOwn = !vmIDs.contains(hostID)
+        let verdict: Claim.Verdict = containerShares && vmOwn ? .holds : (containerShares || vmOwn ? .partlyHolds : .doesNotHold)
+        let releases = "release: container \(data.ready(.container).first?["kernel"] ?? "?"), VM \(data.ready(.vm).first?["kernel"] ?? "?"), host \(host.kernelRelease)"
+        let sameRelease = data.ready(.vm).first?["kernel"] == host.kernelRelease
+        return Claim(
+            id: "kernel", statement: statement,
+            measured: "boot_id: container \(containerShares ? "= host's" : "≠ host's"), VM \(vmOwn ? "its own" : "= host's"); \(releases)",
+            verdict: verdict,
+            evidence: "/proc/sys/kernel/random/boot_id is one value per booted kernel and is not namespaced: read by the agent in every trial "
+                + "(\(containerIDs.count) value(s) in the containers, \(vmIDs.count) in the VMs) against the host's own."
+                + (sameRelease ? " The VM's kernel has the host's release string, so comparing releases could not tell them apart; boot_id does." : ""))
+    }
+
+    // MARK: - lighter
+
+    static func memory(_ data: ClaimData) -> Claim {
+        let statement = "Containers are lighter than VMs in memory."
+        let c = data.values(.container, "resources", "pss"), v = data.values(.vm, "resources", "pss")
+        guard !c.isEmpty, !v.isEmpty else {
+            return Claim(id: "memory", statement: statement, measured: "-", verdict: .notMeasured,
+                         evidence: "Needs container and VM trials measured at READY by the lab's memory instrument (PSS).")
+        }
+        let (container, vm) = (Statistics.median(c), Statistics.median(v))
+        let interval = Bootstrap.ratioOfMedians(v, c, seed: data.seed)
+        let verdict: Claim.Verdict = interval.map { $0.lower > 1 ? .holds : ($0.upper < 1 ? .doesNotHold : .inconclusive) } ?? .inconclusive
+        var measured = "PSS at READY: container \(Format.mib(container)), VM \(Format.mib(vm))"
+        if let bare = data.median(.bare, "resources", "pss") { measured += ", bare \(Format.mib(bare))" }
+        var secondary: [String] = []
+        if let drop = data.median(.container, "resources", "memavailable_drop"), let vmDrop = data.median(.vm, "resources", "memavailable_drop") {
+            secondary.append(String(format: "host MemAvailable drop to READY %.1f MiB (container) and %.1f MiB (VM)", drop, vmDrop))
+        }
+        if let peak = data.median(.container, "resources", "cgroup_peak") {
+            secondary.append(String(format: "the container's cgroup peak %.1f MiB (a cgroup's charge: pages already cached are charged to whoever read them first)", peak))
+        }
+        if let rss = data.median(.vm, "resources", "rss_peak") { secondary.append(String(format: "QEMU's peak RSS %.0f MiB", rss)) }
+        if let ram = data.median(.vm, "resources", "guest_ram") { secondary.append(String(format: "the guest's configured RAM %.0f MiB", ram)) }
+        let evidence = "One instrument for every backend: the proportional set size (/proc/PID/smaps_rollup) summed over every host process "
+            + "of the instance (container: its cgroup's processes; VM: QEMU and its helpers) at READY; "
+            + "the VM uses \(Format.interval(vm / container, interval)) the container's. "
+            + (secondary.isEmpty ? "" : "Other instruments, not compared: " + secondary.joined(separator: "; ") + ".")
+        return Claim(id: "memory", statement: statement, measured: measured, verdict: verdict, evidence: evidence)
+    }
+
+    static func disk(_ data: ClaimData) -> Claim {
+        let statement = "Containers are lighter than VMs on disk."
+        guard let containerImage = data.median(.container, "resources", "disk_image"), let vmImage = data.median(.vm, "resources", "disk_image"),
+              let containerOwn = data.median(.container, "resources", "disk_instance"), let vmOwn = data.median(.vm, "resources", "disk_instance") else {
+            return Claim(id: "disk", statement: statement, measured: "-", verdict: .notMeasured,
+                         evidence: "Needs container and VM trials with their files measured (allocated blocks) before teardown.")
+        }
+        let kernel = Double(data.results.environment.guestKernel?.sizeBytes ?? 0) / 1_048_576
+        let onceSmaller = containerImage < vmImage
+        // A few KiB either way is a state file: not a difference.
+        let instanceNotLarger = containerOwn <= vmOwn * 1.1 + 8
+        let verdict: Claim.Verdict = onceSmaller && instanceNotLarger ? .holds : (onceSmaller || instanceNotLarger ? .partlyHolds : .doesNotHold)
+        let measured = String(format: "paid once: container %.1f MiB, VM %.1f MiB; each instance adds: container %.0f KiB, VM %.0f KiB",
+                              containerImage, vmImage, containerOwn, vmOwn)
+        var evidence = "Allocated blocks of the files each instance was started from (paid once, shared by every instance of the image: "
+            + "the container's rootfs; the VM's kernel and initramfs) and of those made for it alone (run directory, state file, volume), "
+            + "measured before its teardown. "
+        if kernel > 0 {
+            evidence += String(format: "Of the VM's %.1f MiB, the kernel's %.1f MiB is structural (a VM needs a kernel, a container uses the host's); ", vmImage, kernel)
+            evidence += String(format: "the rest, %.1f MiB, is the image's files packed as an initramfs (%.1f MiB as a tree for the container). ",
+                               vmImage - kernel, containerImage)
+        }
+        evidence += "Neither writes its working state to disk here (tmpfs), so what each instance adds is small on both sides."
+        return Claim(id: "disk", statement: statement, measured: measured, verdict: verdict, evidence: evidence)
+    }
+
+    // MARK: - the hardware
+
+    static func hardware(_ data: ClaimData) -> Claim {
+        let statement = "Applications in containers use the hardware directly: better CPU, memory and I/O efficiency than in a VM."
+        var rows: [(String, Claim.Verdict, String)] = []
+        for (workload, metric, unit) in data.keys where !["startup", "resources"].contains(workload) {
+            guard let direction = MetricDirection.of(unit: unit) else { continue }
+            let c = data.values(.container, workload, metric), v = data.values(.vm, workload, metric)
+            guard !c.isEmpty, !v.isEmpty else { continue }
+            // container / VM, oriented so that > 1 means the container does better.
+            let better = direction == .higherIsBetter ? Statistics.median(c) / Statistics.median(v) : Statistics.median(v) / Statistics.median(c)
+            let interval = direction == .higherIsBetter ? Bootstrap.ratioOfMedians(c, v, seed: data.seed) : Bootstrap.ratioOfMedians(v, c, seed: data.seed)
+            let verdict: Claim.Verdict = interval.map { $0.lower > 1 ? .holds : ($0.upper < 1 ? .doesNotHold : .inconclusive) } ?? .inconclusive
+            rows.append(("\(workload).\(metric)", verdict, Format.interval(better, interval)))
+        }
+        guard !rows.isEmpty else {
+            return Claim(id: "hardware", statement: statement, measured: "-", verdict: .notMeasured,
+                         evidence: "The scenario runs no cpu, memory, syscall, spawn, fileio or net workload in both a container and a VM (see scenarios/overhead.yaml).")
+        }
+        let held = rows.filter { $0.1 == .holds }.count, against = rows.filter { $0.1 == .doesNotHold }.count
+        let verdict: Claim.Verdict = against > 0 ? .doesNotHold : (held == rows.count ? .holds : (held > 0 ? .partlyHolds : .inconclusive))
+        let env = data.results.environment
+        var evidence = "Per metric, how many times better the container does than the VM (ratio of medians, oriented so that above 1 favours the container), "
+            + "with its 95 % bootstrap interval: a metric holds when the interval excludes 1 in the container's favour, is inconclusive when it includes 1. "
+            + "\(held) of \(rows.count) hold\(against > 0 ? ", \(against) go against the claim" : ""). "
+        if let budget = env.cpuBudget {
+            evidence += "Equal budgets: the process, the container and the guest (\(budget.count) vCPU) pinned to host CPU(s) \(budget.map(String.init).joined(separator: ", ")). "
+        } else {
+            evidence += "Not pinned: the container could use every host CPU, the guest its vCPUs only. "
+        }
+        if let volume = env.volume { evidence += "I/O: \(volume). " }
+        if data.accelerators(.vm).contains(.tcg) {
+            evidence += "The VM ran under TCG: its CPU is emulated, so this compares emulation, not KVM's hardware virtualisation."
+        }
+        return Claim(id: "hardware", statement: statement,
+                     measured: rows.map { "\($0.0) \($0.2) \($0.1.rawValue)" }.joined(separator: "; "), verdict: verdict, evidence: evidence)
+    }
+
+    // MARK: - namespaces
+
+    static func namespace(_ data: ClaimData, _ kind: String, _ statement: String) -> Claim {
+        guard let evidence = data.results.isolation, !evidence.probes(kind).isEmpty else {
+            return Claim(id: "namespace.\(kind)", statement: statement, measured: "-", verdict: .notMeasured,
+                         evidence: "Add checks: [isolation] to the scenario.")
+        }
+        let probes = evidence.probes(kind)
+        let measured = probes.map { "\($0.question): inside \($0.inside); bare control \($0.control); host \($0.host)" }.joined(separator: ". ")
+        let blind = probes.filter { !$0.controlSawHost }
+        guard blind.isEmpty else {
+            return Claim(id: "namespace.\(kind)", statement: statement, measured: measured, verdict: .inconclusive,
+                         evidence: "The control (the same probe as a bare process) did not see the host's object for: "
+                            + blind.map(\.question).joined(separator: "; ") + ". A probe that cannot see the host's object proves nothing by not seeing it inside.")
+        }
+        let isolated = probes.filter(\.isolated), open = probes.filter { !$0.isolated }
+        let verdict: Claim.Verdict = open.isEmpty ? .holds : (isolated.isEmpty ? .doesNotHold : .partlyHolds)
+        var prose = "Asked inside a container of the lab's own and, as the control, by the same busybox applets as a bare host process, which saw the host's answer each time. "
+        if !isolated.isEmpty { prose += "Isolated: " + isolated.map(\.question).joined(separator: "; ") + ". " }
+        if !open.isEmpty { prose += "Not isolated (the container sees the host's): " + open.map(\.question).joined(separator: "; ") + "." }
+        return Claim(id: "namespace.\(kind)", statement: statement, measured: measured, verdict: verdict, evidence: prose)
+    }
+
+    // MARK: - cgroups
+
+    static func cgroupClaim(_ data: ClaimData, _ id: String, _ statement: String, _ part: String,
+                            _ body: (CgroupEvidence) -> Claim?) -> Claim {
+        guard let evidence = data.results.cgroups else {
+            return Claim(id: id, statement: statement, measured: "-", verdict: .notMeasured, evidence: "Add checks: [cgroups] to the scenario.")
+        }
+        if let claim = body(evidence) { return claim }
+        let why = evidence.errors.first { $0.hasPrefix(part) } ?? "not measured"
+        return Claim(id: id, statement: statement, measured: "-", verdict: .notMeasured, evidence: why)
+    }
+
+    static func cgroupLimit(_ data: ClaimData) -> Claim {
+        let statement = "cgroups limit what a container may use (memory, processes)."
+        return cgroupClaim(data, "cgroup.limit", statement, "limit") { evidence in
+            guard let limit = evidence.limit else { return nil }
+            let killed = limit.limitedExit.hasPrefix("killed by the memory limit") && (limit.oomKills ?? 0) >= 1
+            let peakWithin = limit.peakMiB.map { $0 <= Double(limit.memoryLimitMiB) * 1.02 } ?? false
+            let controlCompleted = limit.controlExit == "exited with 0"
+            let pidsHeld = (limit.pidsPeak ?? Int.max) <= limit.pidsLimit && (limit.forksRefused ?? 0) > 0
+            let measured = "\(limit.allocationMiB) MiB under a \(limit.memoryLimitMiB) MiB limit: \(limit.limitedExit), OOM kills \(limit.oomKills.map(String.init) ?? "?"), "
+                + "peak \(limit.peakMiB.map { String(format: "%.1f MiB", $0) } ?? "?"); without the limit: \(limit.controlExit). "
+                + "Fork bomb under pids.max \(limit.pidsLimit): at most \(limit.pidsPeak.map(String.init) ?? "?") processes, \(limit.forksRefused.map(String.init) ?? "?") forks refused"
+            let verdict: Claim.Verdict
+            if !controlCompleted {
+                verdict = .inconclusive
+            } else {
+                let parts = [killed && peakWithin, pidsHeld]
+                verdict = parts.allSatisfy { $0 } ? .holds : (parts.contains(true) ? .partlyHolds : .doesNotHold)
+            }
+            return Claim(id: "cgroup.limit", statement: statement, measured: measured, verdict: verdict,
+                         evidence: "The OOM-kill counter (\(evidence.mode == "v2" ? "memory.events oom_kill" : "memory.oom_control oom_kill")) and the group's peak, "
+                            + "against the same allocation in an unlimited container as the control" + (controlCompleted ? " (it completed)" : " (it did not complete: the probe proves nothing)")
+                            + "; pids counted while the fork bomb ran, and pids.events max.")
+        }
+    }
+
+    static func cgroupPrioritise(_ data: ClaimData) -> Claim {
+        let statement = "cgroups prioritise containers: CPU time is shared by weight."
+        return cgroupClaim(data, "cgroup.prioritise", statement, "prioritise") { evidence in
+            guard let p = evidence.prioritise else { return nil }
+            func percent(_ values: [Double]) -> String { values.map { String(format: "%.0f %%", $0 * 100) }.joined(separator: "/") }
+            let controlEven = p.controlShares.allSatisfy { abs($0 - 0.5) <= p.tolerance }
+            let weighted = zip(p.shares, p.expected).allSatisfy { abs($0 - $1) <= p.tolerance }
+            // The quota caps (an upper bound), and its control shows the program would use more.
+            let quotaShown = p.quotaControlUsed >= p.quota + 0.15
+            let quotaHeld = p.quotaUsed <= p.quota + 0.05 && quotaShown
+            let verdict: Claim.Verdict = !controlEven || !quotaShown ? .inconclusive
+                : (weighted && quotaHeld ? .holds : (weighted || quotaHeld ? .partlyHolds : .doesNotHold))
+            let measured = "weights \(p.weights.map(String.init).joined(separator: ":")) (\(p.written.joined(separator: ", "))) on one CPU: \(percent(p.shares)) "
+                + "(expected \(percent(p.expected)) ± \(Int(p.tolerance * 100))); equal weights: \(percent(p.controlShares)); "
+                + String(format: "a quota of %.0f %% of a CPU used %.0f %% (without it: %.0f %%)", p.quota * 100, p.quotaUsed * 100, p.quotaControlUsed * 100)
+            return Claim(id: "cgroup.prioritise", statement: statement, measured: measured, verdict: verdict,
+                         evidence: String(format: "Two CPU-bound containers pinned to CPU %d, their groups' CPU time over %.0f s once both ran; ", p.cpu, p.windowSeconds)
+                            + "the control, equal weights, must split evenly or the machine's noise is larger than the effect"
+                            + (controlEven ? " (it did)" : " (it did not: inconclusive)")
+                            + "; the quota's control, the same program without it, must use more than the quota"
+                            + (quotaShown ? " (it did)." : " (it did not: inconclusive).")
+                            + " Weights act only under contention, hence the pinning.")
+        }
+    }
+
+    static func cgroupAccount(_ data: ClaimData) -> Claim {
+        let statement = "cgroups account for what each container uses."
+        return cgroupClaim(data, "cgroup.account", statement, "account") { evidence in
+            guard let a = evidence.account else { return nil }
+            let verdict: Claim.Verdict = abs(a.ratio - 1) <= a.tolerance ? .holds : .doesNotHold
+            return Claim(id: "cgroup.account", statement: statement,
+                         measured: String(format: "the group's CPU time %.0f ms, the agent's own %.0f ms (%.3f ×)", a.cgroupMs, a.agentMs, a.ratio),
+                         verdict: verdict,
+                         evidence: "\(a.instrument) of a container whose only process ran the cpu workload, against the CPU time the agent measured for itself "
+                            + "(getrusage, itself and its children, on its DONE line); within ± \(Int(a.tolerance * 100)) % counts as agreeing.")
+        }
+    }
+
+    static func cgroupFreeze(_ data: ClaimData) -> Claim {
+        let statement = "cgroups freeze containers, and thaw them."
+        return cgroupClaim(data, "cgroup.freeze", statement, "freeze") { evidence in
+            guard let f = evidence.freeze else { return nil }
+            let counted = f.countBefore > 0
+            let held = f.countFrozen == f.countAfterHold
+            let resumed = f.countAfterThaw > f.countAfterHold
+            let verdict: Claim.Verdict = !counted ? .inconclusive : (held && resumed ? .holds : (held ? .partlyHolds : .doesNotHold))
+            var measured = String(format: "a counter at %d; frozen in %.1f ms at %d, %d after %.1f s; thawed in %.1f ms, then %d",
+                                  f.countBefore, f.freezeMs, f.countFrozen, f.countAfterHold, f.holdSeconds, f.thawMs, f.countAfterThaw)
+            if let before = f.memoryBeforeKiB, let frozen = f.memoryFrozenKiB { measured += "; memory \(before) KiB before, \(frozen) KiB frozen" }
+            return Claim(id: "cgroup.freeze", statement: statement, measured: measured, verdict: verdict,
+                         evidence: "A shell counting into /tmp/counter, read by the lab from the host through /proc/PID/root; "
+                            + (evidence.mode == "v2" ? "cgroup.freeze and cgroup.events frozen." : "freezer.state FROZEN/THAWED.")
+                            + (counted ? "" : " The counter never moved: the probe proves nothing."))
+        }
+    }
+}
+
+/// The samples of a run, as the claims read them.
+struct ClaimData {
+    let results: RunResults
+    let seed: UInt64
+
+    init(_ results: RunResults) {
+        self.results = results
+        self.seed = results.environment.seed
+    }
+
+    func values(_ backend: BackendKind, _ workload: String, _ metric: String) -> [Double] {
+        results.values(backend, workload, metric)
+    }
+
+    func median(_ backend: BackendKind, _ workload: String, _ metric: String) -> Double? {
+        let values = values(backend, workload, metric)
+        return values.isEmpty ? nil : Statistics.median(values)
+    }
+
+    /// (workload, metric, unit) of every counted sample, in the order first seen.
+    var keys: [(String, String, String)] {
+        var seen = Set<String>()
+        var keys: [(String, String, String)] = []
+        for trial in results.trials where !trial.warmup && trial.error == nil {
+            for sample in trial.samples where seen.insert(sample.workload + "\u{1}" + sample.metric).inserted {
+                keys.append((sample.workload, sample.metric, sample.unit))
+            }
+        }
+        return keys
+    }
+
+    /// `5 container trials` or `4 of 5 VM trials (1 failed)`: the successful ones counted.
+    func counts(_ backend: BackendKind) -> String {
+        let planned = results.trials.filter { $0.backend == backend && !$0.warmup }
+        let good = planned.filter { $0.error == nil }.count
+        let name = backend == .vm ? "VM" : backend.rawValue
+        return planned.count == good ? "\(good) \(name) trial\(good == 1 ? "" : "s")" : "\(good) of \(planned.count) \(name) trials (\(planned.count - good) failed)"
+    }
+
+    func ready(_ backend: BackendKind) -> [[String: String]] {
+        results.trials.filter { $0.backend == backend && !$0.warmup && $0.error == nil }.compactMap(\.ready)
+    }
+
+    /// The accelerators the VM trials actually ran with.
+    func accelerators(_ backend: BackendKind) -> Set<Accelerator> {
+        Set(results.trials.filter { $0.backend == backend && !$0.warmup }.compactMap(\.accelerator))
+    }
+
+    var acceleratorLabel: String {
+        let set = accelerators(.vm)
+        return set.isEmpty ? "an unknown accelerator" : set.map(\.label).sorted().joined(separator: " and ")
     }
 }

@@ -8,7 +8,8 @@ public enum HTMLReport {
     static func e(_ text: String) -> String { SVG.escape(text) }
 
     public static func headline(_ results: RunResults) -> String {
-        let accelerator = results.environment.accelerator?.accelerator.rawValue.uppercased() ?? ""
+        let results = results.summarizedFromTrials()
+        let accelerator = ClaimData(results).acceleratorLabel
         let container = results.metric(.container, "startup", "ready")?.summary.median
         let vm = results.metric(.vm, "startup", "ready")?.summary.median
         let bare = results.metric(.bare, "startup", "ready")?.summary.median
@@ -24,6 +25,7 @@ public enum HTMLReport {
     }
 
     public static func render(_ results: RunResults) -> String {
+        let results = results.summarizedFromTrials()
         let env = results.environment
         var html = """
             <!DOCTYPE html>
@@ -32,7 +34,7 @@ public enum HTMLReport {
             <style>
             body{font-family:sans-serif;max-width:980px;margin:2em auto;color:#111;padding:0 1em}
             table{border-collapse:collapse;margin:1em 0;font-size:13px}th,td{border:1px solid #d1d5db;padding:4px 8px;text-align:left;vertical-align:top}
-            th{background:#f3f4f6}.holds{color:#15803d;font-weight:bold}.doesnothold{color:#b91c1c;font-weight:bold}.notmeasured{color:#6b7280}
+            th{background:#f3f4f6}.holds{color:#15803d;font-weight:bold}.partly{color:#a16207;font-weight:bold}.doesnothold{color:#b91c1c;font-weight:bold}.inconclusive{color:#7c3aed;font-weight:bold}.notmeasured{color:#6b7280}
             .headline{font-size:20px;font-weight:bold;margin:1em 0}figure{margin:1.5em 0}.warn{color:#b45309}
             </style></head><body>
             <h1>isolab report: \(e(results.scenarioName))</h1>
@@ -42,12 +44,15 @@ public enum HTMLReport {
             """
         if !results.complete { html += "<p class=\"warn\">This run was interrupted: the results cover the trials completed so far.</p>\n" }
         let failed = results.trials.filter { $0.error != nil }
-        if !failed.isEmpty { html += "<p class=\"warn\">\(failed.count) trial(s) failed; see results.json.</p>\n" }
+        if !failed.isEmpty {
+            html += "<p class=\"warn\">\(failed.count) trial(s) failed and are not counted: "
+                + e(Dictionary(grouping: failed, by: \.backend).sorted { $0.key < $1.key }.map { "\($0.value.count) \($0.key.rawValue)" }.joined(separator: ", "))
+                + "; their errors are in results.json.</p>\n"
+        }
 
         html += "<h2>Claims of the notes, against the measurements</h2>\n<table id=\"claims\"><tr><th>Claim</th><th>Measured</th><th>Verdict</th><th>Evidence</th></tr>\n"
         for claim in Claims.evaluate(results) {
-            let css = claim.verdict.rawValue.replacingOccurrences(of: " ", with: "").replacingOccurrences(of: "here", with: "")
-            html += "<tr><td>\(e(claim.statement))</td><td>\(e(claim.measured))</td><td class=\"\(css)\">\(e(claim.verdict.rawValue))</td><td>\(e(claim.evidence))</td></tr>\n"
+            html += "<tr id=\"claim-\(e(claim.id))\"><td>\(e(claim.statement))</td><td>\(e(claim.measured))</td><td class=\"\(claim.verdict.cssClass)\">\(e(claim.verdict.rawValue))</td><td>\(e(claim.evidence))</td></tr>\n"
         }
         html += "</table>\n<h2>Charts</h2>\n"
         for chart in [SVG.startup(results), SVG.phases(results), SVG.ratios(results), SVG.memory(results), SVG.footprint(results)] {
@@ -74,10 +79,12 @@ public enum HTMLReport {
             ("image", "\(env.imageName) \(env.imageDigest)"),
         ]
         if let kernel = env.guestKernel { rows.append(("guest kernel", "\(kernel.version), \(kernel.sizeBytes / 1024) KiB")) }
-        if let accelerator = env.accelerator { rows.append(("VM accelerator", "\(accelerator.accelerator.rawValue.uppercased()): \(accelerator.reason)")) }
+        if let accelerator = env.accelerator { rows.append(("VM accelerator", "\(accelerator.accelerator.label): \(accelerator.reason)")) }
+        if let budget = env.cpuBudget { rows.append(("CPU budget", "every backend pinned to host CPU(s) \(budget.map(String.init).joined(separator: ", "))")) }
+        if let volume = env.volume { rows.append(("volume", volume)) }
         if let mode = env.hostFacts.cgroupMode { rows.append(("cgroups", mode + (env.hostFacts.cgroupFavorDynmods == true ? " (favordynmods)" : ""))) }
         for (key, value) in rows { html += "<tr><th>\(e(key))</th><td>\(e(value))</td></tr>\n" }
-        html += "</table>\n<p>Figures: medians of the counted trials; intervals: 95 % percentile bootstrap (seeded); outliers: modified z-score above 3.5, reported and kept. Memory: bare is the agent's own peak RSS (VmHWM, from its DONE line), the container its cgroup's peak, the VM its QEMU process's PSS; resources.agent_rss is the agent's own peak RSS in every backend.</p>\n</body></html>\n"
+        html += "</table>\n<p>Figures: medians of the counted trials; intervals: 95 % percentile bootstrap (seeded); outliers: modified z-score above 3.5, reported and kept. Memory: resources.pss is one instrument for every backend, the PSS (/proc/PID/smaps_rollup) summed over the instance's host processes at READY (pss_peak: its peak; memavailable_drop: the host's MemAvailable drop from the start to READY); resources.cgroup_peak (a container's cgroup), rss_peak (summed VmHWM), guest_ram and agent_rss (the agent's own peak RSS) are other instruments, named as such. Disk: allocated blocks of the image an instance started from (disk_image) and of what was made for it alone (disk_instance). Every figure and verdict is computed from the trials' samples.</p>\n</body></html>\n"
         return html
     }
 }

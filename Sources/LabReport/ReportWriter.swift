@@ -16,6 +16,7 @@ public enum ReportWriter {
     /// Writes the chosen formats; returns the paths written.
     @discardableResult
     public static func write(_ results: RunResults, to directory: String, formats: [Format]) throws -> [String] {
+        let results = results.summarizedFromTrials()
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {

@@ -4,7 +4,7 @@ import LabStats
 
 /// Inline SVG charts: no script, no font, nothing fetched.
 enum SVG {
-    static let colors: [Scenario.BackendKind: String] = [.bare: "#6b7280", .container: "#2563eb", .vm: "#dc2626"]
+    static let colors: [BackendKind: String] = [.bare: "#6b7280", .container: "#2563eb", .vm: "#dc2626"]
     static let palette = ["#2563eb", "#16a34a", "#d97706", "#9333ea", "#dc2626", "#0891b2", "#65a30d", "#db2777"]
 
     static func escape(_ text: String) -> String {
@@ -55,7 +55,7 @@ enum SVG {
 
     /// Where the time goes: median duration of each phase, per backend, as a 100 % bar.
     static func phases(_ results: RunResults) -> String {
-        var rows: [(Scenario.BackendKind, [(String, Double)])] = []
+        var rows: [(BackendKind, [(String, Double)])] = []
         for backend in results.backends {
             let trials = results.trials.filter { $0.backend == backend && !$0.warmup && $0.error == nil }
             guard let names = trials.first?.timeline.map(\.name), names.count > 1 else { continue }
@@ -124,27 +124,28 @@ enum SVG {
         return svg(width: width, height: height, title: "Workload ratios against bare", body)
     }
 
-    /// Memory per instance: the agent's peak RSS (bare), cgroup peak (container), QEMU PSS (VM).
+    /// Memory per instance by the one instrument: PSS summed over the instance's host processes at READY.
     static func memory(_ results: RunResults) -> String {
-        let rows = results.backends.compactMap { backend -> (Scenario.BackendKind, Double, String)? in
-            guard let median = results.metric(backend, "resources", "memory")?.summary.median else { return nil }
-            let source = results.trials.first { $0.backend == backend && $0.memorySource != nil }?.memorySource ?? ""
-            return (backend, median, source)
+        let rows = results.backends.compactMap { backend -> (BackendKind, Double)? in
+            let values = results.values(backend, "resources", "pss")
+            return values.isEmpty ? nil : (backend, Statistics.median(values))
         }
-        return bars(title: "Memory per instance (MiB, median)", rows.map { ("\($0.0.rawValue) (\($0.2))", $0.1, colors[$0.0] ?? "#000") }, unit: "MiB")
+        return bars(title: "Memory per instance at READY (MiB, median PSS summed over its host processes)",
+                    rows.map { ($0.0.rawValue, $0.1, colors[$0.0] ?? "#000") }, unit: "MiB")
     }
 
-    /// Disk footprint: the image as rootfs and as initramfs, and the guest kernel.
+    /// Disk: what the image costs once, and what each instance adds, as measured.
     static func footprint(_ results: RunResults) -> String {
-        let footprint = results.environment.imageFootprint
-        var rows: [(String, Double, String)] = [
-            ("container: image rootfs", Double(footprint.rootfsBytes) / 1_048_576, colors[.container]!),
-            ("VM: initramfs", Double(footprint.initramfsBytes) / 1_048_576, colors[.vm]!),
-        ]
-        if let kernel = results.environment.guestKernel {
-            rows.append(("VM: guest kernel", Double(kernel.sizeBytes) / 1_048_576, "#f87171"))
+        var rows: [(String, Double, String)] = []
+        for backend in results.backends {
+            let image = results.values(backend, "resources", "disk_image"), own = results.values(backend, "resources", "disk_instance")
+            if !image.isEmpty { rows.append(("\(backend.rawValue): paid once (image)", Statistics.median(image), colors[backend] ?? "#000")) }
+            if !own.isEmpty { rows.append(("\(backend.rawValue): each instance adds", Statistics.median(own) / 1024, colors[backend] ?? "#000")) }
         }
-        return bars(title: "On disk (MiB): the same files as rootfs and as initramfs, and the VM's kernel", rows, unit: "MiB")
+        if let kernel = results.environment.guestKernel, results.backends.contains(.vm) {
+            rows.append(("of which the VM's kernel (structural)", Double(kernel.sizeBytes) / 1_048_576, "#f87171"))
+        }
+        return bars(title: "On disk (MiB, allocated blocks, median): paid once, and added by each instance", rows, unit: "MiB")
     }
 
     static func bars(title: String, _ rows: [(String, Double, String)], unit: String) -> String {

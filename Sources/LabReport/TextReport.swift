@@ -4,6 +4,7 @@ import LabModel
 /// The summary table printed at the end of a run.
 public enum TextReport {
     public static func render(_ results: RunResults) -> String {
+        let results = results.summarizedFromTrials()
         var lines = [HTMLReport.headline(results), ""]
         var table = [["backend", "metric", "n", "median", "MAD", "p95", "vs bare"]]
         for metric in results.summary.metrics {
@@ -32,6 +33,7 @@ public enum TextReport {
 /// `isolab compare A B`: per-metric changes and whether they are beyond noise.
 public enum Compare {
     public static func render(_ a: RunResults, _ b: RunResults) -> String {
+        let (a, b) = (a.summarizedFromTrials(), b.summarizedFromTrials())
         var lines = ["A: \(a.scenarioName) \(a.environment.startedAt)   B: \(b.scenarioName) \(b.environment.startedAt)"]
         var table = [["backend", "metric", "median A", "median B", "change", "verdict"]]
         for metric in a.summary.metrics {

@@ -97,6 +97,15 @@ public struct Runner {
             throw LabError(.invalidInput, "image \(image.manifest.name) has no agent of protocol \(AgentProtocol.version); it must include the agent (agent: true)")
         }
         let layout = try CgroupLayout.detectHost()
+        // Equal budgets: every backend on the same (last) host CPUs.
+        var budget: [Int]?
+        if let cpus = scenario.cpus {
+            let online = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+            guard cpus <= online else {
+                throw LabError(.invalidInput, "\(scenarioFile): cpus: \(cpus), but this host has \(online) CPU(s)")
+            }
+            budget = Array((online - cpus)..<online)
+        }
         var kernel: GuestKernel?
         var decision: AcceleratorDecision?
         var kvmVerdict: AcceleratorVerdict?
@@ -104,13 +113,18 @@ public struct Runner {
         for backend in backends {
             switch backend {
             case .bare:
-                trialBackends[.bare] = BareBackend(agent: image.rootfs + "/sbin/isolab-agent")
+                var bare = BareBackend(agent: image.rootfs + "/sbin/isolab-agent")
+                bare.cpuAffinity = budget
+                bare.paths = paths
+                trialBackends[.bare] = bare
             case .container:
-                trialBackends[.container] = ContainerBackend(
-                    rootfs: image.rootfs,
+                var template = ContainerSpec(
+                    rootfs: image.rootfs, command: [],
                     limits: CgroupLimits(memoryBytes: scenario.limits.memoryBytes, cpus: scenario.limits.cpus,
                                          cpuWeight: scenario.limits.cpuWeight, pids: scenario.limits.pids),
-                    layout: layout, capabilities: try Capabilities.set(adding: [], dropping: []).mask, paths: paths)
+                    capabilities: try Capabilities.set(adding: [], dropping: []).mask)
+                template.cpuAffinity = budget
+                trialBackends[.container] = ContainerBackend(template: template, layout: layout, paths: paths)
             case .vm:
                 let guest = try GuestKernel.find(paths: paths).get()
                 var doctorOptions = Doctor.Options()
@@ -122,8 +136,12 @@ public struct Runner {
                 kernel = guest
                 decision = choice
                 kvmVerdict = verdict
-                trialBackends[.vm] = VMBackend(connection: connection, kernel: guest, initramfs: image.initramfs,
-                                               settings: scenario.vm, accelerator: choice.accelerator, paths: paths)
+                var settings = scenario.vm
+                if let budget { settings.vcpus = budget.count }
+                var vm = VMBackend(connection: connection, kernel: guest, initramfs: image.initramfs,
+                                   settings: settings, accelerator: choice.accelerator, paths: paths)
+                vm.cpuset = budget
+                trialBackends[.vm] = vm
             }
         }
 
@@ -133,22 +151,24 @@ public struct Runner {
             imageName: image.manifest.name, imageDigest: image.manifest.digest,
             imageFootprint: image.manifest.footprint, guestKernel: kernel, accelerator: decision, scenarioFile: scenarioFile,
             scenarioDigest: "sha256:" + SHA256.hash(Array(scenarioText.utf8)).map { String(format: "%02x", $0) }.joined(),
-            scenarioText: scenarioText, seed: seed)
+            scenarioText: scenarioText, seed: seed, cpuBudget: budget,
+            volume: scenario.volumeBytes.map { "a volume of \(ByteSize.format($0)) at /data on the host's disk (\(FileSystem.fileSystemType(paths.run) ?? "?")): "
+                + "a host directory for the process, the same bound into the container, an ext4 disk image as the guest's virtio-blk disk with cache=none (O_DIRECT: no host page cache)" })
 
         var checkErrors: [String] = []
         var isolation: IsolationEvidence?
         var cgroups: CgroupEvidence?
+        let checks = CheckContext(rootfs: image.rootfs, layout: layout, paths: paths)
         if scenario.checks.contains(.isolation) {
-            progress("check: isolation from inside a container", false)
-            do { isolation = try await Checks.isolation(rootfs: image.rootfs, layout: layout, paths: paths) } catch {
+            progress("check: each namespace from inside a container, against a bare control", false)
+            do { isolation = try await IsolationCheck.run(checks) } catch {
                 checkErrors.append("isolation: \(error)")
             }
         }
         if scenario.checks.contains(.cgroups) {
-            progress("check: cgroups limit, account for and freeze a container", false)
-            do { cgroups = try await Checks.cgroups(rootfs: image.rootfs, layout: layout, paths: paths) } catch {
-                checkErrors.append("cgroups: \(error)")
-            }
+            progress("check: cgroups limit, prioritise, account for and freeze containers (about 15 s)", false)
+            cgroups = await CgroupCheck.run(checks)
+            checkErrors += cgroups?.errors.map { "cgroups: \($0)" } ?? []
         }
 
         let plan = Self.plan(backends: backends, repetitions: repetitions, warmup: scenario.warmup, seed: seed)
@@ -169,11 +189,13 @@ public struct Runner {
             trials.append(record)
         }
         environment.finishedAt = ISO8601DateFormatter().string(from: Date())
-        return RunResults(
+        var results = RunResults(
             schemaVersion: RunResults.currentSchemaVersion, complete: complete, scenarioName: scenario.name,
             scenarioDescription: scenario.description, backends: backends, repetitions: repetitions, warmup: scenario.warmup,
             environment: environment, trials: trials, isolation: isolation, cgroups: cgroups, checkErrors: checkErrors,
             summary: RunResults.summarize(trials, backends: backends, seed: seed))
+        results.summaryIsFromTrials = true
+        return results
     }
 
     /// The timeout of one trial: a VM's boot timeout, ten minutes elsewhere.
@@ -184,7 +206,9 @@ public struct Runner {
     /// One trial through the one instance path, turned into a record.
     public func runTrial(_ planned: PlannedTrial, backend: any Backend) async -> TrialRecord {
         do {
-            let outcome = try await InstanceRun.run(backend, InstanceRequest(.agent(scenario.agentArguments), timeout: trialTimeout(planned.backend)))
+            let request = InstanceRequest(.agent(scenario.agentArguments), timeout: trialTimeout(planned.backend),
+                                          volume: scenario.volumeBytes.map { InstanceRequest.VolumeRequest(sizeBytes: $0) })
+            let outcome = try await InstanceRun.run(backend, request)
             return Self.record(planned, outcome: outcome)
         } catch {
             return TrialRecord(index: planned.index, round: planned.round, backend: planned.backend, warmup: planned.warmup,
@@ -215,10 +239,22 @@ public struct Runner {
         if hasTeardown, let teardown = ms(timeline.duration("exited", "cleaned")) {
             samples.append(Sample(workload: "startup", metric: "teardown", value: teardown, unit: "ms"))
         }
+        // Memory by the lab's one instrument for every backend (PSS summed over
+        // the instance's host processes), its peak, and the host's own
+        // MemAvailable drop; then each backend's own figures, named by instrument.
         let memory = outcome.memory
-        if let pss = memory.pssAtReadyKiB {
-            samples.append(Sample(workload: "resources", metric: "memory", value: Double(pss) / 1024, unit: "MiB"))
-            record.memorySource = "PSS summed over the instance's host processes at READY"
+        func mib(_ kib: Int?) -> Double? { kib.map { Double($0) / 1024 } }
+        if let pss = mib(memory.pssAtReadyKiB) {
+            samples.append(Sample(workload: "resources", metric: "pss", value: pss, unit: "MiB"))
+            record.memorySource = "PSS (/proc/PID/smaps_rollup) summed over the instance's \(memory.processesAtReady ?? 0) host process(es) at READY"
+        }
+        if let peak = mib(memory.pssPeakKiB) { samples.append(Sample(workload: "resources", metric: "pss_peak", value: peak, unit: "MiB")) }
+        if let drop = mib(memory.memAvailableDropKiB) {
+            samples.append(Sample(workload: "resources", metric: "memavailable_drop", value: drop, unit: "MiB"))
+        }
+        if let rss = mib(memory.rssPeakKiB) { samples.append(Sample(workload: "resources", metric: "rss_peak", value: rss, unit: "MiB")) }
+        for figure in outcome.figures.secondary {
+            samples.append(Sample(workload: "resources", metric: figure.name, value: figure.value, unit: figure.unit))
         }
         if let agent = AgentLine.doneFields(outcome.output)["max_rss_kb"].flatMap(Double.init) {
             samples.append(Sample(workload: "resources", metric: "agent_rss", value: agent / 1024, unit: "MiB"))
@@ -226,6 +262,8 @@ public struct Runner {
         if let cpu = outcome.figures.cpuNs {
             samples.append(Sample(workload: "resources", metric: "cpu_time", value: Double(cpu) / 1e6, unit: "ms"))
         }
+        samples.append(Sample(workload: "resources", metric: "disk_image", value: Double(outcome.diskImageBytes) / 1_048_576, unit: "MiB"))
+        samples.append(Sample(workload: "resources", metric: "disk_instance", value: Double(outcome.diskInstanceBytes) / 1024, unit: "KiB"))
         for line in outcome.lines {
             switch line {
             case .ready(let fields): record.ready = fields

@@ -70,9 +70,18 @@ public struct DomainDefinition: Sendable, Equatable {
     public var commandLine: String
     /// The Unix socket the lab listens on; the guest's first serial port connects to it.
     public var consoleSocket: String
+    /// Host CPUs for the vCPUs and QEMU's own threads (nil: wherever the host schedules them).
+    public var cpuset: [Int]?
+    /// A raw disk image as the guest's `vda` (virtio-blk, no host page cache:
+    /// `cache='none'`, O_DIRECT, as Felter et al. measured I/O).
+    public var disk: String?
+    /// TCG's translation-buffer size, MiB (QEMU reserves 1 GiB by default
+    /// on a host of this size); nil leaves QEMU's default.
+    public var tbCacheMiB: Int?
 
     public init(name: String, accelerator: Accelerator, memoryMiB: Int, vcpus: Int, machine: Machine,
-                kernel: String, initramfs: String, commandLine: String, consoleSocket: String) {
+                kernel: String, initramfs: String, commandLine: String, consoleSocket: String,
+                cpuset: [Int]? = nil, disk: String? = nil, tbCacheMiB: Int? = nil) {
         self.name = name
         self.accelerator = accelerator
         self.memoryMiB = memoryMiB
@@ -82,39 +91,68 @@ public struct DomainDefinition: Sendable, Equatable {
         self.initramfs = initramfs
         self.commandLine = commandLine
         self.consoleSocket = consoleSocket
+        self.cpuset = cpuset
+        self.disk = disk
+        self.tbCacheMiB = tbCacheMiB
     }
 
     public var element: XMLTree {
-        XMLTree("domain", [("type", accelerator == .kvm ? "kvm" : "qemu")], [
+        var domain: [XMLTree] = [
             XMLTree("name", text: name),
             XMLTree("memory", [("unit", "MiB")], text: String(memoryMiB)),
-            XMLTree("vcpu", text: String(vcpus)),
-            XMLTree("os", [
-                XMLTree("type", [("arch", "x86_64"), ("machine", machine.rawValue)], text: "hvm"),
-                XMLTree("kernel", text: kernel),
-                XMLTree("initrd", text: initramfs),
-                XMLTree("cmdline", text: commandLine),
-            ]),
-            // Without ACPI a pc guest cannot power itself off.
-            XMLTree("features", [XMLTree("acpi")]),
+        ]
+        if let cpuset, !cpuset.isEmpty {
+            // Every vCPU thread and QEMU's own threads on the given CPUs: the
+            // same budget as a container or process pinned to them.
+            let list = cpuset.map(String.init).joined(separator: ",")
+            domain.append(XMLTree("vcpu", [("cpuset", list)], text: String(vcpus)))
+            domain.append(XMLTree("cputune", (0..<vcpus).map { XMLTree("vcpupin", [("vcpu", String($0)), ("cpuset", list)]) }
+                + [XMLTree("emulatorpin", [("cpuset", list)])]))
+        } else {
+            domain.append(XMLTree("vcpu", text: String(vcpus)))
+        }
+        domain.append(XMLTree("os", [
+            XMLTree("type", [("arch", "x86_64"), ("machine", machine.rawValue)], text: "hvm"),
+            XMLTree("kernel", text: kernel),
+            XMLTree("initrd", text: initramfs),
+            XMLTree("cmdline", text: commandLine),
+        ]))
+        // Without ACPI a pc guest cannot power itself off.
+        var features = [XMLTree("acpi")]
+        if accelerator == .tcg, let tbCacheMiB {
+            features.append(XMLTree("tcg", [XMLTree("tb-cache", [("unit", "MiB")], text: String(tbCacheMiB))]))
+        }
+        domain.append(XMLTree("features", features))
+        domain += [
             XMLTree("on_poweroff", text: "destroy"),
             XMLTree("on_reboot", text: "destroy"),
             XMLTree("on_crash", text: "destroy"),
-            XMLTree("devices", [
-                XMLTree("serial", [("type", "unix")], [
-                    XMLTree("source", [("mode", "connect"), ("path", consoleSocket)]),
-                    XMLTree("target", [("port", "0")]),
-                ]),
-                // Nothing else: no disk, no network, no balloon, no USB, no display.
-                XMLTree("controller", [("type", "usb"), ("model", "none")]),
-                XMLTree("memballoon", [("model", "none")]),
+        ]
+        var devices: [XMLTree] = []
+        if let disk {
+            devices.append(XMLTree("disk", [("type", "file"), ("device", "disk")], [
+                XMLTree("driver", [("name", "qemu"), ("type", "raw"), ("cache", "none"), ("io", "native")]),
+                XMLTree("source", [("file", disk)]),
+                XMLTree("target", [("dev", "vda"), ("bus", "virtio")]),
+            ]))
+        }
+        devices += [
+            XMLTree("serial", [("type", "unix")], [
+                XMLTree("source", [("mode", "connect"), ("path", consoleSocket)]),
+                XMLTree("target", [("port", "0")]),
             ]),
-            // No relabelling: libvirt would otherwise chown the store's
-            // kernel and initramfs, shared by concurrent guests, for each run.
-            // QEMU (user libvirt-qemu) reads them as world-readable files and
-            // connects to a world-writable socket in a directory of its own.
-            XMLTree("seclabel", [("type", "none"), ("model", "dac")]),
-        ])
+            // Nothing else: no network, no balloon, no USB, no display.
+            XMLTree("controller", [("type", "usb"), ("model", "none")]),
+            XMLTree("memballoon", [("model", "none")]),
+        ]
+        domain.append(XMLTree("devices", devices))
+        // No relabelling: libvirt would otherwise chown the store's
+        // kernel and initramfs, shared by concurrent guests, for each run.
+        // QEMU (user libvirt-qemu) reads them as world-readable files and
+        // connects to a world-writable socket in a directory of its own;
+        // a disk image is made its own by the lab.
+        domain.append(XMLTree("seclabel", [("type", "none"), ("model", "dac")]))
+        return XMLTree("domain", [("type", accelerator == .kvm ? "kvm" : "qemu")], domain)
     }
 
     public var xml: String { element.render() }

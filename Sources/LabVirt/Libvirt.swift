@@ -165,7 +165,7 @@ public final class LibvirtConnection: @unchecked Sendable {
             guard let domain = LibvirtLibrary.api.virDomainCreateXML(connection, xml, 0) else {
                 throw LibvirtLibrary.lastError("virDomainCreateXML")
             }
-            defer { LibvirtLibrary.api.virDomainFree(domain) }
+            defer { _ = LibvirtLibrary.api.virDomainFree(domain) }
             return LibvirtLibrary.api.virDomainGetName(domain).map { String(cString: $0) } ?? ""
         }
     }
@@ -175,7 +175,7 @@ public final class LibvirtConnection: @unchecked Sendable {
     public func destroy(name: String) async throws -> Bool {
         try await call { connection in
             guard let domain = LibvirtLibrary.api.virDomainLookupByName(connection, name) else { return false }
-            defer { LibvirtLibrary.api.virDomainFree(domain) }
+            defer { _ = LibvirtLibrary.api.virDomainFree(domain) }
             guard LibvirtLibrary.api.virDomainIsActive(domain) == 1 else {
                 _ = LibvirtLibrary.api.virDomainUndefine(domain)
                 return false
@@ -193,7 +193,7 @@ public final class LibvirtConnection: @unchecked Sendable {
     public func isActive(name: String) async throws -> Bool {
         try await call { connection in
             guard let domain = LibvirtLibrary.api.virDomainLookupByName(connection, name) else { return false }
-            defer { LibvirtLibrary.api.virDomainFree(domain) }
+            defer { _ = LibvirtLibrary.api.virDomainFree(domain) }
             return LibvirtLibrary.api.virDomainIsActive(domain) == 1
         }
     }
@@ -209,7 +209,7 @@ public final class LibvirtConnection: @unchecked Sendable {
             for index in 0..<Int(count) {
                 guard let domain = domains?[index] else { continue }
                 names.append(LibvirtLibrary.api.virDomainGetName(domain).map { String(cString: $0) } ?? "")
-                LibvirtLibrary.api.virDomainFree(domain)
+                _ = LibvirtLibrary.api.virDomainFree(domain)
             }
             return names
         }
@@ -219,7 +219,7 @@ public final class LibvirtConnection: @unchecked Sendable {
     public func cpuTime(name: String) async throws -> UInt64? {
         try await call { connection in
             guard let domain = LibvirtLibrary.api.virDomainLookupByName(connection, name) else { return nil }
-            defer { LibvirtLibrary.api.virDomainFree(domain) }
+            defer { _ = LibvirtLibrary.api.virDomainFree(domain) }
             var info = virDomainInfo()
             guard LibvirtLibrary.api.virDomainGetInfo(domain, &info) == 0 else { return nil }
             return UInt64(info.cpuTime)
@@ -231,8 +231,8 @@ public final class LibvirtConnection: @unchecked Sendable {
         let callbackID = callbackID
         let broker = Unmanaged.passRetained(broker)
         queue.async {
-            if callbackID >= 0 { LibvirtLibrary.api.virConnectDomainEventDeregisterAny(pointer.value, callbackID) }
-            LibvirtLibrary.api.virConnectClose(pointer.value)
+            if callbackID >= 0 { _ = LibvirtLibrary.api.virConnectDomainEventDeregisterAny(pointer.value, callbackID) }
+            _ = LibvirtLibrary.api.virConnectClose(pointer.value)
             // The event thread may still be inside a callback that uses it: keep it a little longer.
             DispatchQueue.global().asyncAfter(deadline: .now() + 1) { broker.release() }
         }

@@ -20,6 +20,15 @@ public struct VMSpec: Sendable {
     public var bootTimeout: Double = 120
     public var consoleLimit = 1 << 20
     public var paths: LabPaths = .fromEnvironment()
+    /// Host CPUs for the vCPUs and QEMU's threads (nil: anywhere).
+    public var cpuset: [Int]?
+    /// TCG's translation-buffer size, MiB (nil: QEMU's default).
+    public var tbCacheMiB: Int?
+    /// A volume: a raw ext4 disk image of this size, made in the guest's own
+    /// directory, attached as `vda` and mounted at `/data` by the agent
+    /// (which first loads `modules`, paths inside the initramfs).
+    public var volumeBytes: UInt64?
+    public var modules: [String] = []
 
     public init(id: String = VMSpec.newID(), kernel: GuestKernel, initramfs: String, workload: [String]) {
         self.id = id
@@ -36,10 +45,19 @@ public struct VMSpec: Sendable {
 
     public var domainName: String { "isolab-" + id }
 
-    /// `console=ttyS0 quiet panic=-1 isolab.run=<percent-encoded arguments>`.
+    /// `console=ttyS0 quiet panic=-1 isolab.run=<percent-encoded arguments>`,
+    /// and, with a volume, the modules to load and the disk to mount.
     public var commandLine: String {
-        "console=ttyS0 quiet panic=-1 isolab.run=" + PercentEncoding.encodeField(workload.joined(separator: " "))
+        var line = "console=ttyS0 quiet panic=-1 isolab.run=" + PercentEncoding.encodeField(workload.joined(separator: " "))
+        if volumeBytes != nil {
+            line += modules.map { " isolab.module=" + PercentEncoding.encodeField($0) }.joined()
+            line += " isolab.volume=/dev/vda:" + VMSpec.volumePath
+        }
+        return line
     }
+
+    /// Where the agent mounts a guest's volume: the same path as in a container.
+    public static let volumePath = "/data"
 }
 
 /// One guest booted through libvirt: a transient domain whose first serial
@@ -104,7 +122,9 @@ public final class VirtualMachine: @unchecked Sendable {
     /// is thrown. `deadline` bounds the wait for QEMU's connection.
     public static func start(_ spec: VMSpec, connection: LibvirtConnection, deadline: UInt64) async throws -> VirtualMachine {
         var timeline = Timeline()
-        timeline.mark("define_start")
+        // With a volume, the clock starts once its disk is made (as a
+        // container's volume directory is made before its start).
+        if spec.volumeBytes == nil { timeline.mark("define_start") }
         guard FileSystem.exists(spec.kernel.path) else {
             throw LabError(.notFound, "guest kernel \(spec.kernel.path) not found; run scripts/setup-host")
         }
@@ -129,6 +149,10 @@ public final class VirtualMachine: @unchecked Sendable {
             chmod(directory, 0o755)
             let state = State(id: spec.id, domain: domain, ownerPID: getpid(), ownerStartTime: ProcessState.startTime(getpid()), directory: directory)
             try FileSystem.writeAtomically(stateFile, bytes: Array(try JSONEncoder().encode(state)), durable: false)
+            if let bytes = spec.volumeBytes {
+                try VolumeDisk.make(directory + "/" + VolumeDisk.fileName, bytes: bytes)
+                timeline.mark("define_start")
+            }
             console = try ConsoleSocket(path: directory + "/console.sock")
         } catch {
             await removeEverything()
@@ -136,7 +160,8 @@ public final class VirtualMachine: @unchecked Sendable {
         }
         let definition = DomainDefinition(
             name: domain, accelerator: spec.accelerator, memoryMiB: spec.memoryMiB, vcpus: spec.vcpus, machine: spec.machine,
-            kernel: spec.kernel.path, initramfs: spec.initramfs, commandLine: spec.commandLine, consoleSocket: console.path)
+            kernel: spec.kernel.path, initramfs: spec.initramfs, commandLine: spec.commandLine, consoleSocket: console.path,
+            cpuset: spec.cpuset, disk: spec.volumeBytes == nil ? nil : directory + "/" + VolumeDisk.fileName, tbCacheMiB: spec.tbCacheMiB)
         // Subscribed before the start, so that no stop event can be missed.
         let events = connection.lifecycleEvents()
         let xml = definition.xml
@@ -168,6 +193,9 @@ public final class VirtualMachine: @unchecked Sendable {
         if let stopped { mark("exited", at: stopped) }
         return stopped
     }
+
+    /// What the lab made on disk for this guest: its directory and state file.
+    public var ownPaths: [String] { [directory, stateFile] }
 
     /// Powers the guest off at once (virDomainDestroy).
     public func destroy() async {

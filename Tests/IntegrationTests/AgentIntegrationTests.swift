@@ -31,18 +31,18 @@ struct AgentBareIntegrationTests {
     static let expectedMetrics: [String: Set<String>] = [
         "cpu": ["sieve", "sha256", "fp"], "memory": ["copy", "scale", "add", "triad"], "syscall": ["getppid"],
         "spawn": ["spawn"], "fileio": ["seq_write", "seq_read", "rand_write_fsync"], "net": ["rtt", "bulk"],
-        "alloc": ["touched", "touch_rate"],
+        "alloc": ["touched", "touch_rate"], "idle": ["idle"],
     ]
 
     @Test func everyWorkloadRunsBareAndReportsEachMetric() throws {
         let output = try HostCommand.run(
             try builtExecutable("isolab-agent"),
-            ["run", "noop", "cpu", "memory", "syscall", "spawn", "fileio", "net", "alloc", "--seconds", "0.2", "--mib", "8"],
+            ["run", "noop", "cpu", "memory", "syscall", "spawn", "fileio", "net", "alloc", "idle", "--seconds", "0.2", "--mib", "8"],
             timeout: 120)
         #expect(output.status == 0, "\(output.stderr)")
         let transcript = try AgentTranscript(output.stdout)
         let ready = try #require(transcript.ready)
-        for key in ["version", "uptime_ns", "pid", "hostname", "kernel", "mem_total_kb", "mem_available_kb", "ncpu"] {
+        for key in ["version", "uptime_ns", "pid", "hostname", "kernel", "kernel_version", "boot_id", "mem_total_kb", "mem_available_kb", "ncpu"] {
             #expect(ready[key] != nil, "READY lacks \(key)")
         }
         #expect(ready["role"] == "process")
@@ -55,9 +55,11 @@ struct AgentBareIntegrationTests {
         #expect(transcript.results.allSatisfy { $0.value > 0 && $0.value.isFinite && $0.durationNs > 0 })
         // The agent's own peak RSS: the 8 MiB STREAM arrays (three of them) at least.
         #expect(Int(AgentLine.doneFields(output.stdout)["max_rss_kb"] ?? "") ?? 0 > 24 * 1024)
+        // Its own CPU time: at least the cpu workload's.
+        #expect(Int(AgentLine.doneFields(output.stdout)["cpu_ns"] ?? "") ?? 0 > 100_000_000)
         // Results come in the order the workloads were named.
         let order = transcript.results.map(\.workload).reduce(into: [String]()) { if $0.last != $1 { $0.append($1) } }
-        #expect(order == ["cpu", "memory", "syscall", "spawn", "fileio", "net", "alloc"])
+        #expect(order == ["cpu", "memory", "syscall", "spawn", "fileio", "net", "alloc", "idle"])
     }
 
     @Test func unknownWorkloadIsAnErrorListingTheAcceptedOnes() throws {

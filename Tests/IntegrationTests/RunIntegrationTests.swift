@@ -43,6 +43,7 @@ struct RunIntegrationTests {
 
         let html = try FileSystem.readText(out + "/report.html")
         #expect(html.components(separatedBy: "<svg").count - 1 == 5)
+        #expect(html.contains("id=\"claim-startup\"") && html.contains("id=\"claim-cgroup.freeze\""))
         #expect(html.contains("<table id=\"claims\">"))
         let outside = html.replacingOccurrences(of: "xmlns=\"http://www.w3.org/2000/svg\"", with: "")
         #expect(!outside.contains("http:") && !outside.contains("https:") && !outside.contains("src="))
@@ -55,8 +56,45 @@ struct RunIntegrationTests {
         #expect(try FileSystem.readText(again + "/samples.csv") == FileSystem.readText(out + "/samples.csv"))
         #expect(report.stdout.contains("startup.ready"))
 
+        // The verdicts come from the trials' samples: change the samples, and
+        // the start-up, memory and hardware verdicts change with them.
+        let flipped = home.path + "/flipped"
+        try FileSystem.createDirectory(flipped)
+        try flipSamples(out + "/results.json", to: flipped + "/results.json")
+        let before = try HostCommand.run(try isolabExecutable(), ["report", out + "/results.json", "--format", "text", "--out", again])
+        let after = try HostCommand.run(try isolabExecutable(), ["report", flipped + "/results.json", "--format", "text"])
+        #expect(after.status == 0, "\(after.stderr)")
+        for statement in ["A new container starts in seconds", "Containers are lighter than VMs in memory", "Applications in containers use the hardware directly"] {
+            let was = before.stdout.split(separator: "\n").first { $0.contains(statement) } ?? ""
+            let now = after.stdout.split(separator: "\n").first { $0.contains(statement) } ?? ""
+            #expect(!was.hasPrefix("[does not hold]") && now.hasPrefix("[does not hold]"), "\(statement): \(was) -> \(now)")
+        }
+
         let compare = try HostCommand.run(try isolabExecutable(), ["compare", out + "/results.json", out + "/results.json"])
         #expect(compare.status == 0 && compare.stdout.contains("within noise") && !compare.stdout.contains("beyond noise"))
+    }
+
+    /// A copy of a results.json in which the container's start-up is slower
+    /// than the VM's, its memory heavier, and its CPU rate lower, in the
+    /// trials' samples alone (the stored summary is left as it was).
+    func flipSamples(_ source: String, to target: String) throws {
+        var json = try #require(try JSONSerialization.jsonObject(with: Data(FileSystem.readText(source).utf8)) as? [String: Any])
+        var trials = try #require(json["trials"] as? [[String: Any]])
+        for index in trials.indices where trials[index]["backend"] as? String == "container" {
+            var samples = try #require(trials[index]["samples"] as? [[String: Any]])
+            for s in samples.indices {
+                let factor: Double? = switch (samples[s]["workload"] as? String, samples[s]["metric"] as? String) {
+                case ("startup", "ready"): 100_000
+                case ("resources", "pss"): 1000
+                case ("cpu", _): 0.001
+                default: nil
+                }
+                if let factor, let value = samples[s]["value"] as? Double { samples[s]["value"] = value * factor }
+            }
+            trials[index]["samples"] = samples
+        }
+        json["trials"] = trials
+        try FileSystem.writeAtomically(target, bytes: Array(try JSONSerialization.data(withJSONObject: json)))
     }
 
     @Test func badScenarioIsOneLineExitTwoAndWritesNothing() throws {

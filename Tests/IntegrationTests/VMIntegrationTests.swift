@@ -1,5 +1,6 @@
 import Foundation
 import LabAgentCore
+import LabContainer
 import LabCore
 import LabDoctor
 import LabImage
@@ -194,5 +195,32 @@ extension ContainerCommandIntegrationTests {
         #expect(gc.stdout.contains("removed libvirt domain \(domain)"))
         #expect(gc.stdout.contains("removed VM files of \(domain)"))
         #expect(try await !labDomains().contains(domain))
+    }
+}
+
+@Suite("Integration (root, libvirt, TCG here): volumes on the host's disk")
+struct VolumeIntegrationTests {
+    /// The same fileio in /data: a host directory for bare and the
+    /// container (bind-mounted), an ext4 disk image (virtio-blk, cache=none)
+    /// for the guest; each volume is gone afterwards.
+    @Test func fileioWritesToEachBackendsVolume() async throws {
+        let image = try builtInImage()
+        let request = InstanceRequest(.agent(["fileio", "--dir", "/data", "--mib", "4", "--count", "10"]), timeout: 300,
+                                      volume: .init(sizeBytes: 64 << 20))
+        let bare = BareBackend(agent: image.rootfs + "/sbin/isolab-agent")
+        let container = ContainerBackend(rootfs: image.rootfs, limits: CgroupLimits(), layout: try .detectHost(),
+                                         capabilities: try Capabilities.set(adding: [], dropping: []).mask)
+        let volumes = Volume.directory(.fromEnvironment())
+        let before = Set(FileSystem.list(volumes))
+        for backend in [bare, container, try await vmBackend()] as [any Backend] {
+            let outcome = try await InstanceRun.run(backend, request)
+            #expect(outcome.doneStatus == 0, "\(backend.kind.rawValue): \(outcome.tail())")
+            let results = outcome.lines.compactMap { line -> AgentResult? in
+                guard case .result(let json) = line else { return nil }
+                return try? JSONDecoder().decode(AgentResult.self, from: Data(json.utf8))
+            }
+            #expect(results.contains { $0.metric == "seq_write" && $0.params["dir"] != nil }, "\(backend.kind.rawValue): \(outcome.output)")
+        }
+        #expect(Set(FileSystem.list(volumes)).isSubset(of: before), "a volume was left behind")
     }
 }

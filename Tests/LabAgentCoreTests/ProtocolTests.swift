@@ -17,6 +17,14 @@ struct ProtocolTests {
         #expect(fields["uptime_ns"] == "42")
     }
 
+    @Test func readyCarriesTheBootIDAndTheKernelsVersion() throws {
+        let fields = Dictionary(uniqueKeysWithValues: Agent.readyFields(role: .process))
+        let bootID = try String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(fields["boot_id"] == bootID)
+        let version = try String(contentsOfFile: "/proc/sys/kernel/version", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(fields["kernel_version"] == version)
+    }
+
     @Test func resultJSONDecodesWithFoundationToTheSameValue() throws {
         let result = AgentResult(workload: "cpu", params: ["seconds": "1", "b\"q": "x\ny"], metric: "sieve",
                                  value: 312.5, unit: "sieves/s", durationNs: 1_000_000_000)
@@ -107,6 +115,30 @@ struct KernelCommandLineTests {
         } catch {
             #expect(error.exitStatus == 2)
             #expect(error.error.contains(expected), "\(error.error)")
+        }
+    }
+
+    @Test func modulesAndAVolumeComeBeforeTheWorkloads() throws {
+        let settings = try KernelCommandLine.settings(
+            "console=ttyS0 isolab.run=fileio%20--dir%20/data isolab.module=/lib/modules/isolab/virtio.ko isolab.module=/lib/modules/isolab/virtio_blk.ko isolab.volume=/dev/vda:/data")
+        #expect(settings.run == ["fileio", "--dir", "/data"])
+        #expect(settings.modules == ["/lib/modules/isolab/virtio.ko", "/lib/modules/isolab/virtio_blk.ko"])
+        #expect(settings.volumes == [KernelCommandLine.Volume(device: "/dev/vda", directory: "/data")])
+    }
+
+    @Test(arguments: [
+        ("isolab.run=noop isolab.module=virtio.ko", "not an absolute path of a .ko file"),
+        ("isolab.run=noop isolab.module=/etc/passwd", "not an absolute path of a .ko file"),
+        ("isolab.run=noop isolab.volume=/data", "is not DEVICE:DIRECTORY"),
+        ("isolab.run=noop isolab.volume=vda:/data", "is not DEVICE:DIRECTORY"),
+        ("isolab.run=noop isolab.volume=/dev/vda:data", "is not DEVICE:DIRECTORY"),
+    ])
+    func badModulesAndVolumesAreBadInput(_ text: String, _ expected: String) {
+        do {
+            _ = try KernelCommandLine.settings(text)
+            Issue.record("\(text) was accepted")
+        } catch {
+            #expect(error.exitStatus == 2 && error.error.contains(expected), "\(error.error)")
         }
     }
 

@@ -114,13 +114,18 @@ struct CgroupV2ManagerTests {
 
 @Suite("cgroup limits and conversions")
 struct CgroupLimitTests {
-    @Test func weightSharesConversionMatchesRuncsEnds() {
-        #expect(CgroupLimits.shares(fromWeight: 1) == 2)
-        #expect(CgroupLimits.shares(fromWeight: 10_000) == 262_144)
-        #expect(CgroupLimits.shares(fromWeight: 100) == 2_597)
+    /// Each version's default maps to the other's, so less than the default
+    /// weight is less than a default sibling's shares, and ratios are kept.
+    @Test func weightSharesConversionKeepsTheDefaultsAndTheRatios() {
+        #expect(CgroupLimits.shares(fromWeight: 100) == 1024)
+        #expect(CgroupLimits.shares(fromWeight: 50) == 512)
+        #expect(CgroupLimits.shares(fromWeight: 50) < 1024)
+        #expect(CgroupLimits.shares(fromWeight: 300) == 3 * CgroupLimits.shares(fromWeight: 100))
+        #expect(CgroupLimits.shares(fromWeight: 1) == 10)
+        #expect(CgroupLimits.shares(fromWeight: 10_000) == 102_400)
+        #expect(CgroupLimits.weight(fromShares: 1024) == 100)
         #expect(CgroupLimits.weight(fromShares: 2) == 1)
         #expect(CgroupLimits.weight(fromShares: 262_144) == 10_000)
-        #expect(CgroupLimits.weight(fromShares: 1024) == 39)
     }
 
     @Test func v1ManagerNeedsEveryController() throws {

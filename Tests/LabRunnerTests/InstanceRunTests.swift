@@ -93,7 +93,7 @@ struct TrialRecordTests {
         memory.pssAtReadyKiB = 2048
         return InstanceOutcome(id: "x", kind: kind, accelerator: kind == .vm ? .tcg : nil, timeline: timeline, output: output,
                                lines: AgentLine.parseAll(output), exit: exit, memory: memory,
-                               figures: BackendFigures(cpuNs: 3_000_000, cpuInstrument: "test"))
+                               figures: BackendFigures(cpuNs: 3_000_000, cpuInstrument: "test"), diskImageBytes: 1 << 20, diskInstanceBytes: 4096)
     }
 
     @Test func aVMTrialSplitsTheStartByTheGuestsClock() {
@@ -109,7 +109,9 @@ struct TrialRecordTests {
         #expect(value("guest_uptime_at_ready") == 3000)
         #expect(value("before_guest_clock") == 1000)
         #expect(value("teardown") == 500)
-        #expect(value("memory") == 2)
+        #expect(value("pss") == 2)
+        #expect(value("disk_image") == 1)
+        #expect(value("disk_instance") == 4)
         #expect(value("agent_rss") == 4)
         #expect(value("cpu_time") == 3)
         #expect(value("sieve") == 5)

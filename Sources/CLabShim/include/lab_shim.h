@@ -61,6 +61,26 @@ int lab_loopback_up(void);
 /// <sys/reboot.h>, which Glibc does not import.
 int lab_power_off(void);
 
+/// The calling thread's CPU affinity as a mask (bit n: CPU n, the first
+/// 64 CPUs), or set it to one: 0 on success, else the errno. In C because
+/// sched_setaffinity and the CPU_SET macros need _GNU_SOURCE, which Swift's
+/// Glibc does not import.
+int lab_thread_affinity(uint64_t *mask);
+int lab_set_thread_affinity(uint64_t mask);
+
+/// A veth pair with one end (`name_a`, `address_a`/`prefix`) in the network
+/// namespace of `pid_a` and the other in that of `pid_b`, both up: 0 or the
+/// errno. rtnetlink for the pair, ioctls for the addresses, each set from
+/// inside its namespace by a setns of the calling thread, which is returned
+/// to its own namespace: call it from a thread of its own. In C because the
+/// netlink and ifreq structures are macros and unions.
+int lab_veth_pair(int pid_a, const char *name_a, const char *address_a, int pid_b, const char *name_b, const char *address_b,
+                  int prefix);
+
+/// finit_module(2) of a .ko file: 0, or the errno. In C because glibc
+/// declares no wrapper for it. For a VM's init, which has no modprobe.
+int lab_load_module(const char *path);
+
 /// pidfd_open(2): a descriptor that polls readable when the process exits,
 /// and names that process only (a pid may be reused; a pidfd is not).
 /// Close-on-exec. -1 with errno on failure (ENOSYS before Linux 5.3).

@@ -31,6 +31,8 @@ enum lab_spawn_step {
     LAB_STEP_MOUNT_SHM,
     LAB_STEP_MOUNT_TMP,
     LAB_STEP_MOUNT_RUN,
+    LAB_STEP_MOUNT_VOLUME,
+    LAB_STEP_AFFINITY,
     LAB_STEP_REMOUNT_READONLY,
     LAB_STEP_PIVOT_ROOT,
     LAB_STEP_HOSTNAME,
@@ -51,6 +53,14 @@ enum lab_spawn_step {
 struct lab_spawn_status {
     int32_t step;
     int32_t error;
+};
+
+/// A host directory bind-mounted into the container (a volume).
+struct lab_spawn_bind {
+    const char *source;
+    /// Absolute path inside the container; the directory must exist in the image.
+    const char *target;
+    int readonly;
 };
 
 struct lab_spawn_rlimit {
@@ -88,6 +98,10 @@ struct lab_spawn_config {
     int rlimit_count;
     /// With a user namespace: become uid/gid 0 inside after the maps are written.
     int user_namespace;
+    const struct lab_spawn_bind *binds;
+    int bind_count;
+    /// CPUs the container may run on (bit n: CPU n); 0: those of the lab.
+    uint64_t cpu_affinity;
 };
 
 /// Clones the child into its namespaces and returns its pid, or -1 with

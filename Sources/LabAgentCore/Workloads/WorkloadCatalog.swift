@@ -57,6 +57,10 @@ public enum WorkloadCatalog {
             name: "net", summary: "TCP over loopback: round-trip latency and bulk throughput",
             parameters: [count(2000, "round trips"), mib(64, "MiB sent in bulk"), seconds], body: NetWorkload.run),
         WorkloadSpec(
+            name: "idle", summary: "nothing for --seconds: an instance at rest, to measure its memory and idle CPU",
+            parameters: [ParameterSpec(name: "seconds", kind: .seconds(0.001...86_400), defaultValue: "0.5", help: "how long to stay up")],
+            body: IdleWorkload.run),
+        WorkloadSpec(
             name: "alloc", summary: "touch --mib MiB and hold it for --hold-ms (to show a memory limit)",
             parameters: [
                 mib(64, "MiB to touch"),

@@ -25,15 +25,19 @@ public struct CgroupLimits: Codable, Sendable, Equatable {
     /// The CFS period the lab uses for quotas, in microseconds.
     public static let cpuPeriodMicroseconds = 100_000
 
-    /// cgroup v2 weight to v1 shares: the inverse of the shares-to-weight
-    /// conversion runc and crun use (shares 2...262144 onto weight 1...10000),
-    /// so weight 100, v2's default, is 2,597 shares, not v1's default 1,024.
+    /// cgroup v2 weight to v1 shares, keeping each version's default at the
+    /// other's: weight 100 (v2's default) is 1,024 shares (v1's), so a weight
+    /// below 100 asks for less than a default sibling on either version, and
+    /// only the ratio between siblings matters (systemd converts CPUWeight
+    /// the same way). runc's conversion maps shares 2...262144 onto weights
+    /// 1...10000 instead, which puts weight 100 at 2,597 shares: a weight of
+    /// 50 would then outrank a v1 default of 1,024.
     public static func shares(fromWeight weight: Int) -> Int {
-        2 + ((weight - 1) * 262_142) / 9_999
+        min(max(weight * 1024 / 100, 2), 262_144)
     }
 
     public static func weight(fromShares shares: Int) -> Int {
-        1 + ((shares - 2) * 9_999) / 262_142
+        min(max(shares * 100 / 1024, 1), 10_000)
     }
 }
 

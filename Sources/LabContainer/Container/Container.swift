@@ -110,9 +110,11 @@ public final class Container: @unchecked Sendable {
         let argv = strings.array(spec.command)
         let envp = strings.array(spec.environment)
         var rlimits = spec.rlimits.map { lab_spawn_rlimit(resource: $0.0, soft: $0.1, hard: $0.2) }
+        var binds = spec.volumes.map { lab_spawn_bind(source: strings.string($0.source), target: strings.string($0.target), readonly: $0.readOnly ? 1 : 0) }
+        let affinity = (spec.cpuAffinity ?? []).reduce(UInt64(0)) { $0 | (($1 >= 0 && $1 < 64) ? (1 << UInt64($1)) : 0) }
         var flags = lab_clone_newpid() | lab_clone_newns() | lab_clone_newuts() | lab_clone_newipc() | lab_clone_newnet()
         if spec.userNamespace { flags |= lab_clone_newuser() }
-        let pid: pid_t = rlimits.withUnsafeMutableBufferPointer { limits in
+        let pid: pid_t = rlimits.withUnsafeMutableBufferPointer { limits in binds.withUnsafeMutableBufferPointer { volumes in
             var config = lab_spawn_config(
                 clone_flags: flags, cgroup_namespace: 1, rootfs: strings.string(spec.rootfs),
                 mount_point: strings.string(mountPoint), hostname: strings.string(spec.hostname),
@@ -120,9 +122,10 @@ public final class Container: @unchecked Sendable {
                 stdin_fd: spec.stdin, stdout_fd: spec.stdout, stderr_fd: spec.stderr,
                 control_fd: spec.controlFD, control_target: 3, capabilities: spec.capabilities,
                 last_capability: Capabilities.lastCapability, rlimits: limits.baseAddress, rlimit_count: Int32(limits.count),
-                user_namespace: spec.userNamespace ? 1 : 0)
+                user_namespace: spec.userNamespace ? 1 : 0, binds: volumes.baseAddress, bind_count: Int32(volumes.count),
+                cpu_affinity: affinity)
             return lab_spawn_container(&config, syncPipe[0], syncPipe[1], statusPipe[0], statusPipe[1])
-        }
+        } }
         let cloneErrno = errno
         timeline.mark("cloned")
         close(syncPipe[0])
@@ -188,6 +191,9 @@ public final class Container: @unchecked Sendable {
     public func wait() -> Int32 {
         wait(until: .max) ?? -1
     }
+
+    /// What the lab made on disk for this container: its run directory and state file.
+    public var ownPaths: [String] { [runDirectory, stateFile] }
 
     public func freeze() throws { try cgroups.freeze() }
     public func thaw() throws { try cgroups.thaw() }
@@ -260,6 +266,7 @@ public final class Container: @unchecked Sendable {
             LAB_STEP_MOUNT_DEV.rawValue: "mount tmpfs on /dev", LAB_STEP_MOUNT_DEVICES.rawValue: "bind devices into /dev",
             LAB_STEP_MOUNT_DEVPTS.rawValue: "mount devpts on /dev/pts", LAB_STEP_MOUNT_SHM.rawValue: "mount tmpfs on /dev/shm",
             LAB_STEP_MOUNT_TMP.rawValue: "mount tmpfs on /tmp", LAB_STEP_MOUNT_RUN.rawValue: "mount tmpfs on /run",
+            LAB_STEP_MOUNT_VOLUME.rawValue: "bind a volume", LAB_STEP_AFFINITY.rawValue: "set the CPU affinity",
             LAB_STEP_REMOUNT_READONLY.rawValue: "remount the root read-only", LAB_STEP_PIVOT_ROOT.rawValue: "pivot_root",
             LAB_STEP_HOSTNAME.rawValue: "sethostname", LAB_STEP_LOOPBACK.rawValue: "bring lo up",
             LAB_STEP_RLIMITS.rawValue: "setrlimit", LAB_STEP_STDIO.rawValue: "set up stdio",

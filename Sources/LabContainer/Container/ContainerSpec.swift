@@ -27,6 +27,10 @@ public struct ContainerSpec: Sendable {
     public var stderr: Int32 = -1
     /// A descriptor the container gets as 3 (-1: none).
     public var controlFD: Int32 = -1
+    /// Host directories bound into the container (volumes).
+    public var volumes: [Volume] = []
+    /// CPUs the container runs on (nil: the lab's).
+    public var cpuAffinity: [Int]?
     /// (resource, soft, hard)
     public var rlimits: [(Int32, UInt64, UInt64)] = [(Int32(RLIMIT_NOFILE.rawValue), 1024, 1024)]
 
@@ -44,6 +48,20 @@ public struct ContainerSpec: Sendable {
         self.limits = limits
         self.capabilities = capabilities
         self.userNamespace = userNamespace
+    }
+
+    /// A host directory seen inside the container at `target`, a directory
+    /// the image has (the built-in image has `/data` for this).
+    public struct Volume: Sendable, Equatable {
+        public var source: String
+        public var target: String
+        public var readOnly: Bool
+
+        public init(source: String, target: String, readOnly: Bool = false) {
+            self.source = source
+            self.target = target
+            self.readOnly = readOnly
+        }
     }
 
     public static let defaultEnvironment = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"]

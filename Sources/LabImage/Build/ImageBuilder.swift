@@ -152,8 +152,9 @@ public struct ImageBuilder: Sendable {
     func makePlan(_ definition: ImageDefinition, _ sources: Sources) throws -> ImagePlan {
         var plan = ImagePlan()
         // Mount points every instance needs, present even in an empty image
-        // because the container's root is mounted read-only.
-        for directory in ["dev", "proc", "sys", "run"] {
+        // because the container's root is mounted read-only; /data is where
+        // a volume (a host directory, a VM's disk) is mounted.
+        for directory in ["dev", "proc", "sys", "run", "data"] {
             try plan.add(directory, .directory, mode: 0o755, origin: "base")
         }
         try plan.add("tmp", .directory, mode: 0o1777, origin: "base")

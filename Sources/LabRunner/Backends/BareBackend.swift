@@ -11,6 +11,11 @@ public struct BareBackend: Backend {
     public var agent: String
     /// The environment of the child (the lab's own is not passed on).
     public var environment = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]
+    /// CPUs the process runs on (nil: the lab's), to give it the same
+    /// budget as a pinned container or guest.
+    public var cpuAffinity: [Int]?
+    /// Where volumes are made (a fresh directory per instance).
+    public var paths: LabPaths = .fromEnvironment()
 
     public init(agent: String) {
         self.agent = agent
@@ -25,7 +30,21 @@ public struct BareBackend: Backend {
             guard let path = HostCommand.which(program) else { throw LabError(.invalidInput, "command \(program) is not on the host's PATH") }
             argv = [path] + command.dropFirst()
         }
-        return try BareInstance.spawn(argv, environment: environment, output: request.output, mergeStderr: request.mergeStderr)
+        guard let volume = request.volume else {
+            return try BareInstance.spawn(argv, environment: environment, output: request.output, mergeStderr: request.mergeStderr,
+                                          affinity: cpuAffinity, volumeDirectory: nil)
+        }
+        // No mount namespace: the volume is a fresh host directory, named by
+        // its host path wherever the arguments name the volume's path.
+        let directory = try Volume.makeDirectory(paths: paths)
+        do {
+            let mapped = argv.map { $0 == volume.path ? directory : $0 }
+            return try BareInstance.spawn(mapped, environment: environment, output: request.output, mergeStderr: request.mergeStderr,
+                                          affinity: cpuAffinity, volumeDirectory: directory)
+        } catch {
+            try? FileSystem.removeTree(directory)
+            throw error
+        }
     }
 }
 
@@ -38,16 +57,20 @@ final class BareInstance: Instance, @unchecked Sendable {
     let outputFD: Int32?
     let accelerator: Accelerator? = nil
     let pid: pid_t
+    let executable: String
     private let lock = NSLock()
     private var _timeline: Timeline
     private var ended: ChildProcess.Ended?
     private var cleaned = false
+    /// The instance's volume, removed at teardown.
+    var volumeDirectory: String?
 
     var timeline: Timeline { lock.withLock { _timeline } }
 
-    private init(pid: pid_t, outputFD: Int32?, timeline: Timeline) {
+    private init(pid: pid_t, executable: String, outputFD: Int32?, timeline: Timeline) {
         self.id = String(pid)
         self.pid = pid
+        self.executable = executable
         self.outputFD = outputFD
         self._timeline = timeline
     }
@@ -58,7 +81,8 @@ final class BareInstance: Instance, @unchecked Sendable {
 
     /// stdin from /dev/null, stdout (and stderr when merged) to a pipe the
     /// lab reads, or the lab's own three descriptors for `.terminal`.
-    static func spawn(_ argv: [String], environment: [String], output: InstanceRequest.Output, mergeStderr: Bool) throws -> BareInstance {
+    static func spawn(_ argv: [String], environment: [String], output: InstanceRequest.Output, mergeStderr: Bool,
+                      affinity: [Int]? = nil, volumeDirectory: String? = nil) throws -> BareInstance {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -81,17 +105,34 @@ final class BareInstance: Instance, @unchecked Sendable {
         let envp = environment.map { strdup($0) } + [nil]
         defer { envp.forEach { free($0) } }
 
+        // The child inherits the spawning thread's affinity: set it for the
+        // spawn alone (no suspension point in between), then restore it.
+        var saved: UInt64 = 0
+        var restore = false
+        if let affinity, !affinity.isEmpty {
+            let mask = affinity.reduce(UInt64(0)) { $0 | (($1 >= 0 && $1 < 64) ? (1 << UInt64($1)) : 0) }
+            var err = lab_thread_affinity(&saved)
+            if err == 0 { err = lab_set_thread_affinity(mask) }
+            guard err == 0 else {
+                if readEnd >= 0 { close(readEnd); close(writeEnd) }
+                throw LabError.syscall("set the CPU affinity to \(affinity)", errno: err)
+            }
+            restore = true
+        }
         var timeline = Timeline()
         var pid: pid_t = 0
         timeline.mark("spawn_start")
         let err = posix_spawn(&pid, argv[0], &actions, nil, strings, envp)
         timeline.mark("spawned")
+        if restore { _ = lab_set_thread_affinity(saved) }
         if writeEnd >= 0 { close(writeEnd) }
         guard err == 0 else {
             if readEnd >= 0 { close(readEnd) }
             throw LabError.syscall("posix_spawn \(argv[0])", errno: err)
         }
-        return BareInstance(pid: pid, outputFD: readEnd >= 0 ? readEnd : nil, timeline: timeline)
+        let instance = BareInstance(pid: pid, executable: argv[0], outputFD: readEnd >= 0 ? readEnd : nil, timeline: timeline)
+        instance.volumeDirectory = volumeDirectory
+        return instance
     }
 
     func hostProcesses() -> [pid_t] {
@@ -114,6 +155,11 @@ final class BareInstance: Instance, @unchecked Sendable {
         if lock.withLock({ ended }) == nil { Glibc.kill(pid, SIGKILL) }
     }
 
+    /// The program's own file; a process makes nothing on disk but its volume.
+    func diskPaths() -> (image: [String], instance: [String]) {
+        (image: [executable], instance: volumeDirectory.map { [$0] } ?? [])
+    }
+
     func finalFigures() -> BackendFigures {
         guard let ended = lock.withLock({ ended }) else { return BackendFigures() }
         return BackendFigures(cpuNs: ended.cpuNs, cpuInstrument: "rusage of the process (wait4)")
@@ -131,6 +177,7 @@ final class BareInstance: Instance, @unchecked Sendable {
             lock.withLock { ended = result }
         }
         if let outputFD { close(outputFD) }
+        if let volumeDirectory { try FileSystem.removeTree(volumeDirectory) }
         mark("cleaned", at: MonotonicClock.now())
     }
 }
@@ -148,5 +195,31 @@ public enum Blocking {
         try await withCheckedThrowingContinuation { continuation in
             Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
         }
+    }
+}
+
+/// A volume: the instance's own storage on the host's disk, at `path`
+/// inside it (`/data`): a host directory for bare and containers, a disk
+/// image for a guest.
+public enum Volume {
+    public static let path = "/data"
+
+    public static func directory(_ paths: LabPaths) -> String { paths.run + "/volumes" }
+
+    /// A fresh, empty directory under `ISOLAB_HOME/run/volumes`.
+    static func makeDirectory(paths: LabPaths) throws -> String {
+        try FileSystem.createDirectory(directory(paths), mode: 0o700)
+        let path = directory(paths) + "/" + ContainerIDs.next()
+        try FileSystem.createDirectory(path, mode: 0o755)
+        return path
+    }
+}
+
+/// 12 random hex digits, as instance ids are everywhere in the lab.
+enum ContainerIDs {
+    static func next() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let hex = String(generator.next() & 0xFFFF_FFFF_FFFF, radix: 16)
+        return String(repeating: "0", count: 12 - hex.count) + hex
     }
 }

@@ -32,7 +32,26 @@ public struct ContainerBackend: Backend {
         case .command(let command): spec.command = command
         }
         let (layout, paths) = (self.layout, self.paths)
-        switch request.output {
+        // A volume: a fresh host directory, bound at its path inside.
+        var volumeDirectory: String?
+        if let volume = request.volume {
+            let directory = try Volume.makeDirectory(paths: paths)
+            spec.volumes.append(ContainerSpec.Volume(source: directory, target: volume.path))
+            volumeDirectory = directory
+        }
+        do {
+            let instance = try await start(spec, output: request.output, mergeStderr: request.mergeStderr, layout: layout, paths: paths)
+            instance.volumeDirectory = volumeDirectory
+            return instance
+        } catch {
+            if let volumeDirectory { try? FileSystem.removeTree(volumeDirectory) }
+            throw error
+        }
+    }
+
+    func start(_ spec: ContainerSpec, output: InstanceRequest.Output, mergeStderr: Bool, layout: CgroupLayout, paths: LabPaths) async throws -> ContainerInstance {
+        var spec = spec
+        switch output {
         case .terminal:
             (spec.stdin, spec.stdout, spec.stderr) = (0, 1, 2)
             let frozen = spec
@@ -42,7 +61,7 @@ public struct ContainerBackend: Backend {
             var fds: [Int32] = [-1, -1]
             guard pipe(&fds) == 0 else { throw LabError.syscall("pipe") }
             spec.stdout = fds[1]
-            if request.mergeStderr { spec.stderr = fds[1] }
+            if mergeStderr { spec.stderr = fds[1] }
             let created: Container
             do {
                 let frozen = spec
@@ -69,6 +88,8 @@ final class ContainerInstance: Instance, @unchecked Sendable {
     private var status: Int32?
     private var stats: CgroupStats?
     private var outputClosed = false
+    /// The instance's volume, removed at teardown.
+    var volumeDirectory: String?
 
     var id: String { container.spec.id }
     var timeline: Timeline { container.timeline }
@@ -106,6 +127,11 @@ final class ContainerInstance: Instance, @unchecked Sendable {
         return BackendFigures(cpuNs: stats.cpuUsageNs, cpuInstrument: container.cgroups.cpuInstrument, secondary: secondary)
     }
 
+    /// The image's rootfs; the run directory (its mount point), its state file and its volume.
+    func diskPaths() -> (image: [String], instance: [String]) {
+        (image: [container.spec.rootfs], instance: container.ownPaths + (volumeDirectory.map { [$0] } ?? []))
+    }
+
     /// The cgroup's counters read at the end (after `finalFigures`).
     var lastStats: CgroupStats? { lock.withLock { stats } }
 
@@ -117,5 +143,6 @@ final class ContainerInstance: Instance, @unchecked Sendable {
             return !outputClosed
         }
         if closeOutput, let outputFD { close(outputFD) }
+        if let volumeDirectory { try FileSystem.removeTree(volumeDirectory) }
     }
 }

@@ -13,6 +13,9 @@ public struct VMBackend: Backend {
     public var settings: Scenario.VMSettings
     public var accelerator: Accelerator
     public var paths: LabPaths
+    /// Host CPUs for the vCPUs and QEMU's threads: the budget a pinned
+    /// container or process gets (nil: anywhere).
+    public var cpuset: [Int]?
 
     public init(connection: LibvirtConnection, kernel: GuestKernel, initramfs: String, settings: Scenario.VMSettings,
                 accelerator: Accelerator, paths: LabPaths = .fromEnvironment()) {
@@ -38,6 +41,16 @@ public struct VMBackend: Backend {
         spec.accelerator = accelerator
         spec.bootTimeout = request.timeout ?? settings.bootTimeout
         spec.paths = paths
+        spec.cpuset = cpuset
+        spec.tbCacheMiB = settings.tbCacheMiB
+        if let volume = request.volume {
+            guard volume.path == VMSpec.volumePath else {
+                throw LabError(.invalidInput, "a guest's volume is mounted at \(VMSpec.volumePath), not \(volume.path)")
+            }
+            spec.volumeBytes = volume.sizeBytes
+            spec.modules = GuestModules.pathsInGuest
+            spec.initramfs = try GuestModules.initramfs(appendingTo: initramfs, kernel: kernel, paths: paths)
+        }
         let deadline = MonotonicClock.now() + UInt64(min(spec.bootTimeout, 1e6) * 1e9)
         let machine = try await VirtualMachine.start(spec, connection: connection, deadline: deadline)
         return VMInstance(machine: machine)
@@ -76,7 +89,13 @@ final class VMInstance: Instance, @unchecked Sendable {
     func finalFigures() -> BackendFigures {
         // QEMU is gone once the guest is: its CPU time is the sampler's last
         // reading (MemoryFigures.lastCPUNs), taken by the runner.
-        BackendFigures(cpuNs: nil, cpuInstrument: "QEMU's /proc/PID/stat utime + stime, last sampled before it exited")
+        BackendFigures(cpuNs: nil, cpuInstrument: "QEMU's /proc/PID/stat utime + stime, last sampled before it exited",
+                       secondary: [ResourceFigure(name: "guest_ram", value: Double(machine.spec.memoryMiB), unit: "MiB", instrument: "the guest's configured RAM")])
+    }
+
+    /// The kernel and the initramfs it booted; its directory (console socket, any disk) and state file.
+    func diskPaths() -> (image: [String], instance: [String]) {
+        (image: [machine.spec.kernel.path, machine.spec.initramfs], instance: machine.ownPaths)
     }
 
     func teardown() async throws { await machine.teardown() }

@@ -39,6 +39,10 @@ public protocol Instance: AnyObject, Sendable {
     /// Figures of the backend's own instruments, read after the exit and
     /// before the teardown (a cgroup's counters, rusage, ...).
     func finalFigures() -> BackendFigures
+    /// The files on the host's disk the instance was started from (its
+    /// image: shared by every instance) and those made for it alone (run
+    /// directory, state file, volume), measured before the teardown.
+    func diskPaths() -> (image: [String], instance: [String])
     /// Removes everything the instance made and marks `cleaned`. Safe to
     /// call twice, and from a signal handler's thread.
     func teardown() async throws
@@ -70,13 +74,26 @@ public struct InstanceRequest: Sendable {
     public var onBytes: (@Sendable ([UInt8]) -> Void)?
     /// Standard error of a captured program: to the same pipe as stdout.
     public var mergeStderr: Bool
+    /// A volume of the instance's own on the host's disk, at `volume.path`
+    /// inside it: a host directory (bare, bind-mounted in a container) or a
+    /// disk image with ext4 (a guest, virtio-blk with cache=none).
+    public var volume: VolumeRequest?
+
+    public struct VolumeRequest: Sendable, Equatable {
+        public var path = Volume.path
+        /// The size of a guest's disk image.
+        public var sizeBytes: UInt64
+
+        public init(sizeBytes: UInt64) { self.sizeBytes = sizeBytes }
+    }
 
     public init(_ program: Program, output: Output = .capture, timeout: Double?, mergeStderr: Bool = false,
-                onBytes: (@Sendable ([UInt8]) -> Void)? = nil) {
+                volume: VolumeRequest? = nil, onBytes: (@Sendable ([UInt8]) -> Void)? = nil) {
         self.program = program
         self.output = output
         self.timeout = timeout
         self.mergeStderr = mergeStderr
+        self.volume = volume
         self.onBytes = onBytes
     }
 
@@ -171,6 +188,10 @@ public struct InstanceOutcome: Sendable {
     /// The lab's own instruments, the same for every backend.
     public var memory: MemoryFigures
     public var figures: BackendFigures
+    /// Allocated bytes on the host's disk: the image it started from, and
+    /// what was made for this instance alone.
+    public var diskImageBytes: Int
+    public var diskInstanceBytes: Int
 
     /// The agent's READY fields, if it wrote READY.
     public var ready: [String: String]? {

@@ -13,10 +13,11 @@ public enum InstanceRun {
 
     /// Runs `request` on `backend` to the end. `during` runs beside the
     /// reading once the instance has started (to freeze it, sample it, ...);
-    /// when it returns, the instance is ended. A deadline that passes ends
+    /// when it returns, the instance is ended, unless `endAfterDuring` is
+    /// false (then it runs on to its own end). A deadline that passes ends
     /// the instance and throws `LabError(.timeout)` after the teardown.
     public static func run(
-        _ backend: any Backend, _ request: InstanceRequest,
+        _ backend: any Backend, _ request: InstanceRequest, endAfterDuring: Bool = true,
         during: (@Sendable (any Instance) async throws -> Void)? = nil
     ) async throws -> InstanceOutcome {
         let memoryBefore = MemAvailable.read()
@@ -47,12 +48,12 @@ public enum InstanceRun {
             }
             if let during {
                 do { try await during(instance) } catch { duringError = error }
-                await instance.kill()
+                if endAfterDuring || duringError != nil { await instance.kill() }
             }
             collector = await reading
         } else if let during {
             do { try await during(instance) } catch { duringError = error }
-            await instance.kill()
+            if endAfterDuring || duringError != nil { await instance.kill() }
         }
 
         var exit = await instance.waitForExit(until: deadline)
@@ -64,6 +65,9 @@ public enum InstanceRun {
         let memory = sampler.stop()
         var figures = instance.finalFigures()
         if figures.cpuNs == nil { figures.cpuNs = memory.lastCPUNs }
+        let disk = instance.diskPaths()
+        let diskImage = disk.image.reduce(0) { $0 + FileSystem.allocatedBytes($1) }
+        let diskInstance = disk.instance.reduce(0) { $0 + FileSystem.allocatedBytes($1) }
         do {
             try await instance.teardown()
         } catch {
@@ -79,7 +83,8 @@ public enum InstanceRun {
         let lines = AgentLine.parseAll(text)
         let outcome = InstanceOutcome(
             id: instance.id, kind: instance.kind, accelerator: instance.accelerator, timeline: instance.timeline, output: text,
-            lines: lines, exit: exit ?? .signaled(SIGKILL, reason: "killed"), memory: memory, figures: figures)
+            lines: lines, exit: exit ?? .signaled(SIGKILL, reason: "killed"), memory: memory, figures: figures,
+            diskImageBytes: diskImage, diskInstanceBytes: diskInstance)
         if case .agent = request.program, let version = outcome.ready?["version"], version != String(AgentProtocol.version) {
             throw LabError(.failed, "the \(instance.kind.rawValue)'s agent speaks protocol \(version), this lab \(AgentProtocol.version); rebuild the image")
         }

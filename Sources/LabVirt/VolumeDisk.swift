@@ -1,0 +1,94 @@
+import CLabShim
+import Foundation
+import LabAgentCore
+import LabCore
+import LabImage
+import LabModel
+
+/// A guest's volume: a raw disk image with an empty ext4 file system, on
+/// the host's disk beside the lab's other state (so that the guest's I/O
+/// goes to the same storage as a container's or a process's volume), made
+/// without loop devices (`mkfs.ext4` writes the file itself) and owned by
+/// the user QEMU runs as, since the domain asks libvirt for no relabelling.
+public enum VolumeDisk {
+    public static let fileName = "data.img"
+
+    public static func make(_ path: String, bytes: UInt64) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw LabError.syscall("create \(path)") }
+        let sized = ftruncate(fd, off_t(bytes)) == 0
+        let err = errno
+        close(fd)
+        guard sized else { throw LabError.syscall("size \(path) to \(bytes) bytes", errno: err) }
+        guard let mkfs = HostCommand.which("mkfs.ext4") ?? HostCommand.which("/sbin/mkfs.ext4") else {
+            throw LabError(.unsupported, "mkfs.ext4 not found; apt-get install e2fsprogs")
+        }
+        // No reserved blocks, no lazy initialisation left for the guest to do while it is measured.
+        let output = try HostCommand.run(mkfs, ["-q", "-F", "-m", "0", "-E", "lazy_itable_init=0,lazy_journal_init=0,nodiscard", path], timeout: 120)
+        guard output.status == 0 else {
+            throw LabError(.failed, "mkfs.ext4 \(path): \(output.stderr.trimmingWhitespace())")
+        }
+        if let user = getpwnam(qemuUser()) {
+            guard chown(path, user.pointee.pw_uid, user.pointee.pw_gid) == 0 else { throw LabError.syscall("chown \(path)") }
+        }
+    }
+
+    /// The user libvirt runs QEMU as (`user =` in qemu.conf), `libvirt-qemu` on Debian.
+    static func qemuUser() -> String {
+        let conf = FileSystem.readTextIfPresent("/etc/libvirt/qemu.conf") ?? ""
+        for line in conf.split(separator: "\n") {
+            let trimmed = line.trimmingWhitespace()
+            guard trimmed.hasPrefix("user"), let eq = trimmed.firstIndex(of: "=") else { continue }
+            let value = trimmed[trimmed.index(after: eq)...].trimmingWhitespace().trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+            if !value.isEmpty, !value.hasPrefix("+") { return value }
+        }
+        return "libvirt-qemu"
+    }
+}
+
+/// The guest kernel's virtio modules, which Debian's cloud kernel builds as
+/// modules: `scripts/setup-host` extracts them beside the kernel, and a
+/// guest with a volume boots an initramfs with them appended.
+public enum GuestModules {
+    /// In load order (each after what it depends on).
+    public static let names = ["virtio_ring", "virtio", "virtio_pci_legacy_dev", "virtio_pci_modern_dev", "virtio_pci", "virtio_blk"]
+    /// Where they are inside the guest's initramfs.
+    public static let directoryInGuest = "/lib/modules/isolab"
+
+    public static func directory(for kernel: GuestKernel, paths: LabPaths) -> String {
+        paths.kernels + "/modules/" + kernel.version
+    }
+
+    public static var pathsInGuest: [String] { names.map { directoryInGuest + "/" + $0 + ".ko" } }
+}
+
+extension GuestModules {
+    /// The image's initramfs with a second cpio archive appended that holds
+    /// the modules (the kernel unpacks concatenated archives in turn), made
+    /// once per image and kernel under `cache/initrd/`.
+    public static func initramfs(appendingTo image: String, kernel: GuestKernel, paths: LabPaths) throws -> String {
+        let source = directory(for: kernel, paths: paths)
+        var st = stat()
+        guard stat(image, &st) == 0 else { throw LabError.syscall("stat \(image)") }
+        let key = SHA256.hash(Array("\(image) \(st.st_size) \(st.st_mtim.tv_sec) \(kernel.version) \(kernel.sizeBytes)".utf8))
+            .prefix(12).map { String(format: "%02x", $0) }.joined()
+        let cache = paths.cache + "/initrd"
+        let path = cache + "/" + key + ".cpio"
+        if FileSystem.exists(path) { return path }
+        var writer = CpioWriter()
+        try writer.appendDirectory("lib")
+        try writer.appendDirectory("lib/modules")
+        try writer.appendDirectory(String(directoryInGuest.dropFirst()))
+        for name in names {
+            let file = source + "/" + name + ".ko"
+            guard FileSystem.exists(file) else {
+                throw LabError(.notFound, "guest kernel module \(file) not found; run scripts/setup-host (it extracts the virtio modules a guest's volume needs)")
+            }
+            try writer.appendFile(String(directoryInGuest.dropFirst()) + "/" + name + ".ko", mode: 0o644, contents: try FileSystem.readBytes(file))
+        }
+        writer.finish()
+        try FileSystem.createDirectory(cache)
+        try FileSystem.writeAtomically(path, bytes: try FileSystem.readBytes(image) + writer.bytes, mode: 0o644, durable: false)
+        return path
+    }
+}

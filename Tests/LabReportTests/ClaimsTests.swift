@@ -1,0 +1,307 @@
+import Foundation
+import LabModel
+import LabStats
+import Testing
+
+@testable import LabReport
+
+/// Synthetic runs: every verdict of every claim, each shown flipping when
+/// the data flips.
+struct Synthetic {
+    var trials: [TrialRecord] = []
+    var host = HostInfo(kernelRelease: "6.18.44-host", architecture: "x86_64", cpuModel: "test", cpuCount: 2, memoryTotalKiB: 1 << 24,
+                        euid: 0, bootID: "host-boot", kernelVersion: "#1 SMP")
+    var isolation: IsolationEvidence?
+    var cgroups: CgroupEvidence?
+    var cpuBudget: [Int]?
+
+    /// One counted trial per value; `fail` more that failed.
+    mutating func add(_ backend: BackendKind, _ workload: String, _ metric: String, _ values: [Double], unit: String = "ms",
+                      accelerator: Accelerator? = nil, ready: [String: String]? = nil, fail: Int = 0) {
+        let fields: [String: String] = ready ?? ["boot_id": backend == .vm ? "guest-boot" : "host-boot",
+                                                 "kernel": backend == .vm ? "6.1.0-guest" : host.kernelRelease]
+        let used: Accelerator? = accelerator ?? (backend == .vm ? .tcg : nil)
+        for value in values {
+            let sample = Sample(workload: workload, metric: metric, value: value, unit: unit)
+            let trial = TrialRecord(index: trials.count, round: trials.count, backend: backend, warmup: false,
+                                    accelerator: used, timeline: [], samples: [sample],
+                                    agentErrors: [], ready: fields, memorySource: nil, error: nil, consoleTail: nil)
+            trials.append(trial)
+        }
+        for _ in 0..<fail {
+            trials.append(TrialRecord(index: trials.count, round: trials.count, backend: backend, warmup: false, accelerator: nil, timeline: [],
+                                      samples: [], agentErrors: [], ready: nil, memorySource: nil, error: "boot timeout", consoleTail: nil))
+        }
+    }
+
+    var results: RunResults {
+        let footprint = ImageFootprint(rootfsBytes: 1, rootfsDiskBytes: 1, initramfsBytes: 1, initramfsFile: "i")
+        let kernel = GuestKernel(path: "/k", version: "6.1.0-guest", sizeBytes: 7 << 20)
+        let facts = HostFacts(cgroupMode: cgroups?.mode)
+        let environment = RunEnvironment(
+            labVersion: "test", gitCommit: "x", startedAt: "", finishedAt: nil, host: host, hostFacts: facts,
+            imageName: "busybox", imageDigest: "sha256:x", imageFootprint: footprint,
+            guestKernel: kernel, accelerator: nil, scenarioFile: "s.yaml",
+            scenarioDigest: "", scenarioText: "", seed: 1, cpuBudget: cpuBudget, volume: nil)
+        let backends = Array(Set(trials.map(\.backend))).sorted()
+        return RunResults(schemaVersion: RunResults.currentSchemaVersion, complete: true, scenarioName: "s", scenarioDescription: "",
+                          backends: backends, repetitions: 5, warmup: 0, environment: environment, trials: trials, isolation: isolation,
+                          cgroups: cgroups, checkErrors: [], summary: ResultsSummary(metrics: [], ratios: []))
+    }
+
+    func claim(_ id: String) -> Claim {
+        Claims.evaluate(results).first { $0.id == id }!
+    }
+}
+
+/// `count` values spread ±`spread` around `center`.
+func around(_ center: Double, spread: Double = 0.02, count: Int = 8) -> [Double] {
+    let steps = Double(max(count - 1, 1))
+    return (0..<count).map { (index: Int) -> Double in
+        let position: Double = Double(index) / steps * 2 - 1
+        return center * (1 + spread * position)
+    }
+}
+
+@Suite("claims: start-up")
+struct StartupClaimTests {
+    @Test func tcgSecondsAgainstMillisecondsIsOrderWithoutScale() {
+        var run = Synthetic()
+        run.add(.container, "startup", "ready", around(15))
+        run.add(.vm, "startup", "ready", around(4500))
+        let claim = run.claim("startup")
+        #expect(claim.verdict == .partlyHolds)
+        #expect(claim.evidence.contains("the order holds") && claim.evidence.contains("not minutes") && claim.evidence.contains("TCG"))
+    }
+
+    @Test func aKVMHostReadyIn300msIsStillOrderWithoutScale() {
+        var run = Synthetic()
+        run.add(.container, "startup", "ready", around(15))
+        run.add(.vm, "startup", "ready", around(300), accelerator: .kvm)
+        let claim = run.claim("startup")
+        #expect(claim.verdict == .partlyHolds)
+        #expect(claim.measured.contains("under KVM") && claim.evidence.contains("under KVM") && !claim.evidence.contains("TCG"))
+    }
+
+    @Test func aWholeOSInMinutesMakesItHold() {
+        var run = Synthetic()
+        run.add(.container, "startup", "ready", around(400))
+        run.add(.vm, "startup", "ready", around(95_000))
+        #expect(run.claim("startup").verdict == .holds)
+    }
+
+    @Test func aVMReadyFirstMakesItFail() {
+        var run = Synthetic()
+        run.add(.container, "startup", "ready", around(900))
+        run.add(.vm, "startup", "ready", around(300), accelerator: .kvm)
+        #expect(run.claim("startup").verdict == .doesNotHold)
+    }
+
+    @Test func noisyOverlappingTimesAreInconclusive() {
+        var run = Synthetic()
+        run.add(.container, "startup", "ready", around(100, spread: 0.6))
+        run.add(.vm, "startup", "ready", around(105, spread: 0.6))
+        #expect(run.claim("startup").verdict == .inconclusive)
+    }
+
+    @Test func failedTrialsAreCountedAndShown() {
+        var run = Synthetic()
+        run.add(.container, "startup", "ready", around(15))
+        run.add(.vm, "startup", "ready", around(4500, count: 4), fail: 1)
+        let claim = run.claim("startup")
+        #expect(claim.evidence.contains("4 of 5 VM trials (1 failed)"))
+        #expect(claim.evidence.contains("8 container trials"))
+    }
+
+    @Test func missingBackendsAreNotMeasured() {
+        var run = Synthetic()
+        run.add(.container, "startup", "ready", around(15))
+        #expect(run.claim("startup").verdict == .notMeasured)
+    }
+}
+
+@Suite("claims: kernel, memory, disk, hardware")
+struct ResourceClaimTests {
+    @Test func bootIDDecidesEvenWhenTheReleasesAreEqual() {
+        var run = Synthetic()
+        run.host.kernelRelease = "6.1.0-guest"
+        run.add(.container, "startup", "ready", [1], ready: ["boot_id": "host-boot", "kernel": "6.1.0-guest"])
+        run.add(.vm, "startup", "ready", [1], ready: ["boot_id": "guest-boot", "kernel": "6.1.0-guest"])
+        let claim = run.claim("kernel")
+        #expect(claim.verdict == .holds)
+        #expect(claim.evidence.contains("could not tell them apart"))
+    }
+
+    @Test func aContainerWithAnotherBootIDFlipsIt() {
+        var run = Synthetic()
+        run.add(.container, "startup", "ready", [1], ready: ["boot_id": "other", "kernel": "x"])
+        run.add(.vm, "startup", "ready", [1], ready: ["boot_id": "host-boot", "kernel": "x"])
+        #expect(run.claim("kernel").verdict == .doesNotHold)
+    }
+
+    @Test func memoryByOneInstrumentAndItFlips() {
+        var light = Synthetic()
+        light.add(.container, "resources", "pss", around(7), unit: "MiB")
+        light.add(.vm, "resources", "pss", around(250), unit: "MiB")
+        #expect(light.claim("memory").verdict == .holds)
+        #expect(light.claim("memory").evidence.contains("smaps_rollup"))
+        var heavy = Synthetic()
+        heavy.add(.container, "resources", "pss", around(300), unit: "MiB")
+        heavy.add(.vm, "resources", "pss", around(250), unit: "MiB")
+        #expect(heavy.claim("memory").verdict == .doesNotHold)
+        var noisy = Synthetic()
+        noisy.add(.container, "resources", "pss", around(100, spread: 0.5), unit: "MiB")
+        noisy.add(.vm, "resources", "pss", around(102, spread: 0.5), unit: "MiB")
+        #expect(noisy.claim("memory").verdict == .inconclusive)
+    }
+
+    @Test func diskSaysWhatIsStructuralAndFlips() {
+        var run = Synthetic()
+        run.add(.container, "resources", "disk_image", [13], unit: "MiB")
+        run.add(.container, "resources", "disk_instance", [12], unit: "KiB")
+        run.add(.vm, "resources", "disk_image", [27], unit: "MiB")
+        run.add(.vm, "resources", "disk_instance", [8], unit: "KiB")
+        let claim = run.claim("disk")
+        #expect(claim.verdict == .holds)
+        #expect(claim.evidence.contains("structural"))
+        var flipped = Synthetic()
+        flipped.add(.container, "resources", "disk_image", [40], unit: "MiB")
+        flipped.add(.container, "resources", "disk_instance", [900], unit: "KiB")
+        flipped.add(.vm, "resources", "disk_image", [27], unit: "MiB")
+        flipped.add(.vm, "resources", "disk_instance", [8], unit: "KiB")
+        #expect(flipped.claim("disk").verdict == .doesNotHold)
+    }
+
+    @Test func hardwarePerMetricWithIntervals() {
+        var run = Synthetic()
+        run.cpuBudget = [1]
+        run.add(.container, "cpu", "sieve", around(300), unit: "sieves/s")
+        run.add(.vm, "cpu", "sieve", around(60), unit: "sieves/s")
+        run.add(.container, "syscall", "getppid", around(100), unit: "ns/call")
+        run.add(.vm, "syscall", "getppid", around(450), unit: "ns/call")
+        let claim = run.claim("hardware")
+        #expect(claim.verdict == .holds)
+        #expect(claim.evidence.contains("pinned to host CPU(s) 1"))
+        var against = Synthetic()
+        against.add(.container, "cpu", "sieve", around(60), unit: "sieves/s")
+        against.add(.vm, "cpu", "sieve", around(300), unit: "sieves/s")
+        #expect(against.claim("hardware").verdict == .doesNotHold)
+        var noisy = Synthetic()
+        noisy.add(.container, "cpu", "sieve", around(300, spread: 0.4), unit: "sieves/s")
+        noisy.add(.vm, "cpu", "sieve", around(290, spread: 0.4), unit: "sieves/s")
+        #expect(noisy.claim("hardware").verdict == .inconclusive)
+        var mixed = run
+        mixed.add(.container, "net", "rtt", around(10, spread: 0.5), unit: "us")
+        mixed.add(.vm, "net", "rtt", around(10.5, spread: 0.5), unit: "us")
+        #expect(mixed.claim("hardware").verdict == .partlyHolds)
+        #expect(Synthetic().claim("hardware").verdict == .notMeasured)
+    }
+}
+
+@Suite("claims: namespaces and cgroups")
+struct CheckClaimTests {
+    func probe(_ namespace: String, isolated: Bool = true, control: Bool = true, question: String = "q") -> IsolationProbe {
+        IsolationProbe(namespace: namespace, question: question, command: "c", inside: "i", control: "c", host: "h",
+                       isolated: isolated, controlSawHost: control)
+    }
+
+    @Test func aNamespaceHoldsOnlyWithAControlThatSeesTheHost() {
+        var run = Synthetic()
+        run.isolation = IsolationEvidence(probes: [probe("pid"), probe("ipc", isolated: false), probe("mnt", control: false)])
+        #expect(run.claim("namespace.pid").verdict == .holds)
+        #expect(run.claim("namespace.ipc").verdict == .doesNotHold)
+        #expect(run.claim("namespace.mnt").verdict == .inconclusive)
+        #expect(run.claim("namespace.net").verdict == .notMeasured)
+    }
+
+    @Test func utsIsolatesTheHostnameButNotTheKernelVersion() {
+        var run = Synthetic()
+        run.isolation = IsolationEvidence(probes: [
+            probe("uts", question: "the hostname"),
+            probe("uts", isolated: false, question: "the kernel release (uname -r)"),
+        ])
+        let claim = run.claim("namespace.uts")
+        #expect(claim.verdict == .partlyHolds)
+        #expect(claim.evidence.contains("Not isolated (the container sees the host's): the kernel release"))
+    }
+
+    func cgroups(mode: String = "v1") -> CgroupEvidence {
+        CgroupEvidence(
+            mode: mode,
+            limit: .init(memoryLimitMiB: 32, allocationMiB: 64, limitedExit: "killed by the memory limit (32 MiB)", oomKills: 1, peakMiB: 32,
+                         controlExit: "exited with 0", pidsLimit: 16, pidsPeak: 16, forksRefused: 3),
+            prioritise: .init(cpu: 1, windowSeconds: 2, weights: [100, 300], written: ["cpu.shares=1024", "cpu.shares=3072"],
+                              shares: [0.26, 0.74], controlShares: [0.49, 0.51], quota: 0.2, quotaUsed: 0.21, quotaControlUsed: 0.97,
+                              tolerance: 0.08),
+            account: .init(cgroupMs: 1002, agentMs: 999, instrument: "cpuacct.usage", tolerance: 0.1),
+            freeze: .init(countBefore: 100, countFrozen: 120, countAfterHold: 120, holdSeconds: 0.5, countAfterThaw: 500, freezeMs: 0.3,
+                          thawMs: 0.5, memoryBeforeKiB: 400, memoryFrozenKiB: 400))
+    }
+
+    @Test func eachCgroupClaimHoldsOnGoodEvidence() {
+        var run = Synthetic()
+        run.cgroups = cgroups()
+        for id in ["cgroup.limit", "cgroup.prioritise", "cgroup.account", "cgroup.freeze"] {
+            #expect(run.claim(id).verdict == .holds, "\(id): \(run.claim(id).measured)")
+        }
+    }
+
+    @Test func aV2OnlyHostNamesItsFiles() {
+        var run = Synthetic()
+        run.cgroups = cgroups(mode: "v2")
+        #expect(run.claim("cgroup.limit").evidence.contains("memory.events oom_kill"))
+        #expect(run.claim("cgroup.freeze").evidence.contains("cgroup.freeze"))
+    }
+
+    @Test func eachCgroupClaimFlips() {
+        var evidence = cgroups()
+        evidence.limit?.limitedExit = "exited with 0"
+        evidence.limit?.oomKills = 0
+        evidence.limit?.forksRefused = 0
+        evidence.limit?.pidsPeak = 48
+        evidence.prioritise?.shares = [0.5, 0.5]
+        evidence.prioritise?.quotaUsed = 0.9
+        evidence.account?.cgroupMs = 400
+        evidence.freeze?.countAfterHold = 180
+        var run = Synthetic()
+        run.cgroups = evidence
+        for id in ["cgroup.limit", "cgroup.prioritise", "cgroup.account", "cgroup.freeze"] {
+            #expect(run.claim(id).verdict == .doesNotHold, "\(id)")
+        }
+    }
+
+    @Test func aFailedControlMakesThemInconclusive() {
+        var evidence = cgroups()
+        evidence.limit?.controlExit = "killed by signal 9 (Killed)"
+        evidence.prioritise?.controlShares = [0.8, 0.2]
+        evidence.prioritise?.quotaControlUsed = 0.25
+        evidence.freeze?.countBefore = 0
+        var run = Synthetic()
+        run.cgroups = evidence
+        for id in ["cgroup.limit", "cgroup.prioritise", "cgroup.freeze"] {
+            #expect(run.claim(id).verdict == .inconclusive, "\(id)")
+        }
+    }
+
+    @Test func theWeightsCheckedOnV1AreTheSameConversionForBothSiblings() {
+        let p = cgroups().prioritise!
+        #expect(p.expected == [0.25, 0.75])
+        #expect(p.written == ["cpu.shares=1024", "cpu.shares=3072"])
+    }
+}
+
+@Suite("one source of truth")
+struct SourceOfTruthTests {
+    @Test func aSummaryEditedByHandIsRecomputedFromTheSamples() {
+        var run = Synthetic()
+        run.add(.container, "startup", "ready", around(15))
+        run.add(.vm, "startup", "ready", around(4500))
+        var results = run.results
+        results.summary = RunResults.summarize(results.trials, backends: results.backends, seed: 1)
+        #expect(results.summaryMatchesTrials)
+        results.summary.metrics[0].summary.median = 99_999
+        #expect(!results.summaryMatchesTrials)
+        #expect(HTMLReport.render(results).contains("Container in 15.0 ms"))
+        #expect(!HTMLReport.render(results).contains("99999"))
+    }
+}
