@@ -11,7 +11,7 @@ import PackageDescription
 //     <- LabCore (+ CLabShim)     paths, clocks, files, processes, strict YAML (Yams)
 //     <- LabAgentCore             the agent's protocol and workloads (no Foundation)
 //     <- LabImage (+ CZlib)       image definitions -> rootfs + initramfs, the store
-//     <- LabContainer (+ CLabSpawn, CLibcap)   the lab's own containers
+//     <- LabContainer (+ CLabSpawn, CLibcap, CLibseccomp)   the lab's own containers
 //     <- LabVirt (+ CLibvirt)     libvirt guests
 //     <- LabDoctor                host checks and the facts a run records
 //     <- LabRunner                instances (one path for every backend), trials, checks
@@ -19,8 +19,8 @@ import PackageDescription
 //     <- LabCommands <- isolab    the command line
 //
 // C libraries are reached only from the one target that wraps each of them:
-// CLibcap from LabContainer, CLibvirt (dlopened on first use) from LabVirt,
-// CZlib from LabImage.
+// CLibcap and CLibseccomp from LabContainer, CLibvirt (dlopened on first
+// use) from LabVirt, CZlib from LabImage.
 let package = Package(
     name: "isolab",
     platforms: [.macOS(.v15)],
@@ -64,8 +64,9 @@ let package = Package(
 
         // Backends: containers and VMs.
         .systemLibrary(name: "CLibcap", pkgConfig: "libcap", providers: [.apt(["libcap-dev"])]),
+        .systemLibrary(name: "CLibseccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
         .target(name: "CLabSpawn", dependencies: ["CLabShim"]),
-        .target(name: "LabContainer", dependencies: ["LabModel", "LabCore", "CLabShim", "CLabSpawn", "CLibcap"]),
+        .target(name: "LabContainer", dependencies: ["LabModel", "LabCore", "CLabShim", "CLabSpawn", "CLibcap", "CLibseccomp"]),
         // libvirt's C API, dlopened on first use (see its header for why): the
         // headers come from libvirt-dev, the library is loaded at run time.
         .target(name: "CLibvirt", linkerSettings: [.linkedLibrary("dl")]),
@@ -129,7 +130,7 @@ let package = Package(
         // real cgroup hierarchy are in IntegrationTests and say so in their names.
         .testTarget(name: "LabModelTests", dependencies: ["LabModel"]),
         .testTarget(name: "LabStatsTests", dependencies: ["LabStats", "LabModel"]),
-        .testTarget(name: "LabCoreTests", dependencies: ["LabCore", "LabModel"]),
+        .testTarget(name: "LabCoreTests", dependencies: ["LabCore", "LabModel", "CLabShim"]),
         .testTarget(name: "LabAgentCoreTests", dependencies: ["LabAgentCore"]),
         .testTarget(name: "LabImageTests", dependencies: ["LabImage", "LabCore", "LabModel", "LabAgentCore"]),
         .testTarget(name: "LabContainerTests", dependencies: ["LabContainer", "LabCore", "LabModel"]),

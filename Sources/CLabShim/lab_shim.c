@@ -10,6 +10,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/statfs.h>
@@ -184,4 +185,58 @@ int lab_set_thread_affinity(uint64_t mask) {
         }
     }
     return sched_setaffinity(0, sizeof(set), &set) == 0 ? 0 : errno;
+}
+
+int lab_open_pty(int *master, int *slave) {
+    int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (m < 0) {
+        return errno;
+    }
+    if (grantpt(m) != 0 || unlockpt(m) != 0) {
+        int err = errno;
+        close(m);
+        return err;
+    }
+    // The peer by the master itself (Linux 4.13): no path to race on.
+    int s = ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (s < 0) {
+        char name[64];
+        if (ptsname_r(m, name, sizeof(name)) != 0 || (s = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0) {
+            int err = errno;
+            close(m);
+            return err;
+        }
+    }
+    *master = m;
+    *slave = s;
+    return 0;
+}
+
+int lab_peer_credentials(int fd, int *pid, unsigned int *uid) {
+    struct ucred credentials;
+    socklen_t length = sizeof(credentials);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) != 0) {
+        return errno;
+    }
+    *pid = credentials.pid;
+    *uid = credentials.uid;
+    return 0;
+}
+
+int lab_get_window_size(int fd, struct winsize *size) {
+    return ioctl(fd, TIOCGWINSZ, size) == 0 ? 0 : errno;
+}
+
+int lab_set_window_size(int fd, const struct winsize *size) {
+    return ioctl(fd, TIOCSWINSZ, size) == 0 ? 0 : errno;
+}
+
+#include <sys/xattr.h>
+
+long lab_getxattr(const char *path, const char *name, void *value, size_t size) {
+    return (long)getxattr(path, name, value, size);
+}
+
+int lab_setxattr(const char *path, const char *name, const void *value, size_t size) {
+    return setxattr(path, name, value, size, 0);
 }

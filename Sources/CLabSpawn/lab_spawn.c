@@ -18,6 +18,9 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #ifndef CLOSE_RANGE_CLOEXEC
@@ -138,23 +141,94 @@ static void exec_command(const struct lab_spawn_config *config) {
     errno = first_error;
 }
 
-static void mark_cloexec(unsigned first, unsigned last) {
+// Marks every descriptor in [first, last] close-on-exec: close_range where
+// the kernel has it (5.11), else every descriptor /proc/self/fd lists,
+// read with getdents64 into a stack buffer (opendir would allocate), so that
+// no descriptor escapes whatever RLIMIT_NOFILE says.
+static int mark_cloexec(unsigned first, unsigned last) {
     if (first > last) {
-        return;
+        return 0;
     }
     if (syscall(SYS_close_range, first, last, CLOSE_RANGE_CLOEXEC) == 0) {
-        return;
+        return 0;
     }
-    // Kernels before 5.11: one by one, up to the descriptor limit.
-    struct rlimit limit;
-    unsigned top = getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < 1048576 ? (unsigned)limit.rlim_cur : 65536;
-    for (unsigned fd = first; fd <= last && fd < top; fd++) {
-        int flags = fcntl((int)fd, F_GETFD);
-        if (flags >= 0) {
-            fcntl((int)fd, F_SETFD, flags | FD_CLOEXEC);
+    int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0) {
+        return -1;
+    }
+    char buffer[4096];
+    for (;;) {
+        long n = syscall(SYS_getdents64, dir, buffer, sizeof(buffer));
+        if (n < 0) {
+            close(dir);
+            return -1;
+        }
+        if (n == 0) {
+            break;
+        }
+        for (long offset = 0; offset < n;) {
+            struct {
+                unsigned long long ino;
+                long long off;
+                unsigned short reclen;
+                unsigned char type;
+                char name[];
+            } *entry = (void *)(buffer + offset);
+            unsigned fd = 0;
+            int digits = entry->name[0] != '\0';
+            for (const char *c = entry->name; *c != '\0'; c++) {
+                if (*c < '0' || *c > '9') {
+                    digits = 0;
+                    break;
+                }
+                fd = fd * 10 + (unsigned)(*c - '0');
+            }
+            if (digits && fd >= first && fd <= last && (int)fd != dir) {
+                int flags = fcntl((int)fd, F_GETFD);
+                if (flags >= 0) {
+                    fcntl((int)fd, F_SETFD, flags | FD_CLOEXEC);
+                }
+            }
+            offset += entry->reclen;
         }
     }
+    close(dir);
+    return 0;
 }
+
+// runc's read-only paths: bind the path onto itself, then remount it
+// read-only keeping the flags it has (a locked flag may not be dropped in a
+// user namespace). A path the kernel does not have is skipped.
+static int readonly_path(const char *path) {
+    if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) != 0) {
+        return errno == ENOENT ? 0 : -1;
+    }
+    struct statvfs st;
+    unsigned long kept = 0;
+    if (statvfs(path, &st) == 0) {
+        kept = st.f_flag & (ST_NOSUID | ST_NODEV | ST_NOEXEC);
+    }
+    return mount(path, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | kept, NULL);
+}
+
+// runc's masked paths: /dev/null over a file, an empty read-only tmpfs over
+// a directory. A path the kernel does not have is skipped.
+static int mask_path(const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        return errno == ENOENT ? 0 : -1;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        return mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "nr_blocks=1,nr_inodes=1");
+    }
+    return mount("/dev/null", path, NULL, MS_BIND, NULL);
+}
+
+static const char *const readonly_paths[] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"};
+static const char *const masked_paths[] = {
+    "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
+    "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
+};
 
 __attribute__((noreturn)) static void child(const struct lab_spawn_config *config, int sync_read, int status_write) {
     // 1. Signals: default handlers, nothing blocked (the parent blocked all around the clone).
@@ -216,7 +290,9 @@ __attribute__((noreturn)) static void child(const struct lab_spawn_config *confi
     if (mount_at(root, "/sys", "sysfs", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, NULL) != 0) {
         fail(status_write, LAB_STEP_MOUNT_SYS);
     }
-    if (mount_at(root, "/dev", "tmpfs", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k") != 0) {
+    // nodev: a node made in /dev is no device (the few devices the container
+    // has are bind mounts of the host's, each a mount of its own).
+    if (mount_at(root, "/dev", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV | MS_STRICTATIME, "mode=755,size=65536k") != 0) {
         fail(status_write, LAB_STEP_MOUNT_DEV);
     }
     static const char *const devices[] = {"null", "zero", "full", "random", "urandom", "tty"};
@@ -274,6 +350,18 @@ __attribute__((noreturn)) static void child(const struct lab_spawn_config *confi
         fail(status_write, LAB_STEP_PIVOT_ROOT);
     }
     close(new_root);
+    if (config->mask_paths) {
+        for (size_t i = 0; i < sizeof(readonly_paths) / sizeof(readonly_paths[0]); i++) {
+            if (readonly_path(readonly_paths[i]) != 0) {
+                fail(status_write, LAB_STEP_READONLY_PATHS);
+            }
+        }
+        for (size_t i = 0; i < sizeof(masked_paths) / sizeof(masked_paths[0]); i++) {
+            if (mask_path(masked_paths[i]) != 0) {
+                fail(status_write, LAB_STEP_MASK_PATHS);
+            }
+        }
+    }
     report(status_write, LAB_STEP_ROOTFS_READY, 0);
 
     // CPUs, before anything runs that the lab measures.
@@ -336,6 +424,16 @@ __attribute__((noreturn)) static void child(const struct lab_spawn_config *confi
             fail(status_write, LAB_STEP_STDIO);
         }
     }
+    // A session of its own, always: the host's terminal, if a descriptor of
+    // it came this far, is then no controlling terminal of the container's
+    // and TIOCSTI cannot push input into it. With a pty of its own, that
+    // pty becomes its controlling terminal.
+    if (setsid() < 0) {
+        fail(status_write, LAB_STEP_SETSID);
+    }
+    if (config->controlling_terminal && ioctl(0, TIOCSCTTY, 0) != 0) {
+        fail(status_write, LAB_STEP_CONTROLLING_TERMINAL);
+    }
     if (config->workdir != NULL && chdir(config->workdir) != 0) {
         fail(status_write, LAB_STEP_WORKDIR);
     }
@@ -368,9 +466,20 @@ __attribute__((noreturn)) static void child(const struct lab_spawn_config *confi
 
     // 9. Nothing but 0-2 and the control descriptor crosses the exec.
     if (config->control_fd >= 0 && config->control_target > 3) {
-        mark_cloexec(3, (unsigned)config->control_target - 1);
+        if (mark_cloexec(3, (unsigned)config->control_target - 1) != 0) {
+            fail(status_write, LAB_STEP_CLOSE_FDS);
+        }
     }
-    mark_cloexec(config->control_fd >= 0 ? (unsigned)config->control_target + 1 : 3, ~0U);
+    if (mark_cloexec(config->control_fd >= 0 ? (unsigned)config->control_target + 1 : 3, ~0U) != 0) {
+        fail(status_write, LAB_STEP_CLOSE_FDS);
+    }
+    // 10. seccomp last, after no_new_privs: the filter need only allow exec and what follows.
+    if (config->seccomp_filter != NULL) {
+        struct sock_fprog program = {config->seccomp_length, (struct sock_filter *)config->seccomp_filter};
+        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &program) != 0) {
+            fail(status_write, LAB_STEP_SECCOMP);
+        }
+    }
     exec_command(config);
     fail(status_write, LAB_STEP_EXEC);
 }

@@ -4,6 +4,8 @@ public struct ParameterSpec: Sendable {
         case integer(ClosedRange<Int>)
         case seconds(ClosedRange<Double>)
         case path
+        /// Any text of at most 256 bytes without NUL.
+        case text
     }
     public var name: String
     public var kind: Kind
@@ -24,6 +26,10 @@ public struct ParameterSpec: Sendable {
         case .path:
             guard value.hasPrefix("/"), !value.contains("\0") else {
                 throw .badInput("--\(name) \(value) is not an absolute path", workload: workload)
+            }
+        case .text:
+            guard value.utf8.count <= 256, !value.contains("\0") else {
+                throw .badInput("--\(name) is longer than 256 bytes", workload: workload)
             }
         }
     }

@@ -24,6 +24,8 @@ public struct IsolabCommand: AsyncParsableCommand {
     public static func start() async {
         do {
             var command = try parseAsRoot()
+            // A command that writes state makes $ISOLAB_HOME private first.
+            if command is any WritesLabState { try LabPaths.fromEnvironment().secureStateDirectory() }
             if var asyncCommand = command as? any AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
@@ -37,3 +39,8 @@ public struct IsolabCommand: AsyncParsableCommand {
         }
     }
 }
+
+/// A command that creates files in `$ISOLAB_HOME`: before it runs, the
+/// directory is created or tightened to 0710 (group QEMU's) or 0700, so that
+/// no other local user reaches images, console sockets or state files.
+protocol WritesLabState {}

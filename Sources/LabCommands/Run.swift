@@ -6,7 +6,7 @@ import LabReport
 import LabRunner
 
 /// `isolab run SCENARIO`: the lab's main job.
-struct Run: AsyncParsableCommand {
+struct Run: AsyncParsableCommand, WritesLabState {
     static let configuration = CommandConfiguration(
         abstract: "Run a scenario on every backend it names and write results.json, CSV and HTML reports.",
         discussion: """
@@ -14,7 +14,8 @@ struct Run: AsyncParsableCommand {
             rounds are recorded but not counted. A failed trial is recorded and the run goes on; the \
             exit status is 1 if any failed. SIGINT tears the running instance down and still writes \
             the results gathered so far, marked incomplete (exit 130). Reports go to \
-            reports/<scenario>-<UTC time>/ unless --out is given.
+            reports/<scenario>-<UTC time>/ unless --out is given. One run at a time per \
+            $ISOLAB_HOME: a second waits for the first (or, with --no-wait, fails naming it).
             """
     )
 
@@ -38,6 +39,9 @@ struct Run: AsyncParsableCommand {
     @Option(name: .customLong("libvirt-uri"), help: "libvirt connection URI.")
     var libvirtURI = "qemu:///system"
 
+    @Flag(name: .customLong("no-wait"), help: "If another run holds $ISOLAB_HOME/run.lock, fail (exit 1) naming it, instead of waiting.")
+    var noWait = false
+
     func run() async throws {
         let logger = global.bootstrapLogging()
         let (parsed, text) = try Scenario.load(file: scenario)
@@ -58,6 +62,16 @@ struct Run: AsyncParsableCommand {
         }
         CleanupRegistry.shared.installSignalHandlers(onSignal: { _ in })
         let terminal = isatty(2) == 1
+        // One run at a time per $ISOLAB_HOME: two would share the two cores
+        // and each measure the other.
+        let paths = LabPaths.fromEnvironment()
+        let lock = try FileLock.acquire(paths.stateDirectory + "/run.lock", purpose: "isolab run \(scenario)", wait: !noWait,
+                                        onWait: { holder in
+                                            FileOutput.standardError("isolab: waiting for \(holder?.description ?? "another isolab run") to finish (\(paths.stateDirectory)/run.lock)\n")
+                                        },
+                                        shouldStop: { CleanupRegistry.shared.interrupted != nil })
+        guard let lock else { throw ExitCode(128 + (CleanupRegistry.shared.interrupted ?? 2)) }
+        defer { lock.release() }
         let runner = Runner(scenario: parsed, file: scenario, text: text, options: options, logger: logger)
         let results = try await runner.run { message, transient in
             if terminal && transient {

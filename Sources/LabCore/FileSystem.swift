@@ -47,7 +47,19 @@ public enum FileSystem {
     }
 
     /// `mkdir -p`.
+    /// The target of a symbolic link, or nil.
+    public static func readLink(_ path: String) -> String? {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let count = readlink(path, &buffer, buffer.count - 1)
+        guard count > 0 else { return nil }
+        return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
     public static func createDirectory(_ path: String, mode: mode_t = 0o755) throws {
+        // The path itself first: usually its parent exists (or it does), and
+        // one mkdir is the whole cost. A container start makes several.
+        if mkdir(path, mode) == 0 { return }
+        if errno == EEXIST && isDirectory(path) { return }
         var current = path.hasPrefix("/") ? "" : "."
         for part in path.split(separator: "/") {
             current += "/" + part

@@ -200,3 +200,66 @@ public enum MetricDirection: String, Sendable {
         return nil
     }
 }
+
+/// One attempt to reach the host that root in a container must be refused:
+/// its errno on the host (the positive control) and inside the container.
+public struct EscapeProbe: Codable, Sendable, Equatable {
+    public enum Status: String, Sendable, Codable {
+        /// Refused inside, allowed on the host: the refusal is the container's doing.
+        case refused
+        /// Allowed inside: a way out.
+        case escaped
+        /// The host itself refuses it (or lacks it): a refusal inside proves nothing.
+        case inconclusive
+    }
+
+    public var name: String
+    /// What it tries, in words.
+    public var tries: String
+    /// The errno on the host, 0 when the kernel let it through; and in words.
+    public var outside: Int32
+    public var outsideText: String
+    public var inside: Int32
+    public var insideText: String
+    /// The attempt counts as let through once it passed the kernel's
+    /// permission check (an invalid module the loader then rejects), not
+    /// only when it succeeded.
+    public var pastPermissionCounts: Bool
+
+    public init(name: String, tries: String, outside: Int32, outsideText: String, inside: Int32, insideText: String, pastPermissionCounts: Bool) {
+        self.name = name
+        self.tries = tries
+        self.outside = outside
+        self.outsideText = outsideText
+        self.inside = inside
+        self.insideText = insideText
+        self.pastPermissionCounts = pastPermissionCounts
+    }
+
+    /// EPERM, ESRCH, ENOENT, EACCES, EROFS, ENOSYS: a refusal, an absence.
+    static let refusals: Set<Int32> = [1, 2, 3, 13, 30, 38]
+
+    public func allowed(_ errno: Int32) -> Bool {
+        errno == 0 || (pastPermissionCounts && !Self.refusals.contains(errno))
+    }
+
+    public var status: Status {
+        guard allowed(outside) else { return .inconclusive }
+        return allowed(inside) ? .escaped : .refused
+    }
+}
+
+public struct EscapeEvidence: Codable, Sendable, Equatable {
+    public var probes: [EscapeProbe]
+    /// The container's seccomp profile and device rules during the suite.
+    public var seccomp: String
+    public var devices: String
+
+    public init(probes: [EscapeProbe], seccomp: String, devices: String) {
+        self.probes = probes
+        self.seccomp = seccomp
+        self.devices = devices
+    }
+
+    public func count(_ status: EscapeProbe.Status) -> Int { probes.filter { $0.status == status }.count }
+}

@@ -185,6 +185,8 @@ public struct RunResults: Codable, Sendable {
     public var environment: RunEnvironment
     public var trials: [TrialRecord]
     public var isolation: IsolationEvidence?
+    /// The escape suite, run with the isolation check.
+    public var escape: EscapeEvidence?
     public var cgroups: CgroupEvidence?
     public var checkErrors: [String]
     public var summary: ResultsSummary
@@ -195,7 +197,7 @@ public struct RunResults: Codable, Sendable {
     enum CodingKeys: String, CodingKey {
         case schemaVersion = "schema_version"
         case complete, scenarioName, scenarioDescription, backends, repetitions, warmup, environment, trials
-        case isolation, cgroups, checkErrors, summary
+        case isolation, escape, cgroups, checkErrors, summary
     }
 
     /// Reads a results file, refusing another schema version.

@@ -138,9 +138,11 @@ public struct Scenario: Decodable, Sendable {
     /// instance: a host directory (bound into the container), an ext4 disk
     /// image for the guest (virtio-blk, cache=none).
     public var volumeBytes: UInt64?
+    /// The containers' seccomp profile.
+    public var seccomp: SeccompProfile
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, description, image, backends, workloads, repetitions, warmup, limits, vm, checks, seed, cpus, volume
+        case name, description, image, backends, workloads, repetitions, warmup, limits, vm, checks, seed, cpus, volume, seccomp
     }
 
     struct VolumeKeys: Decodable {
@@ -212,6 +214,15 @@ public struct Scenario: Decodable, Sendable {
         }
         cpus = try container.decodeInteger(.cpus, in: 1...64)
         volumeBytes = try container.decodeIfPresent(VolumeKeys.self, forKey: .volume)?.size
+        if let name = try container.decodeIfPresent(String.self, forKey: .seccomp) {
+            guard let profile = SeccompProfile(rawValue: name) else {
+                throw DecodingError.dataCorruptedError(forKey: .seccomp, in: container,
+                    debugDescription: "unknown seccomp profile '\(name)'; accepted: \(SeccompProfile.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            seccomp = profile
+        } else {
+            seccomp = .default
+        }
         // The agent must accept the workloads and their parameters: say so now, not after a boot.
         if let check = decoder.userInfo[Self.workloadCheckKey] as? WorkloadCheck {
             do {
@@ -250,4 +261,13 @@ extension KeyedDecodingContainer {
         }
         return bytes
     }
+}
+
+/// A container's seccomp filter (`Seccomp` in LabContainer builds it).
+public enum SeccompProfile: String, Sendable, CaseIterable, Codable {
+    /// Docker's intent: what a container without CAP_SYS_ADMIN has no
+    /// business calling is refused with EPERM.
+    case `default`
+    /// No filter at all.
+    case unconfined
 }

@@ -68,6 +68,7 @@ public enum Claims {
             namespace(data, "ipc", "IPC namespaces isolate System V IPC objects and POSIX message queues."),
             namespace(data, "mnt", "MNT namespaces isolate mount points: a mount on one side is not seen on the other."),
             namespace(data, "uts", "UTS namespaces isolate the hostname and the kernel name and version number."),
+            escape(data),
             cgroupLimit(data), cgroupPrioritise(data), cgroupAccount(data), cgroupFreeze(data),
             Claim(id: "density", statement: "One image gives many simultaneous instances; containers pack more densely than VMs.",
                   measured: "-", verdict: .notMeasured, evidence: "This run starts one instance at a time; a density ramp measures it."),
@@ -264,6 +265,29 @@ public enum Claims {
         if !isolated.isEmpty { prose += "Isolated: " + isolated.map(\.question).joined(separator: "; ") + ". " }
         if !open.isEmpty { prose += "Not isolated (the container sees the host's): " + open.map(\.question).joined(separator: "; ") + "." }
         return Claim(id: "namespace.\(kind)", statement: statement, measured: measured, verdict: verdict, evidence: prose)
+    }
+
+    /// The escape suite: a container isolates only if root inside cannot reach the host.
+    static func escape(_ data: ClaimData) -> Claim {
+        let statement = "Root in a container cannot reach the host: namespaces and the container's other walls hold."
+        guard let evidence = data.results.escape, !evidence.probes.isEmpty else {
+            return Claim(id: "escape", statement: statement, measured: "-", verdict: .notMeasured,
+                         evidence: "Add checks: [isolation] to the scenario (it runs the escape suite too), or run isolab container escape-test.")
+        }
+        let refused = evidence.probes.filter { $0.status == .refused }
+        let escaped = evidence.probes.filter { $0.status == .escaped }
+        let blind = evidence.probes.filter { $0.status == .inconclusive }
+        let verdict: Claim.Verdict = !escaped.isEmpty ? .doesNotHold : (refused.isEmpty ? .inconclusive : .holds)
+        var measured = "\(refused.count) probes refused inside, each allowed on the host as root"
+        if !escaped.isEmpty { measured += "; ESCAPED: " + escaped.map { "\($0.name) (\($0.insideText))" }.joined(separator: ", ") }
+        if !blind.isEmpty {
+            measured += "; \(blind.count) inconclusive, not allowed on the host either: " + blind.map { "\($0.name) (\($0.outsideText))" }.joined(separator: ", ")
+        }
+        return Claim(id: "escape", statement: statement, measured: measured, verdict: verdict,
+                     evidence: "The agent's escape probes (mknod of a host device, writing /proc, mount, modules, kexec, open_by_handle_at, bpf, "
+                        + "perf_event_open, keyctl, a user namespace, ptrace, the chroot escape, TIOCSTI), each harmless by construction, "
+                        + "inside a container (seccomp \(evidence.seccomp); \(evidence.devices)) and, as the positive control, as root on the host "
+                        + "(the chroot escape in a plain chroot). A refusal inside counts only where the control was allowed.")
     }
 
     // MARK: - cgroups

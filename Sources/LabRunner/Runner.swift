@@ -85,12 +85,19 @@ public struct Runner {
         let builder = ImageBuilder(store: store, agentPath: try ImageBuilder.defaultAgentPath())
         let image: ImageStore.Record
         switch scenario.image {
-        case .inline(let definition): image = try builder.build(definition).record
+        case .inline(let definition):
+            let built = try builder.build(definition)
+            for warning in built.warnings { progress("warning: \(warning)", false) }
+            image = built.record
         case .named(let name):
             if let builtin = ImageDefinition.builtin(name) {
                 image = try builder.build(builtin).record
             } else {
-                image = try store.resolve(name)
+                do {
+                    image = try store.resolve(name)
+                } catch let error as LabError where error.code == .notFound {
+                    throw LabError(.invalidInput, "\(scenarioFile): \(error.message)")
+                }
             }
         }
         guard image.manifest.agentProtocolVersion == AgentProtocol.version else {
@@ -124,6 +131,7 @@ public struct Runner {
                                          cpuWeight: scenario.limits.cpuWeight, pids: scenario.limits.pids),
                     capabilities: try Capabilities.set(adding: [], dropping: []).mask)
                 template.cpuAffinity = budget
+                template.seccomp = scenario.seccomp
                 trialBackends[.container] = ContainerBackend(template: template, layout: layout, paths: paths)
             case .vm:
                 let guest = try GuestKernel.find(paths: paths).get()
@@ -159,10 +167,14 @@ public struct Runner {
         var isolation: IsolationEvidence?
         var cgroups: CgroupEvidence?
         let checks = CheckContext(rootfs: image.rootfs, layout: layout, paths: paths)
+        var escape: EscapeEvidence?
         if scenario.checks.contains(.isolation) {
-            progress("check: each namespace from inside a container, against a bare control", false)
+            progress("check: each namespace from inside a container, against a bare control; the escape suite", false)
             do { isolation = try await IsolationCheck.run(checks) } catch {
                 checkErrors.append("isolation: \(error)")
+            }
+            do { escape = try await EscapeCheck.run(checks) } catch {
+                checkErrors.append("escape: \(error)")
             }
         }
         if scenario.checks.contains(.cgroups) {
@@ -195,6 +207,7 @@ public struct Runner {
             environment: environment, trials: trials, isolation: isolation, cgroups: cgroups, checkErrors: checkErrors,
             summary: RunResults.summarize(trials, backends: backends, seed: seed))
         results.summaryIsFromTrials = true
+        results.escape = escape
         return results
     }
 

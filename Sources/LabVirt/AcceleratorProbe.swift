@@ -138,13 +138,8 @@ public struct AcceleratorCache: Codable, Sendable {
     /// processes started together boot one probe, not one each.
     public static func withProbeLock<T>(paths: LabPaths, _ body: () throws -> T) throws -> T {
         try FileSystem.createDirectory(paths.cache)
-        let lockPath = paths.cache + "/accelerators.lock"
-        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw LabError.syscall("open \(lockPath)") }
-        defer { close(fd) }
-        while flock(fd, LOCK_EX) != 0 {
-            guard errno == EINTR else { throw LabError.syscall("lock \(lockPath)") }
-        }
+        let lock = try FileLock.acquire(paths.cache + "/accelerators.lock", purpose: "accelerator probe", wait: true)
+        defer { lock?.release() }
         return try body()
     }
 

@@ -145,8 +145,11 @@ public final class VirtualMachine: @unchecked Sendable {
 
         let console: ConsoleSocket
         do {
-            try FileSystem.createDirectory(directory, mode: 0o755)
-            chmod(directory, 0o755)
+            // The guest's own directory: only QEMU's user (and root) may enter it.
+            try FileSystem.createDirectory(directory, mode: 0o700)
+            if let qemu = QEMUUser.lookup() {
+                guard chown(directory, qemu.uid, qemu.gid) == 0 else { throw LabError.syscall("chown \(directory) to \(qemu.name)") }
+            }
             let state = State(id: spec.id, domain: domain, ownerPID: getpid(), ownerStartTime: ProcessState.startTime(getpid()), directory: directory)
             try FileSystem.writeAtomically(stateFile, bytes: Array(try JSONEncoder().encode(state)), durable: false)
             if let bytes = spec.volumeBytes {
@@ -177,7 +180,7 @@ public final class VirtualMachine: @unchecked Sendable {
         let pid = qemuPID(domain: domain)
         let fd: Int32
         do {
-            fd = try console.accept(deadline: deadline)
+            fd = try console.accept(deadline: deadline, expectedPID: pid, expectedUID: pid == nil ? QEMUUser.lookup()?.uid : nil)
         } catch {
             console.close()
             await removeEverything()

@@ -28,21 +28,9 @@ public enum VolumeDisk {
         guard output.status == 0 else {
             throw LabError(.failed, "mkfs.ext4 \(path): \(output.stderr.trimmingWhitespace())")
         }
-        if let user = getpwnam(qemuUser()) {
-            guard chown(path, user.pointee.pw_uid, user.pointee.pw_gid) == 0 else { throw LabError.syscall("chown \(path)") }
+        if let qemu = QEMUUser.lookup() {
+            guard chown(path, qemu.uid, qemu.gid) == 0 else { throw LabError.syscall("chown \(path)") }
         }
-    }
-
-    /// The user libvirt runs QEMU as (`user =` in qemu.conf), `libvirt-qemu` on Debian.
-    static func qemuUser() -> String {
-        let conf = FileSystem.readTextIfPresent("/etc/libvirt/qemu.conf") ?? ""
-        for line in conf.split(separator: "\n") {
-            let trimmed = line.trimmingWhitespace()
-            guard trimmed.hasPrefix("user"), let eq = trimmed.firstIndex(of: "=") else { continue }
-            let value = trimmed[trimmed.index(after: eq)...].trimmingWhitespace().trimmingCharacters(in: CharacterSet(charactersIn: "\""))
-            if !value.isEmpty, !value.hasPrefix("+") { return value }
-        }
-        return "libvirt-qemu"
     }
 }
 

@@ -58,8 +58,8 @@ func isRunning(_ pid: pid_t) -> Bool {
 }
 
 /// The id of the container a lab process owns, once it has one.
-func containerOwned(by owner: pid_t, timeout: Double = 20) -> String? {
-    let directory = Container.stateDirectory(.fromEnvironment())
+func containerOwned(by owner: pid_t, timeout: Double = 20, paths: LabPaths = .fromEnvironment()) -> String? {
+    let directory = Container.stateDirectory(paths)
     let deadline = MonotonicClock.now() + UInt64(timeout * 1e9)
     while MonotonicClock.now() < deadline {
         for name in FileSystem.list(directory) where name.hasSuffix(".json") {
@@ -274,7 +274,7 @@ struct ContainerCommandIntegrationTests {
     }
 
     @Test(arguments: [
-        (["--image", "nope"], "no image named 'nope'", Int32(1)),
+        (["--image", "nope"], "no image named 'nope'", Int32(2)),
         (["--", "/bin/nope"], "command /bin/nope is not an executable in the image", Int32(2)),
         (["--memory", "0", "--", "true"], "--memory 0 is below the smallest limit", Int32(2)),
         (["--memory", "1k", "--", "true"], "--memory 1k is below the smallest limit", Int32(2)),
@@ -288,6 +288,44 @@ struct ContainerCommandIntegrationTests {
         #expect(output.stderr.hasPrefix("isolab: ") && output.stderr.contains(expected), "\(output.stderr)")
         #expect(output.stderr.split(separator: "\n").count == 1)
         #expect(try leakedByDeadLabs().isEmpty)
+    }
+
+    /// Runs `script` so that the lab's stdin and stdout are a terminal (a pty
+    /// of script's, 40 rows by 100 columns); returns what was written to it.
+    func onATerminal(_ shellLine: String) throws -> HostCommand.Output {
+        let script = try #require(HostCommand.which("script"))
+        return try HostCommand.run(script, ["-qec", "stty rows 40 cols 100; " + shellLine, "/dev/null"], timeout: 60)
+    }
+
+    @Test func aTerminalGetsAPtyOfItsOwnNotTheHosts() throws {
+        // The outer shell's controlling terminal (field 7 of stat) is script's pty;
+        // the container's must be another, with the window size copied, in a
+        // session the container leads.
+        let stat = #"read -r p c s pp pg sid tty rest < /proc/self/stat"#
+        let inside = #"test -t 0 && echo STDIN-TTY; "# + stat + #"; echo tty=$tty sid=$sid; stty size"#
+        let output = try onATerminal(stat.replacingOccurrences(of: "self", with: "$$") + #"; echo host=$tty; '"# + (try isolabExecutable())
+                                     + #"' container run -- sh -c '"# + inside + "'")
+        // script(1) sends a NUL when its own stdin (not a terminal here) ends; the
+        // container's pty echoes it as "^@". Not the lab's.
+        let text = output.stdout.replacingOccurrences(of: "\r", with: "").replacingOccurrences(of: "^@", with: "")
+        #expect(output.status == 0, "\(output.stdout) \(output.stderr)")
+        #expect(text.contains("STDIN-TTY"), "\(text)")
+        #expect(text.contains("40 100"), "the window size was not copied: \(text)")
+        func field(_ name: String) -> String? {
+            text.split(whereSeparator: { $0 == " " || $0 == "\n" }).first { $0.hasPrefix(name + "=") }.map { String($0.dropFirst(name.count + 1)) }
+        }
+        let host = try #require(field("host"))
+        let container = try #require(field("tty"))
+        #expect(host != "0" && container != "0", "\(text)")
+        #expect(host != container, "the container has the host's terminal: \(text)")
+        #expect(field("sid") == "1", "\(text)")
+    }
+
+    @Test func withoutATerminalOnStdinATerminalOnStdoutBecomesAPipe() throws {
+        let output = try onATerminal("echo in | '" + (try isolabExecutable()) + #"' container run -- sh -c 'cat; test -t 1 && echo OUT-TTY || echo OUT-PIPE; test -t 1'"#)
+        let text = output.stdout.replacingOccurrences(of: "\r", with: "")
+        #expect(text.contains("in\nOUT-PIPE"), "\(text)")
+        #expect(output.status == 1)
     }
 
     @Test func nonRootWithoutUsernsIsRefused() throws {
@@ -333,5 +371,63 @@ struct ContainerCommandIntegrationTests {
         #expect(leftovers(of: id).isEmpty, "\(leftovers(of: id))")
         #expect(try leakedByDeadLabs().isEmpty)
     }
-}
 
+    @Test func gcLeavesAnotherLabsLiveContainerAndAnUnrelatedProcessAlone() throws {
+        // A second lab, live, in a home of its own.
+        let otherHome = NSTemporaryDirectory() + "isolab-other-\(UUID().uuidString)"
+        let otherPaths = LabPaths(stateDirectory: otherHome)
+        let other = Process()
+        other.executableURL = URL(fileURLWithPath: try isolabExecutable())
+        other.arguments = ["container", "run", "--", "/bin/sleep", "60"]
+        other.environment = ProcessInfo.processInfo.environment.merging(["ISOLAB_HOME": otherHome]) { $1 }
+        try other.run()
+        // An unrelated process, and a state file in this home that names it with a dead owner.
+        let unrelated = Process()
+        unrelated.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        unrelated.arguments = ["60"]
+        try unrelated.run()
+        let victim = NSTemporaryDirectory() + "isolab-victim-\(UUID().uuidString)"
+        try FileSystem.createDirectory(victim)
+        defer {
+            // SIGKILL for sleep: a child of the test runner may inherit SIGINT ignored.
+            for (process, signal) in [(other, SIGINT), (unrelated, SIGKILL)] where process.isRunning {
+                kill(process.processIdentifier, signal)
+                process.waitUntilExit()
+            }
+            try? FileSystem.removeTree(otherHome)
+            try? FileSystem.removeTree(victim)
+        }
+        let otherID = try #require(containerOwned(by: other.processIdentifier, paths: otherPaths))
+        let otherState = try JSONDecoder().decode(Container.State.self, from: Data(try FileSystem.readBytes(Container.stateDirectory(otherPaths) + "/\(otherID).json")))
+        let otherContainerPID = try #require(otherState.pid)
+        let dead = Process()
+        dead.executableURL = URL(fileURLWithPath: "/bin/true")
+        try dead.run()
+        dead.waitUntilExit()
+        let fakeID = ContainerSpec.newID()
+        // Written as JSON: the record a lab writes, with a dead owner, a pid that is
+        // now another process's, another lab's cgroup and a path outside the store.
+        let fake: [String: Any] = ["id": fakeID, "ownerPID": dead.processIdentifier, "ownerStartTime": 1, "pid": unrelated.processIdentifier,
+                                   "cgroups": ["/sys/fs/cgroup/memory/isolab/\(otherID)", victim], "runDirectory": victim]
+        let directory = Container.stateDirectory(.fromEnvironment())
+        try FileSystem.createDirectory(directory)
+        try FileSystem.writeAtomically(directory + "/\(fakeID).json", bytes: Array(try JSONSerialization.data(withJSONObject: fake)))
+
+        let gc = try HostCommand.run(try isolabExecutable(), ["gc"])
+        #expect(gc.status == 0, "\(gc.stderr)")
+        #expect(gc.stdout.contains("removed container \(fakeID)"), "\(gc.stdout)")
+        let third = try HostCommand.run(try isolabExecutable(), ["gc"], environment: ["ISOLAB_HOME": NSTemporaryDirectory() + "isolab-empty-\(UUID().uuidString)"])
+        #expect(third.status == 0, "\(third.stderr)")
+        #expect(!third.stdout.contains("removed"), "\(third.stdout)")
+
+        #expect(unrelated.isRunning, "gc killed a process it had only a recorded pid for")
+        #expect(FileSystem.isDirectory(victim), "gc removed a path outside its store")
+        #expect(other.isRunning && isRunning(otherContainerPID), "gc ended another lab's live container")
+        #expect(!leftoverCgroups().filter { $0.hasSuffix("/" + otherID) }.isEmpty, "gc removed another lab's cgroups")
+        #expect(!FileSystem.exists(directory + "/\(fakeID).json"))
+        kill(other.processIdentifier, SIGINT)
+        other.waitUntilExit()
+        #expect(other.terminationStatus == 128 + SIGINT)
+        #expect(leftovers(of: otherID).isEmpty, "\(leftovers(of: otherID))")
+    }
+}

@@ -113,4 +113,57 @@ struct RunIntegrationTests {
         let report = try HostCommand.run(try isolabExecutable(), ["report", wrongSchema])
         #expect(report.status == 2 && report.stderr.contains("schema_version 0; this lab reads \(RunResults.currentSchemaVersion)"))
     }
+
+    /// Two runs at once in one ISOLAB_HOME: the second fails at once with
+    /// --no-wait, naming the first; without it, it waits and runs after.
+    @Test func aSecondRunWaitsForTheFirstOrFailsNamingIt() throws {
+        let home = try TemporaryHome()
+        let scenario = home.path + "/lock.yaml"
+        try FileSystem.writeAtomically(scenario, text: """
+            name: lock
+            backends: [bare]
+            workloads: [{name: idle, params: {seconds: 5}}]
+            repetitions: 1
+            warmup: 0
+
+            """)
+        func start(_ extra: [String], log: String) throws -> Process {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: try isolabExecutable())
+            process.arguments = ["run", scenario] + extra
+            process.environment = ProcessInfo.processInfo.environment.merging(["ISOLAB_HOME": home.path]) { $1 }
+            process.standardOutput = FileHandle.nullDevice
+            FileManager.default.createFile(atPath: log, contents: nil)
+            process.standardError = FileHandle(forWritingAtPath: log)
+            try process.run()
+            return process
+        }
+        let first = try start(["--out", home.path + "/first"], log: home.path + "/first.log")
+        defer { if first.isRunning { kill(first.processIdentifier, SIGKILL); first.waitUntilExit() } }
+        let lockFile = home.path + "/run.lock"
+        let deadline = MonotonicClock.now() + 60_000_000_000
+        while FileLock.readHolder(lockFile)?.pid != first.processIdentifier && MonotonicClock.now() < deadline && first.isRunning { usleep(20_000) }
+        #expect(FileLock.readHolder(lockFile)?.pid == first.processIdentifier, "the first run never took the lock")
+
+        let refused = try HostCommand.run(try isolabExecutable(), ["run", scenario, "--no-wait", "--out", home.path + "/refused"],
+                                          timeout: 30, environment: ["ISOLAB_HOME": home.path])
+        #expect(refused.status == 1, "\(refused.stderr)")
+        #expect(refused.stderr.hasPrefix("isolab: ") && refused.stderr.contains("pid \(first.processIdentifier) (isolab run \(scenario))"), "\(refused.stderr)")
+        #expect(refused.stderr.split(separator: "\n").count == 1)
+        #expect(!FileSystem.exists(home.path + "/refused"))
+
+        let second = try start(["--out", home.path + "/second"], log: home.path + "/second.log")
+        defer { if second.isRunning { kill(second.processIdentifier, SIGKILL); second.waitUntilExit() } }
+        while !(FileSystem.readTextIfPresent(home.path + "/second.log") ?? "").contains("waiting for") && second.isRunning && first.isRunning { usleep(20_000) }
+        // The first holds the lock for its 5 s trial at least: the second must be waiting.
+        #expect(try FileSystem.readText(home.path + "/second.log").contains("waiting for pid \(first.processIdentifier)"))
+        #expect(!FileSystem.exists(home.path + "/second/results.json"), "the second run did not wait")
+        first.waitUntilExit()
+        second.waitUntilExit()
+        #expect(first.terminationStatus == 0 && second.terminationStatus == 0, "\(FileSystem.readTextIfPresent(home.path + "/second.log") ?? "")")
+        let a = try RunResults.load(file: home.path + "/first/results.json")
+        let b = try RunResults.load(file: home.path + "/second/results.json")
+        #expect(a.complete && b.complete)
+        #expect(FileLock.readHolder(lockFile) == nil)
+    }
 }

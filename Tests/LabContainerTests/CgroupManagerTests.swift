@@ -141,6 +141,22 @@ struct CgroupLimitTests {
         }
     }
 
+    @Test func deviceRulesNeedTheDevicesControllerAndAFailedCreateLeavesNothing() throws {
+        var template = Array("/tmp/isolab-fake-v1-XXXXXX".utf8CString)
+        let root = try #require(mkdtemp(&template).map { String(cString: $0) })
+        defer { try? FileSystem.removeTree(root) }
+        let manager = CgroupV1Manager(groups: ["memory": root + "/memory/isolab/x", "pids": root + "/pids/isolab/x"])
+        var limits = CgroupLimits()
+        limits.restrictDevices = true
+        #expect { try manager.create(limits: limits) } throws: { error in
+            (error as? LabError)?.message.hasPrefix("the devices cgroup controller is not mounted on this host; mount it:") == true
+        }
+        #expect(!FileSystem.exists(root + "/memory/isolab/x") && !FileSystem.exists(root + "/pids/isolab/x"))
+        limits.restrictDevices = false
+        try manager.create(limits: limits)
+        #expect(FileSystem.isDirectory(root + "/memory/isolab/x"))
+    }
+
     @Test func coMountedControllersShareOneGroup() throws {
         let layout = try CgroupLayout.detect(mountInfo: MountInfoFixtures.v1)
         let manager = try layout.manager(for: "c1")

@@ -46,6 +46,26 @@ struct ImageBuilderTests {
         #expect(one.record.manifest.digest.hasPrefix("sha256:") && one.record.manifest.digestHex.count == 64)
     }
 
+    /// A host file keeps its own mode and owner in the image (the rootfs,
+    /// the manifest and the cpio), and a file others cannot read is said so.
+    @Test func aHostFileKeepsItsModeAndOwner() throws {
+        let temporary = try TemporaryStore()
+        let secret = temporary.paths.stateDirectory + "/secret.conf"
+        try FileSystem.writeAtomically(secret, text: "key\n", mode: 0o600)
+        guard chown(secret, 1234, 5678) == 0 else { throw LabError.syscall("chown") }
+        let definition = ImageDefinition(name: "owned", files: [.init(path: "/etc/secret.conf", source: secret)])
+        let result = try temporary.builder().build(definition)
+        var st = stat()
+        #expect(stat(result.record.rootfs + "/etc/secret.conf", &st) == 0)
+        #expect(st.st_mode & 0o7777 == 0o600 && st.st_uid == 1234 && st.st_gid == 5678)
+        let entry = result.record.manifest.files.first { $0.path == "/etc/secret.conf" }
+        #expect(entry?.mode == "0600" && entry?.uid == 1234 && entry?.gid == 5678)
+        #expect(result.warnings.count == 1 && result.warnings[0].contains("not readable by others") && result.warnings[0].contains("/etc/secret.conf"))
+        // A mode the definition gives wins; the owner is still the file's.
+        let given = try temporary.builder().build(ImageDefinition(name: "given", files: [.init(path: "/etc/secret.conf", source: secret, mode: 0o640)]))
+        #expect(given.record.manifest.files.first { $0.path == "/etc/secret.conf" }?.mode == "0640")
+    }
+
     @Test func rebuildWithUnchangedInputsIsACacheHit() throws {
         let temporary = try TemporaryStore()
         let first = try temporary.builder().build(.builtinBusybox)

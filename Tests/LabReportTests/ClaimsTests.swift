@@ -305,3 +305,35 @@ struct SourceOfTruthTests {
         #expect(!HTMLReport.render(results).contains("99999"))
     }
 }
+
+@Suite("claims: the escape suite")
+struct EscapeClaimTests {
+    func probe(_ name: String, outside: Int32, inside: Int32, pastPermission: Bool = false) -> EscapeProbe {
+        EscapeProbe(name: name, tries: name, outside: outside, outsideText: "\(outside)", inside: inside, insideText: "\(inside)",
+                    pastPermissionCounts: pastPermission)
+    }
+
+    @Test func aRefusalCountsOnlyWhereTheHostAllowsIt() {
+        #expect(probe("keyctl", outside: 0, inside: 1).status == .refused)
+        #expect(probe("keyctl", outside: 0, inside: 0).status == .escaped)
+        #expect(probe("read_kcore", outside: 2, inside: 2).status == .inconclusive)
+        // Past the permission check: EINVAL on the host is allowed, EPERM inside refused.
+        #expect(probe("bpf", outside: 22, inside: 1, pastPermission: true).status == .refused)
+        #expect(probe("finit_module", outside: 38, inside: 1, pastPermission: true).status == .inconclusive)
+    }
+
+    @Test func theRowHoldsFailsOrIsInconclusiveFromTheProbes() {
+        var run = Synthetic()
+        run.add(.container, "startup", "ready", [1])
+        var results = run.results
+        results.escape = EscapeEvidence(probes: [probe("keyctl", outside: 0, inside: 1), probe("read_kcore", outside: 2, inside: 2)],
+                                        seccomp: "default", devices: "d")
+        var claim = Claims.evaluate(results).first { $0.id == "escape" }!
+        #expect(claim.verdict == .holds && claim.measured.contains("1 inconclusive"))
+        results.escape?.probes.append(probe("userns_mount", outside: 0, inside: 0))
+        claim = Claims.evaluate(results).first { $0.id == "escape" }!
+        #expect(claim.verdict == .doesNotHold && claim.measured.contains("ESCAPED: userns_mount"))
+        results.escape = EscapeEvidence(probes: [probe("read_kcore", outside: 2, inside: 2)], seccomp: "default", devices: "d")
+        #expect(Claims.evaluate(results).first { $0.id == "escape" }!.verdict == .inconclusive)
+    }
+}

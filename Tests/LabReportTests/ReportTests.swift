@@ -98,7 +98,7 @@ struct ReportTests {
 
     @Test func claimsOfTheFixture() throws {
         let claims = Claims.evaluate(try fixture())
-        #expect(claims.count == 16)
+        #expect(claims.count == 17)
         #expect(Set(claims.map(\.id)).count == claims.count)
         func verdict(_ id: String) -> Claim.Verdict? { claims.first { $0.id == id }?.verdict }
         #expect(verdict("kernel") == .holds)

@@ -39,6 +39,12 @@ struct ScenarioTests {
         expectError("name: s\nworkloads: [{name: cpu, params: {mib: 3}}]\n", ["workloads[0].params", "takes no --mib"])
         expectError("name: s\nimage: {name: x, base: alpine}\n", ["image.base", "accepted: busybox, empty"])
         expectError("name: s\nbackends: [\n", ["malformed YAML"])
+        expectError("name: s\nseccomp: strict\n", ["s.yaml:2:", "seccomp", "unknown seccomp profile 'strict'; accepted: default, unconfined"])
+    }
+
+    @Test func seccompIsDefaultUnlessTheScenarioSaysUnconfined() throws {
+        #expect(try Scenario.parse("name: s\n", file: "s.yaml").seccomp == .default)
+        #expect(try Scenario.parse("name: s\nseccomp: unconfined\n", file: "s.yaml").seccomp == .unconfined)
     }
 
     /// Numbers YAML accepts and a careless (or hostile) file may hold: each is

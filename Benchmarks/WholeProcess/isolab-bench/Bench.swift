@@ -126,34 +126,45 @@ struct AgentStability: AsyncParsableCommand {
 /// The lab's container, from the call to READY with all namespaces and a
 /// memory limit, against util-linux's unshare with the same namespaces
 /// running the same agent from the same rootfs (no cgroup, no pivot_root,
-/// no capability drop), alternating.
+/// no capability drop), alternating; and the same container without its
+/// seccomp filter and device rules, to price them.
 struct ContainerStart: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "container-start", abstract: "Container start to READY and teardown, against unshare.")
+    static let configuration = CommandConfiguration(commandName: "container-start", abstract: "Container start to READY and teardown, against unshare, with and without seccomp and device rules.")
     @OptionGroup var rounds: Rounds
 
     func run() async throws {
         let image = try builtinImage()
-        let container = ContainerBackend(rootfs: image.rootfs, limits: .init(memoryBytes: 256 << 20), layout: try .detectHost(),
-                                         capabilities: try Capabilities.set(adding: [], dropping: []).mask)
+        let layout = try CgroupLayout.detectHost()
+        let capabilities = try Capabilities.set(adding: [], dropping: []).mask
+        let container = ContainerBackend(rootfs: image.rootfs, limits: .init(memoryBytes: 256 << 20), layout: layout, capabilities: capabilities)
+        var plain = ContainerSpec(rootfs: image.rootfs, command: [], limits: .init(memoryBytes: 256 << 20), capabilities: capabilities)
+        plain.seccomp = .unconfined
+        plain.restrictDevices = false
+        let withoutHardening = ContainerBackend(template: plain, layout: layout)
         let bare = BareBackend(agent: image.rootfs + "/sbin/isolab-agent")
         let unshare = ["unshare", "--pid", "--fork", "--mount-proc", "--mount", "--uts", "--ipc", "--net", image.rootfs + "/sbin/isolab-agent", "run", "noop"]
-        var ready: [Double] = [], teardown: [Double] = [], baseline: [Double] = []
+        var ready: [Double] = [], teardown: [Double] = [], baseline: [Double] = [], unhardened: [Double] = []
         var phases: [String: [Double]] = [:]
         let (runs, warmup) = (rounds.runs ?? 100, rounds.warmup ?? 10)
         for index in 0..<(warmup + runs) {
             let (toReady, outcome) = try await measure(container, InstanceRequest(.agent(["noop"]), timeout: 30), from: "spawn_start", to: "ready")
+            let (plainReady, _) = try await measure(withoutHardening, InstanceRequest(.agent(["noop"]), timeout: 30), from: "spawn_start", to: "ready")
             let (floor, _) = try await measure(bare, InstanceRequest(.command(unshare), timeout: 30), from: "spawn_start", to: "ready")
             guard index >= warmup else { continue }
             ready.append(toReady)
+            unhardened.append(plainReady)
             teardown.append(Double(outcome.timeline.duration("exited", "cleaned") ?? 0))
             baseline.append(floor)
             for step in outcome.timeline.steps() { phases[step.name, default: []].append(step.milliseconds) }
         }
         print("cgroups: \(Doctor.hostFacts(vm: false).cgroupMode ?? "?")\(Doctor.hostFacts(vm: false).cgroupFavorDynmods == true ? " with favordynmods" : "")")
         print(describe("container call → READY ", ready))
+        print(describe("  without seccomp, dev ", unhardened))
         print(describe("unshare spawn → READY  ", baseline))
         print(describe("teardown exit → cleaned", teardown))
         print(ratioLine("container / unshare", ready, baseline))
+        print(ratioLine("without seccomp and device rules / unshare", unhardened, baseline))
+        print(ratioLine("container / without seccomp and device rules", ready, unhardened))
         print("where the time goes (median per phase, ms):")
         for phase in ["cloned", "cgroup_joined", "rootfs_ready", "exec", "ready", "exited", "cleaned"] {
             if let values = phases[phase] { print(String(format: "  %-14@ %.3f", phase, Statistics.median(values))) }

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/ioctl.h>
 #include <sys/types.h>
 
 #ifdef __cplusplus
@@ -76,6 +77,61 @@ int lab_set_thread_affinity(uint64_t mask);
 /// netlink and ifreq structures are macros and unions.
 int lab_veth_pair(int pid_a, const char *name_a, const char *address_a, int pid_b, const char *name_b, const char *address_b,
                   int prefix);
+
+/// One device rule: type 'c' or 'b', major and minor (-1: any), access
+/// letters of "rwm".
+struct lab_device_rule {
+    char type;
+    int major;
+    int minor;
+    const char *access;
+};
+
+/// runc's default devices (null, zero, full, random, urandom, tty, ptmx,
+/// pts/*, and mknod of any node) plus the console.
+const struct lab_device_rule *lab_default_device_rules(int *count);
+
+/// Loads a BPF_PROG_TYPE_CGROUP_DEVICE program that allows `rules` and
+/// refuses every other device, and attaches it (BPF_F_ALLOW_MULTI) to the
+/// cgroup2 directory `cgroup_fd`: 0, or the errno (the verifier's log in
+/// `log` when it refused the program). In C because union bpf_attr and the
+/// instruction encoding are macros and bitfields.
+int lab_attach_device_program(int cgroup_fd, const struct lab_device_rule *rules, int count, char *log, size_t log_size);
+
+/// The escape probes (lab_probes.c): 0 when the kernel let the call
+/// through, else the errno. Each is harmless by construction.
+int lab_probe_mknod_open(const char *path, int block, unsigned major, unsigned minor, int read_block);
+int lab_probe_open(const char *path, int flags);
+int lab_probe_mount(const char *directory);
+int lab_probe_finit_module(void);
+int lab_probe_init_module(void);
+int lab_probe_kexec_load(void);
+int lab_probe_open_by_handle_at(void);
+int lab_probe_bpf(void);
+int lab_probe_perf_event_open(void);
+int lab_probe_keyctl(void);
+int lab_probe_userns_mount(void);
+int lab_probe_ptrace(int target);
+int lab_probe_chroot_escape(const char *scratch, const char *marker);
+int lab_probe_tiocsti(int fd, int take_terminal);
+
+/// A new pseudo-terminal pair, both ends close-on-exec: 0 or the errno. In
+/// C because TIOCGPTPEER and ptsname_r need _GNU_SOURCE.
+int lab_open_pty(int *master, int *slave);
+
+/// The process and user at the other end of a connected Unix socket
+/// (SO_PEERCRED): 0 or the errno. In C because struct ucred needs _GNU_SOURCE.
+int lab_peer_credentials(int fd, int *pid, unsigned int *uid);
+
+/// getxattr(2) / setxattr(2) of a path: the size read, or -1 and errno
+/// (glibc's <sys/xattr.h> is not in Swift's Glibc module).
+long lab_getxattr(const char *path, const char *name, void *value, size_t size);
+int lab_setxattr(const char *path, const char *name, const void *value, size_t size);
+
+/// TIOCGWINSZ / TIOCSWINSZ: 0 or the errno (ioctl is variadic, which Swift
+/// cannot call).
+int lab_get_window_size(int fd, struct winsize *size);
+int lab_set_window_size(int fd, const struct winsize *size);
 
 /// finit_module(2) of a .ko file: 0, or the errno. In C because glibc
 /// declares no wrapper for it. For a VM's init, which has no modprobe.

@@ -45,6 +45,11 @@ enum lab_spawn_step {
     LAB_STEP_NO_NEW_PRIVS,
     LAB_STEP_CLOSE_FDS,
     LAB_STEP_EXEC,
+    LAB_STEP_MASK_PATHS,
+    LAB_STEP_READONLY_PATHS,
+    LAB_STEP_SETSID,
+    LAB_STEP_CONTROLLING_TERMINAL,
+    LAB_STEP_SECCOMP,
     /// Progress, not an error: the new root is in place (after pivot_root).
     LAB_STEP_ROOTFS_READY = 100,
 };
@@ -102,6 +107,15 @@ struct lab_spawn_config {
     int bind_count;
     /// CPUs the container may run on (bit n: CPU n); 0: those of the lab.
     uint64_t cpu_affinity;
+    /// Make fd 0 (a pty slave the lab made for it) the controlling terminal
+    /// of the new session the child always starts.
+    int controlling_terminal;
+    /// A seccomp filter (an array of `struct sock_filter`) loaded just before
+    /// exec, after no_new_privs; NULL: none.
+    const void *seccomp_filter;
+    unsigned short seccomp_length;
+    /// runc's masked and read-only paths of /proc and /sys (0: leave them).
+    int mask_paths;
 };
 
 /// Clones the child into its namespaces and returns its pid, or -1 with

@@ -61,6 +61,15 @@ public enum WorkloadCatalog {
             parameters: [ParameterSpec(name: "seconds", kind: .seconds(0.001...86_400), defaultValue: "0.5", help: "how long to stay up")],
             body: IdleWorkload.run),
         WorkloadSpec(
+            name: "escape", summary: "the escape suite: attempts root in a container must be refused (value: the errno, 0 when allowed)",
+            parameters: [
+                ParameterSpec(name: "only", kind: .text, defaultValue: "all", help: "one probe, or all"),
+                ParameterSpec(name: "dev", kind: .text, defaultValue: "", help: "MAJOR:MINOR of the host's root block device"),
+                ParameterSpec(name: "target", kind: .integer(0...4_194_304), defaultValue: "0", help: "a host process to try to ptrace"),
+                ParameterSpec(name: "marker", kind: .path, defaultValue: "/nonexistent", help: "a host path the chroot escape looks for"),
+                ParameterSpec(name: "take-tty", kind: .integer(0...1), defaultValue: "0", help: "first make stdin the controlling terminal"),
+            ], body: EscapeWorkload.run),
+        WorkloadSpec(
             name: "alloc", summary: "touch --mib MiB and hold it for --hold-ms (to show a memory limit)",
             parameters: [
                 mib(64, "MiB to touch"),

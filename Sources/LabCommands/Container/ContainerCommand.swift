@@ -5,6 +5,6 @@ struct ContainerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "container",
         abstract: "Run commands in the lab's own containers (namespaces, cgroups, capabilities, read-only root).",
-        subcommands: [ContainerRun.self]
+        subcommands: [ContainerRun.self, ContainerEscapeTest.self]
     )
 }

@@ -7,16 +7,19 @@ import LabModel
 import LabRunner
 
 /// `isolab container run [options] -- CMD [ARGS...]`.
-struct ContainerRun: AsyncParsableCommand {
+struct ContainerRun: AsyncParsableCommand, WritesLabState {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Run a command in a new container with the terminal's stdio; exit with its status.",
         discussion: """
             The container gets new PID, mount, UTS, IPC, network and cgroup namespaces, the image's \
-            rootfs read-only as its root, its own /proc, /dev, /tmp and /run, only lo in its network, \
-            runc's default capabilities, and cgroups isolab/<id> with the limits given. Without a \
-            command it runs the image's entrypoint. An instance killed by the memory limit exits \
-            with 137.
+            rootfs read-only as its root, its own /proc (runc's paths masked or read-only), /dev, /tmp \
+            and /run (nodev), only lo in its network, runc's default capabilities and device rules, \
+            a seccomp filter with the intent of Docker's default, no_new_privs, a session of its own, \
+            and cgroups isolab/<id> with the limits given. On a terminal it gets a pty of its own \
+            (raw mode, the window size relayed; Ctrl-C reaches the container), never the host's \
+            terminal; otherwise pipes. Without a command it runs the image's entrypoint. An \
+            instance killed by the memory limit exits with 137.
             """
     )
 
@@ -46,6 +49,9 @@ struct ContainerRun: AsyncParsableCommand {
 
     @Option(name: .customLong("cap-drop"), help: "Drop a capability from the default set (repeatable; ALL).")
     var capDrop: [String] = []
+
+    @Option(help: "The seccomp profile: default (Docker's intent: no module loading, kexec, bpf, keyring, mount, ...) or unconfined.")
+    var seccomp: Seccomp.Profile = .default
 
     @Flag(help: "Also give the container a user namespace (root inside is uid 100000 outside).")
     var userns = false
@@ -93,12 +99,13 @@ struct ContainerRun: AsyncParsableCommand {
         let config = record.manifest.config
         var arguments = command.first == "--" ? Array(command.dropFirst()) : command
         if arguments.isEmpty { arguments = config.entrypoint }
-        let template = ContainerSpec(
+        var template = ContainerSpec(
             rootfs: record.rootfs, command: arguments,
             environment: ContainerSpec.defaultEnvironment.filter { entry in
                 !config.env.keys.contains { entry.hasPrefix($0 + "=") }
             } + config.env.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" },
             workdir: config.workdir, hostname: hostname, limits: limits, capabilities: capabilities.mask, userNamespace: userns)
+        template.seccomp = seccomp
         // The command is checked before anything is made: a missing one is bad input.
         _ = try template.resolveCommand()
 
@@ -141,11 +148,19 @@ enum ContainerOptions {
 /// The image a command runs: the named one, or the built-in busybox image.
 enum ContainerImage {
     /// The named image, or the built-in busybox image (built on first use).
+    /// The built-in image is built, or found unchanged by its input
+    /// fingerprint (a few ms), so that it always holds this lab's agent.
+    /// An unknown name is bad input (exit 2).
     static func resolve(_ reference: String?) throws -> ImageStore.Record {
         let store = ImageStore(paths: .fromEnvironment())
-        if let reference { return try store.resolve(reference) }
-        if let record = try? store.resolve("busybox") { return record }
+        if let reference, ImageDefinition.builtin(reference) == nil {
+            do {
+                return try store.resolve(reference)
+            } catch let error as LabError where error.code == .notFound {
+                throw LabError(.invalidInput, error.message)
+            }
+        }
         let builder = ImageBuilder(store: store, agentPath: try ImageBuilder.defaultAgentPath())
-        return try builder.build(.builtinBusybox).record
+        return try builder.build(ImageDefinition.builtin(reference ?? "busybox") ?? .builtinBusybox).record
     }
 }

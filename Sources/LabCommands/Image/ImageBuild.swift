@@ -5,7 +5,7 @@ import LabImage
 import LabModel
 
 /// `isolab image build FILE | --builtin busybox`.
-struct ImageBuild: ParsableCommand {
+struct ImageBuild: ParsableCommand, WritesLabState {
     static let configuration = CommandConfiguration(
         commandName: "build",
         abstract: "Build an image from a YAML definition (docs/images.md) or the built-in one.",
@@ -40,6 +40,7 @@ struct ImageBuild: ParsableCommand {
         let builder = ImageBuilder(store: ImageStore(paths: .fromEnvironment()), agentPath: try ImageBuilder.defaultAgentPath())
         let result = try builder.build(definition)
         let ms = Double(MonotonicClock.now() - start) / 1e6
+        for warning in result.warnings { FileOutput.standardError("isolab: warning: \(warning)\n") }
         let manifest = result.record.manifest
         FileOutput.standardOutput(String(
             format: "%@ %@ %@ (%@ rootfs, %@ %@) in %.0f ms\n",

@@ -9,7 +9,7 @@ import LabRunner
 import LabVirt
 
 /// `isolab vm run [options] -- WORKLOAD [ARGS...]`.
-struct VMRunCommand: AsyncParsableCommand {
+struct VMRunCommand: AsyncParsableCommand, WritesLabState {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Boot the image as a transient guest, run the workload through the agent, power off.",

@@ -1,3 +1,4 @@
+import CLabShim
 import LabCore
 import LabModel
 
@@ -14,12 +15,15 @@ public struct CgroupLimits: Codable, Sendable, Equatable {
     /// `cpu.shares`, converted.
     public var cpuWeight: Int?
     public var pids: Int?
+    /// Only the default devices may be opened (see `DeviceRules`).
+    public var restrictDevices = false
 
-    public init(memoryBytes: UInt64? = nil, cpus: Double? = nil, cpuWeight: Int? = nil, pids: Int? = nil) {
+    public init(memoryBytes: UInt64? = nil, cpus: Double? = nil, cpuWeight: Int? = nil, pids: Int? = nil, restrictDevices: Bool = false) {
         self.memoryBytes = memoryBytes
         self.cpus = cpus
         self.cpuWeight = cpuWeight
         self.pids = pids
+        self.restrictDevices = restrictDevices
     }
 
     /// The CFS period the lab uses for quotas, in microseconds.
@@ -102,6 +106,11 @@ extension CgroupLayout {
                 }
                 directories[controller] = mountPoint + "/" + Self.parentName + "/" + id
             }
+            // Needed only for device rules: a container that keeps the host's
+            // rules runs without it, one that has rules is refused at create.
+            if let mountPoint = v1MountPoint(of: "devices") {
+                directories["devices"] = mountPoint + "/" + Self.parentName + "/" + id
+            }
             return CgroupV1Manager(groups: directories)
         }
     }
@@ -126,12 +135,20 @@ enum CgroupFile {
     /// a temporary directory; cgroupfs refuses to create files, so on the real
     /// thing a missing control file still fails.
     static func write(_ path: String, _ value: String) throws {
+        try write(path, lines: [value])
+    }
+
+    /// Each value in a write of its own, through one descriptor: a file
+    /// that takes one rule per write (devices.allow) costs one open.
+    static func write(_ path: String, lines values: [String]) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw LabError.syscall("open \(path)") }
         defer { close(fd) }
-        let bytes = Array(value.utf8)
-        let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-        guard n == bytes.count else { throw LabError.syscall("write '\(value)' to \(path)") }
+        for value in values {
+            let bytes = Array(value.utf8)
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            guard n == bytes.count else { throw LabError.syscall("write '\(value)' to \(path)") }
+        }
     }
 
     static func read(_ path: String) -> String? {
@@ -181,5 +198,39 @@ enum CgroupFile {
         let parent = String(directory[..<(directory.lastIndex(of: "/") ?? directory.endIndex)])
         try FileSystem.createDirectory(parent)
         guard mkdir(directory, 0o755) == 0 else { throw LabError.syscall("create cgroup \(directory)") }
+    }
+}
+
+/// The devices a container may open: deny by default, then runc's default
+/// list (null, zero, full, random, urandom, tty, ptmx, pts/*; mknod of any
+/// node, which opening still refuses) and the console. One list for both
+/// versions: v1 writes it to the devices controller, v2 compiles it to a
+/// BPF device program.
+public enum DeviceRules {
+    /// `c 1:3 rwm`, as v1's devices.allow takes them.
+    public static var v1Lines: [String] {
+        var count: Int32 = 0
+        let rules = lab_default_device_rules(&count)!
+        return (0..<Int(count)).map { index in
+            let rule = rules[index]
+            func number(_ value: Int32) -> String { value < 0 ? "*" : String(value) }
+            return "\(Character(UnicodeScalar(UInt8(bitPattern: rule.type)))) \(number(rule.major)):\(number(rule.minor)) \(String(cString: rule.access))"
+        }
+    }
+
+    /// Attaches the BPF device program to a cgroup2 directory.
+    public static func attach(to directory: String) throws {
+        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw LabError.syscall("open cgroup \(directory)") }
+        defer { close(fd) }
+        var log = [CChar](repeating: 0, count: 8192)
+        var count: Int32 = 0
+        let rules = lab_default_device_rules(&count)
+        let err = lab_attach_device_program(fd, rules, count, &log, log.count)
+        guard err == 0 else {
+            let verifier = String(decoding: log.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            throw LabError(.systemCall, "attach the device program to \(directory): \(Errno.describe(err))"
+                + (verifier.isEmpty ? "" : "; verifier: " + verifier.split(separator: "\n").suffix(2).joined(separator: " ")))
+        }
     }
 }

@@ -21,6 +21,15 @@ public struct CgroupV1Manager: CgroupManager {
 
     func group(_ controller: String) -> String { groups[controller]! }
 
+    /// The group of a controller the limits need; an error naming it when
+    /// this manager has none.
+    func required(_ controller: String) throws -> String {
+        guard let directory = groups[controller] else {
+            throw LabError(.unsupported, "the \(controller) cgroup controller is not mounted on this host; mount it: mount -t cgroup -o \(controller) cgroup /sys/fs/cgroup/\(controller)")
+        }
+        return directory
+    }
+
     public func create(limits: CgroupLimits) throws {
         var created: [String] = []
         do {
@@ -28,8 +37,8 @@ public struct CgroupV1Manager: CgroupManager {
                 try CgroupFile.createGroup(directory)
                 created.append(directory)
             }
-            let memory = group("memory")
             if let bytes = limits.memoryBytes {
+                let memory = try required("memory")
                 try CgroupFile.write(memory + "/memory.limit_in_bytes", String(bytes))
                 // Swap off for the group, where the kernel accounts swap.
                 if FileSystem.exists(memory + "/memory.memsw.limit_in_bytes") {
@@ -39,16 +48,24 @@ public struct CgroupV1Manager: CgroupManager {
                     try CgroupFile.write(memory + "/memory.swappiness", "0")
                 }
             }
-            let cpu = group("cpu")
             if let cpus = limits.cpus {
+                let cpu = try required("cpu")
                 try CgroupFile.write(cpu + "/cpu.cfs_period_us", String(CgroupLimits.cpuPeriodMicroseconds))
                 try CgroupFile.write(cpu + "/cpu.cfs_quota_us", String(Int(cpus * Double(CgroupLimits.cpuPeriodMicroseconds))))
             }
             if let weight = limits.cpuWeight {
-                try CgroupFile.write(cpu + "/cpu.shares", String(CgroupLimits.shares(fromWeight: weight)))
+                try CgroupFile.write(try required("cpu") + "/cpu.shares", String(CgroupLimits.shares(fromWeight: weight)))
             }
             if let pids = limits.pids {
-                try CgroupFile.write(group("pids") + "/pids.max", String(pids))
+                try CgroupFile.write(try required("pids") + "/pids.max", String(pids))
+            }
+            if limits.restrictDevices {
+                let devices = try required("devices")
+                // Deny everything first (it also clears the exceptions a new
+                // group copied from its parent), then allow the list, one
+                // rule per write.
+                try CgroupFile.write(devices + "/devices.deny", "a")
+                try CgroupFile.write(devices + "/devices.allow", lines: DeviceRules.v1Lines)
             }
         } catch {
             for directory in created.reversed() { try? CgroupFile.remove(directory) }

@@ -23,17 +23,25 @@ public struct CgroupV2Manager: CgroupManager {
 
     public func create(limits: CgroupLimits) throws {
         try FileSystem.createDirectory(parent)
-        // A child sees only the controllers its parent enables for it.
+        // A child sees only the controllers its parent enables for it: the
+        // ones the limits need, of those the hierarchy has (the cgroup2 mount
+        // of a hybrid host may have none; devices need no controller).
+        var needed: [String] = []
+        if limits.memoryBytes != nil { needed.append("memory") }
+        if limits.cpus != nil || limits.cpuWeight != nil { needed.append("cpu") }
+        if limits.pids != nil { needed.append("pids") }
         for directory in [root, parent] {
+            let available = Set((CgroupFile.read(directory + "/cgroup.controllers") ?? "cpu memory pids").split(separator: " ").map(String.init))
             let current = CgroupFile.read(directory + "/cgroup.subtree_control") ?? ""
             let enabled = Set(current.split(separator: " ").map(String.init))
-            let wanted = ["cpu", "memory", "pids"].filter { !enabled.contains($0) }
+            let wanted = ["cpu", "memory", "pids"].filter { !enabled.contains($0) && (available.contains($0) || needed.contains($0)) }
             if !wanted.isEmpty {
                 try CgroupFile.write(directory + "/cgroup.subtree_control", wanted.map { "+" + $0 }.joined(separator: " "))
             }
         }
         try CgroupFile.createGroup(group)
         do {
+            if limits.restrictDevices { try DeviceRules.attach(to: group) }
             if let bytes = limits.memoryBytes {
                 try CgroupFile.write(group + "/memory.max", String(bytes))
                 if FileSystem.exists(group + "/memory.swap.max") {

@@ -68,6 +68,9 @@ public final class Container: @unchecked Sendable {
             throw LabError(.notFound, "image root \(spec.rootfs) does not exist; build the image with isolab image build")
         }
         _ = try spec.resolveCommand()
+        // The root of a user namespace is uid 100000 on the host: it must pass
+        // through the private state directory to its image and mount point.
+        if spec.userNamespace && geteuid() == 0 { try paths.grantPassage(toUser: Self.userNamespaceRoot) }
         let cgroups = try layout.manager(for: spec.id)
 
         let runDirectory = stateDirectory(paths) + "/" + spec.id
@@ -90,7 +93,9 @@ public final class Container: @unchecked Sendable {
             try writeState(state, to: stateFile)
             // 0755: with --userns the child is root only inside, and must still reach its mount point.
             try FileSystem.createDirectory(mountPoint, mode: 0o755)
-            try cgroups.create(limits: spec.limits)
+            var limits = spec.limits
+            limits.restrictDevices = spec.restrictDevices
+            try cgroups.create(limits: limits)
         } catch {
             rollback()
             throw error
@@ -112,6 +117,7 @@ public final class Container: @unchecked Sendable {
         var rlimits = spec.rlimits.map { lab_spawn_rlimit(resource: $0.0, soft: $0.1, hard: $0.2) }
         var binds = spec.volumes.map { lab_spawn_bind(source: strings.string($0.source), target: strings.string($0.target), readonly: $0.readOnly ? 1 : 0) }
         let affinity = (spec.cpuAffinity ?? []).reduce(UInt64(0)) { $0 | (($1 >= 0 && $1 < 64) ? (1 << UInt64($1)) : 0) }
+        let filter = try Seccomp.program(spec.seccomp)
         var flags = lab_clone_newpid() | lab_clone_newns() | lab_clone_newuts() | lab_clone_newipc() | lab_clone_newnet()
         if spec.userNamespace { flags |= lab_clone_newuser() }
         let pid: pid_t = rlimits.withUnsafeMutableBufferPointer { limits in binds.withUnsafeMutableBufferPointer { volumes in
@@ -123,8 +129,12 @@ public final class Container: @unchecked Sendable {
                 control_fd: spec.controlFD, control_target: 3, capabilities: spec.capabilities,
                 last_capability: Capabilities.lastCapability, rlimits: limits.baseAddress, rlimit_count: Int32(limits.count),
                 user_namespace: spec.userNamespace ? 1 : 0, binds: volumes.baseAddress, bind_count: Int32(volumes.count),
-                cpu_affinity: affinity)
-            return lab_spawn_container(&config, syncPipe[0], syncPipe[1], statusPipe[0], statusPipe[1])
+                cpu_affinity: affinity, controlling_terminal: spec.controllingTerminal ? 1 : 0, seccomp_filter: nil,
+                seccomp_length: UInt16((filter?.count ?? 0) / 8), mask_paths: spec.maskPaths ? 1 : 0)
+            return (filter ?? []).withUnsafeBytes { program in
+                config.seccomp_filter = filter == nil ? nil : program.baseAddress
+                return lab_spawn_container(&config, syncPipe[0], syncPipe[1], statusPipe[0], statusPipe[1])
+            }
         } }
         let cloneErrno = errno
         timeline.mark("cloned")
@@ -244,6 +254,9 @@ public final class Container: @unchecked Sendable {
         try FileSystem.writeAtomically(path, bytes: Array(try JSONEncoder().encode(state)), durable: false)
     }
 
+    /// Root of a user namespace, as the host sees it (when the lab is root).
+    public static let userNamespaceRoot: uid_t = 100_000
+
     /// Root inside is uid/gid 100000 on the host; 65536 ids.
     static func writeIDMaps(_ pid: pid_t) throws {
         if geteuid() != 0 {
@@ -251,8 +264,8 @@ public final class Container: @unchecked Sendable {
             try FileSystem.writeControl("/proc/\(pid)/uid_map", "0 \(geteuid()) 1")
             try FileSystem.writeControl("/proc/\(pid)/gid_map", "0 \(getegid()) 1")
         } else {
-            try FileSystem.writeControl("/proc/\(pid)/uid_map", "0 100000 65536")
-            try FileSystem.writeControl("/proc/\(pid)/gid_map", "0 100000 65536")
+            try FileSystem.writeControl("/proc/\(pid)/uid_map", "0 \(userNamespaceRoot) 65536")
+            try FileSystem.writeControl("/proc/\(pid)/gid_map", "0 \(userNamespaceRoot) 65536")
         }
     }
 
@@ -274,6 +287,9 @@ public final class Container: @unchecked Sendable {
             LAB_STEP_CAPABILITIES_BOUNDING.rawValue: "drop from the capability bounding set",
             LAB_STEP_CAPABILITIES.rawValue: "set capabilities", LAB_STEP_NO_NEW_PRIVS.rawValue: "set no_new_privs",
             LAB_STEP_CLOSE_FDS.rawValue: "close descriptors", LAB_STEP_EXEC.rawValue: "exec the command",
+            LAB_STEP_MASK_PATHS.rawValue: "mask /proc and /sys paths", LAB_STEP_READONLY_PATHS.rawValue: "make /proc paths read-only",
+            LAB_STEP_SETSID.rawValue: "start a session", LAB_STEP_CONTROLLING_TERMINAL.rawValue: "take the pty as controlling terminal",
+            LAB_STEP_SECCOMP.rawValue: "load the seccomp filter",
         ]
         return names[UInt32(bitPattern: step)] ?? "step \(step)"
     }

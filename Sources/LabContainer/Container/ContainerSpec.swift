@@ -29,6 +29,16 @@ public struct ContainerSpec: Sendable {
     public var controlFD: Int32 = -1
     /// Host directories bound into the container (volumes).
     public var volumes: [Volume] = []
+    /// The seccomp filter loaded just before exec.
+    public var seccomp: Seccomp.Profile = .default
+    /// runc's masked and read-only paths of /proc and /sys.
+    public var maskPaths = true
+    /// Only runc's default devices may be opened (the devices cgroup on v1,
+    /// a BPF device program on v2); false leaves the host's rules.
+    public var restrictDevices = true
+    /// stdin is a pty the lab made for the container: make it the
+    /// controlling terminal of the container's session.
+    public var controllingTerminal = false
     /// CPUs the container runs on (nil: the lab's).
     public var cpuAffinity: [Int]?
     /// (resource, soft, hard)

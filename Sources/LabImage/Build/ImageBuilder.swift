@@ -7,21 +7,25 @@ import LabModel
 /// (`rootfs/` for containers, `initramfs.cpio` for VMs), content-addressed.
 public struct ImageBuilder: Sendable {
     /// Bumped when the builder would lay out the same definition differently.
-    static let layoutVersion = 1
+    static let layoutVersion = 2
 
     public var store: ImageStore
     /// The agent binary to include (`isolab-agent`, beside `isolab`).
     public var agentPath: String
     public var busyboxPath: String
-    public var libraries: LibraryClosure
+    /// The library search path; nil: the host's, read from ld.so.conf when a
+    /// definition first copies a binary (not on every cached build).
+    public var libraries: LibraryClosure?
 
     public init(store: ImageStore, agentPath: String, busyboxPath: String = "/bin/busybox",
-                libraries: LibraryClosure = .host()) {
+                libraries: LibraryClosure? = nil) {
         self.store = store
         self.agentPath = agentPath
         self.busyboxPath = busyboxPath
         self.libraries = libraries
     }
+
+    private var hostLibraries: LibraryClosure { .host() }
 
     /// The agent beside the running executable, or `$ISOLAB_AGENT`.
     public static func defaultAgentPath() throws -> String {
@@ -29,8 +33,9 @@ public struct ImageBuilder: Sendable {
             guard FileSystem.exists(override) else { throw LabError(.notFound, "ISOLAB_AGENT=\(override) does not exist") }
             return override
         }
-        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        let beside = URL(fileURLWithPath: executable).deletingLastPathComponent().path + "/isolab-agent"
+        let executable = FileSystem.readLink("/proc/self/exe") ?? CommandLine.arguments[0]
+        let directory = executable.lastIndex(of: "/").map { String(executable[..<$0]) } ?? "."
+        let beside = directory + "/isolab-agent"
         guard FileSystem.exists(beside) else {
             throw LabError(.notFound, "isolab-agent not found beside \(executable); build it (swift build) or set ISOLAB_AGENT")
         }
@@ -41,11 +46,13 @@ public struct ImageBuilder: Sendable {
         public var record: ImageStore.Record
         /// Nothing was built: the store already held this image.
         public var cached: Bool
+        /// What the user should know (a host file others cannot read, kept so).
+        public var warnings: [String] = []
     }
 
     /// Builds `definition` (or finds it in the store) and tags it with its name.
     public func build(_ definition: ImageDefinition) throws -> Result {
-        let sources = try resolveSources(definition)
+        var sources = try resolveSources(definition)
         let fingerprint = try inputFingerprint(definition, sources)
         if let hex = FileSystem.readTextIfPresent(store.inputs + "/" + fingerprint)?.trimmingWhitespace(),
            FileSystem.exists(store.directory(ofDigestHex: hex) + "/manifest.json") {
@@ -53,6 +60,15 @@ public struct ImageBuilder: Sendable {
             return Result(record: try store.resolve(definition.name), cached: true)
         }
 
+        if let busybox = sources.busybox {
+            // The host's own, static busybox lists its applets; it is trusted as the
+            // lab's own tooling is. Only on a build: the list is a function of the
+            // binary, whose identity is in the fingerprint, and running it costs
+            // ~10 ms that a cached image (every `isolab container run`) need not pay.
+            let output = try HostCommand.run(busybox, ["--list-full"], timeout: 10)
+            sources.applets = output.stdout.split(separator: "\n").map { String($0).trimmingWhitespace() }
+                .filter { !$0.isEmpty && $0 != "bin/busybox" }
+        }
         let plan = try makePlan(definition, sources)
         var contents: [String: [UInt8]] = [:]
         var files: [ImageManifest.File] = []
@@ -72,7 +88,8 @@ public struct ImageBuilder: Sendable {
                 }
                 contents[entry.path] = bytes
                 totalBytes += bytes.count
-                files.append(.init(path: "/" + entry.path, type: .file, mode: mode, size: bytes.count, sha256: bytes.sha256Hex))
+                files.append(.init(path: "/" + entry.path, type: .file, mode: mode, size: bytes.count, sha256: bytes.sha256Hex,
+                                   uid: entry.uid == 0 ? nil : entry.uid, gid: entry.gid == 0 ? nil : entry.gid))
             }
         }
         let config = ImageManifest.Config(
@@ -98,7 +115,10 @@ public struct ImageBuilder: Sendable {
         try FileSystem.createDirectory(store.inputs)
         try FileSystem.writeAtomically(store.inputs + "/" + fingerprint, text: hex + "\n")
         try store.tag(definition.name, digestHex: hex)
-        return Result(record: try store.resolve(definition.name), cached: false)
+        return Result(record: try store.resolve(definition.name), cached: false, warnings: plan.sorted.compactMap { entry in
+            guard entry.fromUser, case .file(.host(let source)) = entry.kind, entry.mode & 0o004 == 0 else { return nil }
+            return "\(entry.origin): \(source) is not readable by others on the host (mode 0\(String(entry.mode, radix: 8))): /\(entry.path) keeps that mode and owner in the image"
+        })
     }
 
     /// Host files the definition draws on, checked before anything is written.
@@ -120,10 +140,6 @@ public struct ImageBuilder: Sendable {
                 throw LabError(.invalidInput, "base busybox: \(busyboxPath) is dynamically linked; apt-get install busybox-static")
             }
             sources.busybox = busyboxPath
-            // The host's own, static busybox lists its applets; it is trusted as the lab's own tooling is.
-            let output = try HostCommand.run(busyboxPath, ["--list-full"], timeout: 10)
-            sources.applets = output.stdout.split(separator: "\n").map { String($0).trimmingWhitespace() }
-                .filter { !$0.isEmpty && $0 != "bin/busybox" }
         }
         if definition.agent {
             guard FileSystem.exists(agentPath) else { throw LabError(.notFound, "agent: \(agentPath) not found") }
@@ -134,7 +150,7 @@ public struct ImageBuilder: Sendable {
                 throw LabError(.invalidInput, "binaries[\(index)]: '\(binary)' must be an absolute host path")
             }
             do {
-                sources.closures.append(try libraries.resolve(binary))
+                sources.closures.append(try (libraries ?? hostLibraries).resolve(binary))
             } catch let error as LabError {
                 throw LabError(.invalidInput, "binaries[\(index)]: \(error.message)")
             }
@@ -197,8 +213,11 @@ public struct ImageBuilder: Sendable {
             } else if let content = file.content {
                 try plan.add(file.path, .file(.bytes(Array(content.utf8))), mode: file.mode ?? 0o644, origin: origin, fromUser: true)
             } else if let source = file.source {
-                let executable = access(source, X_OK) == 0
-                try plan.add(file.path, .file(.host(source)), mode: file.mode ?? (executable ? 0o755 : 0o644), origin: origin, fromUser: true)
+                // The host file's own mode and owner, unless the definition gives a mode.
+                var st = stat()
+                guard stat(source, &st) == 0 else { throw LabError.syscall("stat \(source)") }
+                try plan.add(file.path, .file(.host(source)), mode: file.mode ?? (UInt32(st.st_mode) & 0o7777), origin: origin, fromUser: true,
+                             uid: st.st_uid, gid: st.st_gid)
             }
         }
         try plan.validateLinks()
@@ -222,7 +241,6 @@ public struct ImageBuilder: Sendable {
             guard stat(path, &st) == 0 else { throw LabError.syscall("stat \(path)") }
             text += "\(path) \(st.st_dev) \(st.st_ino) \(st.st_size) \(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)\n"
         }
-        text += sources.applets.joined(separator: " ")
         return Array(text.utf8).sha256Hex
     }
 
@@ -260,10 +278,14 @@ public struct ImageBuilder: Sendable {
                 guard fd >= 0 else { throw LabError.syscall("create \(path)") }
                 defer { close(fd) }
                 try FileSystem.writeAll(fd, bytes, path: path)
+                if entry.uid != 0 || entry.gid != 0 {
+                    guard fchown(fd, entry.uid, entry.gid) == 0 else { throw LabError.syscall("chown \(path)") }
+                }
+                // After the chown, which clears set-id bits.
                 guard fchmod(fd, mode_t(entry.mode)) == 0 else { throw LabError.syscall("chmod \(path)") }
                 var st = stat()
                 if fstat(fd, &st) == 0 { diskBytes += Int(st.st_blocks) * 512 }
-                try cpio.appendFile(entry.path, mode: entry.mode, contents: bytes)
+                try cpio.appendFile(entry.path, mode: entry.mode, uid: entry.uid, gid: entry.gid, contents: bytes)
             }
         }
         cpio.finish()

@@ -32,6 +32,9 @@ struct ImagePlan {
         var origin: String
         /// Entries from the definition's own lists, which may not repeat a path.
         var fromUser: Bool
+        /// The owner a host file had, kept in the image (0, 0: root).
+        var uid: UInt32 = 0
+        var gid: UInt32 = 0
     }
 
     private(set) var entries: [String: Entry] = [:]
@@ -50,7 +53,7 @@ struct ImagePlan {
 
     /// Adds an entry and the directories above it. A user entry may replace a
     /// base or agent entry of the same kind; two user entries may not share a path.
-    mutating func add(_ path: String, _ kind: Kind, mode: UInt32, origin: String, fromUser: Bool = false) throws {
+    mutating func add(_ path: String, _ kind: Kind, mode: UInt32, origin: String, fromUser: Bool = false, uid: UInt32 = 0, gid: UInt32 = 0) throws {
         let relative = try Self.normalize(path, origin: origin)
         let parts = relative.split(separator: "/")
         for depth in 1..<parts.count {
@@ -75,7 +78,7 @@ struct ImagePlan {
                 }
             }
         }
-        entries[relative] = Entry(path: relative, kind: kind, mode: mode, origin: origin, fromUser: fromUser)
+        entries[relative] = Entry(path: relative, kind: kind, mode: mode, origin: origin, fromUser: fromUser, uid: uid, gid: gid)
     }
 
     /// Checks every symlink: a relative target must stay inside the image,

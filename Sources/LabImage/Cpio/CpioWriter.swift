@@ -28,8 +28,8 @@ public struct CpioWriter: Sendable {
     }
 
     /// A regular file with its whole content.
-    public mutating func appendFile(_ path: String, mode: UInt32 = 0o644, contents: [UInt8]) throws {
-        try append(path: path, mode: Self.typeRegular | (mode & 0o7777), links: 1, data: contents)
+    public mutating func appendFile(_ path: String, mode: UInt32 = 0o644, uid: UInt32 = 0, gid: UInt32 = 0, contents: [UInt8]) throws {
+        try append(path: path, mode: Self.typeRegular | (mode & 0o7777), links: 1, data: contents, uid: uid, gid: gid)
     }
 
     /// A symbolic link; its target is stored as the entry's data.
@@ -45,13 +45,13 @@ public struct CpioWriter: Sendable {
         finished = true
     }
 
-    private mutating func append(path: String, mode: UInt32, links: UInt32, data: [UInt8]) throws {
+    private mutating func append(path: String, mode: UInt32, links: UInt32, data: [UInt8], uid: UInt32 = 0, gid: UInt32 = 0) throws {
         precondition(!finished, "CpioWriter: entry appended after finish()")
         let name = try Self.normalize(path)
         guard data.count <= Int(UInt32.max) else {
             throw LabError(.invalidInput, "\(path) is \(data.count) bytes; newc stores sizes below 4 GiB")
         }
-        writeHeader(name: name, inode: nextInode, mode: mode, links: links, size: UInt32(data.count))
+        writeHeader(name: name, inode: nextInode, mode: mode, links: links, size: UInt32(data.count), uid: uid, gid: gid)
         nextInode += 1
         bytes.append(contentsOf: data)
         pad()
@@ -71,13 +71,13 @@ public struct CpioWriter: Sendable {
         return parts.joined(separator: "/")
     }
 
-    private mutating func writeHeader(name: String, inode: UInt32, mode: UInt32, links: UInt32, size: UInt32) {
+    private mutating func writeHeader(name: String, inode: UInt32, mode: UInt32, links: UInt32, size: UInt32, uid: UInt32 = 0, gid: UInt32 = 0) {
         let nameBytes = Array(name.utf8) + [0]
         bytes.append(contentsOf: Array("070701".utf8))
         // ino, mode, uid, gid, nlink, mtime, filesize, devmajor, devminor,
         // rdevmajor, rdevminor, namesize, check
         let fields: [UInt32] = [
-            inode, mode, 0, 0, links, inode == 0 ? 0 : mtime, size, 0, 0, 0, 0, UInt32(nameBytes.count), 0,
+            inode, mode, uid, gid, links, inode == 0 ? 0 : mtime, size, 0, 0, 0, 0, UInt32(nameBytes.count), 0,
         ]
         for field in fields { appendHex(field) }
         bytes.append(contentsOf: nameBytes)

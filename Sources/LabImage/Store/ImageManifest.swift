@@ -14,6 +14,9 @@ public struct ImageManifest: Codable, Sendable, Equatable {
         public var size: Int?
         public var sha256: String?
         public var target: String?
+        /// The owner a host file had, when not root.
+        public var uid: UInt32?
+        public var gid: UInt32?
     }
 
     /// What a container or a VM starts with by default.

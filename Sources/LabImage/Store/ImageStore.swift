@@ -97,6 +97,8 @@ public struct ImageStore: Sendable {
 
     /// Points `name` at `digestHex` (atomically).
     func tag(_ name: String, digestHex hex: String) throws {
+        // Unchanged: nothing to write (a cached build tags on every use).
+        if FileSystem.readTextIfPresent(tags + "/" + name)?.trimmingWhitespace() == hex { return }
         try FileSystem.createDirectory(tags)
         try FileSystem.writeAtomically(tags + "/" + name, text: hex + "\n")
     }

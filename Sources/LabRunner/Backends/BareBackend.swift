@@ -32,7 +32,7 @@ public struct BareBackend: Backend {
         }
         guard let volume = request.volume else {
             return try BareInstance.spawn(argv, environment: environment, output: request.output, mergeStderr: request.mergeStderr,
-                                          affinity: cpuAffinity, volumeDirectory: nil)
+                                          stdin: request.stdin, affinity: cpuAffinity, volumeDirectory: nil)
         }
         // No mount namespace: the volume is a fresh host directory, named by
         // its host path wherever the arguments name the volume's path.
@@ -40,7 +40,7 @@ public struct BareBackend: Backend {
         do {
             let mapped = argv.map { $0 == volume.path ? directory : $0 }
             return try BareInstance.spawn(mapped, environment: environment, output: request.output, mergeStderr: request.mergeStderr,
-                                          affinity: cpuAffinity, volumeDirectory: directory)
+                                          stdin: request.stdin, affinity: cpuAffinity, volumeDirectory: directory)
         } catch {
             try? FileSystem.removeTree(directory)
             throw error
@@ -82,7 +82,7 @@ final class BareInstance: Instance, @unchecked Sendable {
     /// stdin from /dev/null, stdout (and stderr when merged) to a pipe the
     /// lab reads, or the lab's own three descriptors for `.terminal`.
     static func spawn(_ argv: [String], environment: [String], output: InstanceRequest.Output, mergeStderr: Bool,
-                      affinity: [Int]? = nil, volumeDirectory: String? = nil) throws -> BareInstance {
+                      stdin: Int32? = nil, affinity: [Int]? = nil, volumeDirectory: String? = nil) throws -> BareInstance {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -92,7 +92,11 @@ final class BareInstance: Instance, @unchecked Sendable {
             var fds: [Int32] = [-1, -1]
             guard lab_pipe2(&fds, O_CLOEXEC) == 0 else { throw LabError.syscall("pipe2") }
             (readEnd, writeEnd) = (fds[0], fds[1])
-            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+            if let stdin {
+                posix_spawn_file_actions_adddup2(&actions, stdin, 0)
+            } else {
+                posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+            }
             posix_spawn_file_actions_adddup2(&actions, writeEnd, 1)
             if mergeStderr {
                 posix_spawn_file_actions_adddup2(&actions, writeEnd, 2)

@@ -40,6 +40,7 @@ public struct ContainerBackend: Backend {
             volumeDirectory = directory
         }
         do {
+            if let stdin = request.stdin { spec.stdin = stdin }
             let instance = try await start(spec, output: request.output, mergeStderr: request.mergeStderr, layout: layout, paths: paths)
             instance.volumeDirectory = volumeDirectory
             return instance
@@ -53,10 +54,16 @@ public struct ContainerBackend: Backend {
         var spec = spec
         switch output {
         case .terminal:
-            (spec.stdin, spec.stdout, spec.stderr) = (0, 1, 2)
+            // Never the host's terminal itself: a pty of its own, or pipes.
+            let relay = try TerminalRelay()
+            (spec.stdin, spec.stdout, spec.stderr) = relay.childFDs
+            spec.controllingTerminal = relay.usesPTY
             let frozen = spec
             let container = try await Blocking.run { try Container.create(frozen, layout: layout, paths: paths) }
-            return ContainerInstance(container: container, outputFD: nil)
+            relay.start()
+            let instance = ContainerInstance(container: container, outputFD: nil)
+            instance.relay = relay
+            return instance
         case .capture:
             var fds: [Int32] = [-1, -1]
             guard pipe(&fds) == 0 else { throw LabError.syscall("pipe") }
@@ -90,6 +97,8 @@ final class ContainerInstance: Instance, @unchecked Sendable {
     private var outputClosed = false
     /// The instance's volume, removed at teardown.
     var volumeDirectory: String?
+    /// An interactive instance's stdio, copied to and from the host's.
+    var relay: TerminalRelay?
 
     var id: String { container.spec.id }
     var timeline: Timeline { container.timeline }
@@ -107,6 +116,7 @@ final class ContainerInstance: Instance, @unchecked Sendable {
         let container = self.container
         guard let status = await Blocking.run({ container.wait(until: deadline) }) else { return nil }
         lock.withLock { self.status = status }
+        if let relay { await Blocking.run { relay.finish() } }
         let exit = container.describeExit(status)
         return status & 0x7F == 0 ? .exited(exit.exitCode) : .signaled(status & 0x7F, reason: exit.text)
     }
@@ -138,6 +148,7 @@ final class ContainerInstance: Instance, @unchecked Sendable {
     func teardown() async throws {
         let container = self.container
         try await Blocking.run { try container.destroy() }
+        if let relay { await Blocking.run { relay.finish() } }
         let closeOutput = lock.withLock { () -> Bool in
             defer { outputClosed = true }
             return !outputClosed

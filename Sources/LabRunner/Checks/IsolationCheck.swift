@@ -185,7 +185,7 @@ enum IsolationCheck {
             var text = [CChar](repeating: 0, count: 16)
             var copy = ip
             inet_ntop(AF_INET, &copy, &text, socklen_t(text.count))
-            found.insert(String(cString: text) + "/\(bits)")
+            found.insert(String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) + "/\(bits)")
         }
         return found
     }

@@ -74,6 +74,9 @@ public struct InstanceRequest: Sendable {
     public var onBytes: (@Sendable ([UInt8]) -> Void)?
     /// Standard error of a captured program: to the same pipe as stdout.
     public var mergeStderr: Bool
+    /// A descriptor the program gets as its stdin (a captured program's is
+    /// /dev/null otherwise); the caller keeps and closes it.
+    public var stdin: Int32?
     /// A volume of the instance's own on the host's disk, at `volume.path`
     /// inside it: a host directory (bare, bind-mounted in a container) or a
     /// disk image with ext4 (a guest, virtio-blk with cache=none).
