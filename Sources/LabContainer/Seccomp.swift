@@ -67,6 +67,10 @@ public enum Seccomp {
         guard let context = seccomp_init(SCMP_ACT_ALLOW) else { throw LabError(.failed, "seccomp_init failed") }
         defer { seccomp_release(context) }
         // 32-bit calls are filtered by the same rules rather than killed.
+        // A binary tree of syscall numbers rather than a linear list: every
+        // system call of the container runs the filter (getppid: +60-100 ns
+        // with the linear list here).
+        _ = seccomp_attr_set(context, SCMP_FLTATR_CTL_OPTIMIZE, 2)
         let added = seccomp_arch_add(context, UInt32(SCMP_ARCH_X86))
         guard added == 0 || added == -EEXIST else { throw LabError.syscall("seccomp_arch_add x86", errno: -added) }
         let eperm = lab_scmp_act_errno(UInt16(EPERM))
