@@ -2,10 +2,14 @@
 SWIFT ?= swift
 REPORT_DIR ?= reports
 
-.PHONY: setup build release run test clean
+.PHONY: setup setup-tests build release run test clean
 
 setup:
 	bash scripts/setup-host
+
+# The tests also need a browser (the handouts and reports rendered headless).
+setup-tests:
+	bash scripts/setup-host --tests
 
 build: setup
 	$(SWIFT) build
@@ -25,7 +29,7 @@ run: release
 # The integration tests run the built `isolab`, so build it before testing.
 # One test at a time: several of them measure CPU time, shares and quotas,
 # which tests running beside them on a small machine would disturb.
-test: build
+test: setup-tests build
 	$(SWIFT) test --no-parallel
 
 clean:

@@ -310,6 +310,11 @@ __attribute__((noreturn)) static void child(const struct lab_spawn_config *confi
         mount_at(root, "/dev/shm", "shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k") != 0) {
         fail(status_write, LAB_STEP_MOUNT_SHM);
     }
+    // POSIX message queues of the container's IPC namespace, as runc mounts them.
+    if (make_dir(root, "/dev/mqueue", 0755) != 0 ||
+        mount_at(root, "/dev/mqueue", "mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) {
+        fail(status_write, LAB_STEP_MOUNT_MQUEUE);
+    }
     if (dev_symlink(root, "pts/ptmx", "ptmx") != 0 || dev_symlink(root, "/proc/self/fd", "fd") != 0 ||
         dev_symlink(root, "/proc/self/fd/0", "stdin") != 0 || dev_symlink(root, "/proc/self/fd/1", "stdout") != 0 ||
         dev_symlink(root, "/proc/self/fd/2", "stderr") != 0) {
@@ -382,7 +387,8 @@ __attribute__((noreturn)) static void child(const struct lab_spawn_config *confi
     if (config->hostname != NULL && sethostname(config->hostname, strlen(config->hostname)) != 0) {
         fail(status_write, LAB_STEP_HOSTNAME);
     }
-    int loopback = lab_loopback_up();
+    // Only in a network namespace of its own: the host's lo is not the container's.
+    int loopback = (config->clone_flags & CLONE_NEWNET) ? lab_loopback_up() : 0;
     if (loopback != 0) {
         errno = loopback;
         fail(status_write, LAB_STEP_LOOPBACK);

@@ -141,7 +141,19 @@ public enum Agent {
             ("mem_total_kb", String(total)),
             ("mem_available_kb", String(available)),
             ("ncpu", String(sysconf(Int32(_SC_NPROCESSORS_ONLN)))),
+            ("hypervisor", hypervisorFlag()),
         ]
+    }
+
+    /// `yes` when the CPU's flags (the first processor's in /proc/cpuinfo)
+    /// carry `hypervisor`, which a CPU under any virtual machine sets;
+    /// `unknown` without /proc/cpuinfo.
+    static func hypervisorFlag() -> String {
+        guard let cpuinfo = Sys.readFile("/proc/cpuinfo") else { return "unknown" }
+        for line in cpuinfo.split(separator: "\n") where line.hasPrefix("flags") {
+            return line.split(separator: " ").contains("hypervisor") ? "yes" : "no"
+        }
+        return "unknown"
     }
 
     /// Mounts a disk the host made (ext4), waiting briefly for its device

@@ -14,7 +14,7 @@ public struct IsolabCommand: AsyncParsableCommand {
             State lives in $ISOLAB_HOME (default /var/lib/isolab).
             """,
         version: LabVersion.current,
-        subcommands: [Run.self, Report.self, CompareCommand.self, Doctor.self, ImageCommand.self, ContainerCommand.self, VMCommand.self, GC.self]
+        subcommands: [Run.self, Report.self, CompareCommand.self, DemoCommand.self, Doctor.self, ImageCommand.self, ContainerCommand.self, VMCommand.self, GC.self]
     )
 
     public init() {}
@@ -35,8 +35,27 @@ public struct IsolabCommand: AsyncParsableCommand {
             FileOutput.standardError("isolab: \(error)\n")
             Self.exit(withError: ExitCode(error.exitStatus))
         } catch {
+            // A usage error is bad input like any other: one line, exit 2
+            // (argument-parser would print the usage too and exit 64).
+            if Self.exitCode(for: error) == .validationFailure {
+                let message = Self.message(for: error).split(separator: "\n").first.map(String.init) ?? "bad arguments"
+                FileOutput.standardError("isolab: \(message); see '\(Self.commandPath()) --help'\n")
+                Self.exit(withError: ExitCode(2))
+            }
             Self.exit(withError: error)
         }
+    }
+
+    /// `isolab container run`: the subcommands named on the command line.
+    static func commandPath() -> String {
+        var path = ["isolab"]
+        var level: [ParsableCommand.Type] = configuration.subcommands
+        for argument in CommandLine.arguments.dropFirst() {
+            guard let command = level.first(where: { $0._commandName == argument }) else { break }
+            path.append(argument)
+            level = command.configuration.subcommands
+        }
+        return path.joined(separator: " ")
     }
 }
 

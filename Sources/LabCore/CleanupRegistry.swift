@@ -25,6 +25,39 @@ public final class CleanupRegistry: @unchecked Sendable {
         while true { pause() }
     }
 
+    private let holdCondition = NSCondition()
+    private var holds = 0
+
+    /// Runs `body` (the making of something that registers its own teardown,
+    /// such as a container's creation) so that a signal never lands in its
+    /// middle: the handler waits for it to end, and so tears down what it
+    /// made. Once the lab is interrupted, a new `holding` never starts: it
+    /// parks until the handler exits.
+    public func holding<T>(_ body: () throws -> T) rethrows -> T {
+        holdCondition.lock()
+        if interrupted != nil {
+            holdCondition.unlock()
+            while true { pause() }
+        }
+        holds += 1
+        holdCondition.unlock()
+        defer {
+            holdCondition.lock()
+            holds -= 1
+            holdCondition.broadcast()
+            holdCondition.unlock()
+        }
+        return try body()
+    }
+
+    /// Waits (at most 30 s) until no `holding` body runs.
+    private func waitForHolds() {
+        let deadline = Date(timeIntervalSinceNow: 30)
+        holdCondition.lock()
+        while holds > 0 && holdCondition.wait(until: deadline) {}
+        holdCondition.unlock()
+    }
+
     /// Registers a teardown; pass the token to `unregister` once it has run.
     @discardableResult
     public func register(_ action: @escaping @Sendable () -> Void) -> UInt64 {
@@ -64,6 +97,8 @@ public final class CleanupRegistry: @unchecked Sendable {
             source.setEventHandler { [weak self] in
                 guard let self else { return }
                 self.lock.withLock { self._interrupted = signalNumber }
+                // What is being made right now is finished (and registered) first.
+                self.waitForHolds()
                 self.runAll()
                 if let onSignal {
                     onSignal(signalNumber)

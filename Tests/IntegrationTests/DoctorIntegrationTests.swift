@@ -49,13 +49,20 @@ struct DoctorIntegrationTests {
         #expect(output.status == 1)
     }
 
-    @Test func unknownSubcommandAndFlagGiveArgumentParserErrors() throws {
+    /// Usage errors are bad input like the lab's own: one line, exit 2, and
+    /// the help to read.
+    @Test func unknownSubcommandFlagOrMissingArgumentIsOneLineExitTwo() throws {
         let bogus = try HostCommand.run(try isolabExecutable(), ["bogus"])
-        #expect(bogus.status == 64)
-        #expect(bogus.stderr.contains("Unexpected argument 'bogus'"))
+        #expect(bogus.status == 2)
+        #expect(bogus.stderr == "isolab: Unexpected argument 'bogus'; see 'isolab --help'\n")
         let flag = try HostCommand.run(try isolabExecutable(), ["doctor", "--no-such-flag"])
-        #expect(flag.status == 64)
-        #expect(flag.stderr.contains("--no-such-flag"))
+        #expect(flag.status == 2)
+        #expect(flag.stderr == "isolab: Unknown option '--no-such-flag'; see 'isolab doctor --help'\n")
+        let missing = try HostCommand.run(try isolabExecutable(), ["container", "run", "--memory"])
+        #expect(missing.status == 2 && missing.stderr.hasPrefix("isolab: ") && missing.stderr.hasSuffix("see 'isolab container run --help'\n"), "\(missing.stderr)")
+        #expect(missing.stderr.split(separator: "\n").count == 1)
+        let help = try HostCommand.run(try isolabExecutable(), ["demo", "--help"])
+        #expect(help.status == 0 && help.stdout.contains("USAGE: isolab demo"))
         let timeout = try HostCommand.run(try isolabExecutable(), ["doctor", "--kvm-timeout", "0"])
         #expect(timeout.status == 2)
         #expect(timeout.stderr == "isolab: --kvm-timeout must be between 0 and 600 seconds, got 0.0\n")

@@ -128,6 +128,16 @@ int lab_peer_credentials(int fd, int *pid, unsigned int *uid);
 long lab_getxattr(const char *path, const char *name, void *value, size_t size);
 int lab_setxattr(const char *path, const char *name, const void *value, size_t size);
 
+/// POSIX message queues, for the IPC demo: create (0 or the errno), whether
+/// one exists (1, 0, or -errno), unlink (0 or the errno).
+int lab_mq_create(const char *name);
+int lab_mq_exists(const char *name);
+int lab_mq_unlink(const char *name);
+
+/// Mounts a small tmpfs at `target` inside the mount namespace of `pid`
+/// (from a forked child that setns's into it): 0 or the errno.
+int lab_mount_tmpfs_in(int pid, const char *target);
+
 /// TIOCGWINSZ / TIOCSWINSZ: 0 or the errno (ioctl is variadic, which Swift
 /// cannot call).
 int lab_get_window_size(int fd, struct winsize *size);

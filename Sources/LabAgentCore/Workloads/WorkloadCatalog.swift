@@ -70,6 +70,12 @@ public enum WorkloadCatalog {
                 ParameterSpec(name: "take-tty", kind: .integer(0...1), defaultValue: "0", help: "first make stdin the controlling terminal"),
             ], body: EscapeWorkload.run),
         WorkloadSpec(
+            name: "append", summary: "append one byte to --path, --count times, timing each write (an overlayfs copy-up shows in the first)",
+            parameters: [
+                ParameterSpec(name: "path", kind: .path, defaultValue: "/data/file", help: "the file to append to"),
+                count(2, "writes"),
+            ], body: AppendWorkload.run),
+        WorkloadSpec(
             name: "alloc", summary: "touch --mib MiB and hold it for --hold-ms (to show a memory limit)",
             parameters: [
                 mib(64, "MiB to touch"),

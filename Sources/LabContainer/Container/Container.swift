@@ -59,6 +59,12 @@ public final class Container: @unchecked Sendable {
     /// Creates and starts the container; returns once its command has been
     /// exec'd. Anything that fails is torn down before the error is thrown.
     public static func create(_ spec: ContainerSpec, layout: CgroupLayout, paths: LabPaths = .fromEnvironment()) throws -> Container {
+        // A signal waits for the creation to end, then tears the container down
+        // by the teardown it registered: never a half-made container left behind.
+        try CleanupRegistry.shared.holding { try make(spec, layout: layout, paths: paths) }
+    }
+
+    private static func make(_ spec: ContainerSpec, layout: CgroupLayout, paths: LabPaths) throws -> Container {
         var timeline = Timeline()
         timeline.mark("spawn_start")
         guard geteuid() == 0 || spec.userNamespace else {
@@ -68,6 +74,9 @@ public final class Container: @unchecked Sendable {
             throw LabError(.notFound, "image root \(spec.rootfs) does not exist; build the image with isolab image build")
         }
         _ = try spec.resolveCommand()
+        guard spec.sharedNamespaces.isSubset(of: [.pid, .uts, .ipc, .net]) else {
+            throw LabError(.invalidInput, "a container may share only its pid, uts, ipc or net namespace with the host, not \(spec.sharedNamespaces.map(\.rawValue).sorted())")
+        }
         // The root of a user namespace is uid 100000 on the host: it must pass
         // through the private state directory to its image and mount point.
         if spec.userNamespace && geteuid() == 0 { try paths.grantPassage(toUser: Self.userNamespaceRoot) }
@@ -118,12 +127,15 @@ public final class Container: @unchecked Sendable {
         var binds = spec.volumes.map { lab_spawn_bind(source: strings.string($0.source), target: strings.string($0.target), readonly: $0.readOnly ? 1 : 0) }
         let affinity = (spec.cpuAffinity ?? []).reduce(UInt64(0)) { $0 | (($1 >= 0 && $1 < 64) ? (1 << UInt64($1)) : 0) }
         let filter = try Seccomp.program(spec.seccomp)
-        var flags = lab_clone_newpid() | lab_clone_newns() | lab_clone_newuts() | lab_clone_newipc() | lab_clone_newnet()
+        var flags = lab_clone_newns()
+        for kind in [NamespaceKind.pid, .uts, .ipc, .net] where !spec.sharedNamespaces.contains(kind) { flags |= kind.cloneFlag }
         if spec.userNamespace { flags |= lab_clone_newuser() }
+        // A host's UTS namespace: its hostname is not the container's to set.
+        let hostname = spec.sharedNamespaces.contains(.uts) ? nil : strings.string(spec.hostname)
         let pid: pid_t = rlimits.withUnsafeMutableBufferPointer { limits in binds.withUnsafeMutableBufferPointer { volumes in
             var config = lab_spawn_config(
                 clone_flags: flags, cgroup_namespace: 1, rootfs: strings.string(spec.rootfs),
-                mount_point: strings.string(mountPoint), hostname: strings.string(spec.hostname),
+                mount_point: strings.string(mountPoint), hostname: hostname,
                 argv: argv, envp: envp, workdir: strings.string(spec.workdir),
                 stdin_fd: spec.stdin, stdout_fd: spec.stdout, stderr_fd: spec.stderr,
                 control_fd: spec.controlFD, control_target: 3, capabilities: spec.capabilities,
@@ -278,6 +290,7 @@ public final class Container: @unchecked Sendable {
             LAB_STEP_MOUNT_PROC.rawValue: "mount proc on /proc", LAB_STEP_MOUNT_SYS.rawValue: "mount sysfs on /sys",
             LAB_STEP_MOUNT_DEV.rawValue: "mount tmpfs on /dev", LAB_STEP_MOUNT_DEVICES.rawValue: "bind devices into /dev",
             LAB_STEP_MOUNT_DEVPTS.rawValue: "mount devpts on /dev/pts", LAB_STEP_MOUNT_SHM.rawValue: "mount tmpfs on /dev/shm",
+            LAB_STEP_MOUNT_MQUEUE.rawValue: "mount mqueue on /dev/mqueue",
             LAB_STEP_MOUNT_TMP.rawValue: "mount tmpfs on /tmp", LAB_STEP_MOUNT_RUN.rawValue: "mount tmpfs on /run",
             LAB_STEP_MOUNT_VOLUME.rawValue: "bind a volume", LAB_STEP_AFFINITY.rawValue: "set the CPU affinity",
             LAB_STEP_REMOUNT_READONLY.rawValue: "remount the root read-only", LAB_STEP_PIVOT_ROOT.rawValue: "pivot_root",

@@ -39,6 +39,10 @@ public struct ContainerSpec: Sendable {
     /// stdin is a pty the lab made for the container: make it the
     /// controlling terminal of the container's session.
     public var controllingTerminal = false
+    /// Namespaces the container shares with the lab instead of getting its
+    /// own: pid, uts, ipc or net (never mnt). The demos' tests use it to show
+    /// that a demo fails when the feature it shows is missing.
+    public var sharedNamespaces: Set<NamespaceKind> = []
     /// CPUs the container runs on (nil: the lab's).
     public var cpuAffinity: [Int]?
     /// (resource, soft, hard)

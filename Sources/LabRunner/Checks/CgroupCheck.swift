@@ -36,31 +36,52 @@ enum CgroupCheck {
         let control = try await InstanceRun.run(try context.container(), allocate)
         // A shell that starts 48 sleeping children: each is a process the pids limit counts.
         let bomb = "i=0; while [ $i -lt 48 ]; do sleep 2 & i=$((i+1)); done 2>/dev/null; wait"
+        let (pidsPeak, forksRefused) = try await processPeak(try context.container(limits: CgroupLimits(pids: pidsLimit)), context.shell(bomb, timeout: 60))
+        return CgroupEvidence.Limit(
+            memoryLimitMiB: limitMiB, allocationMiB: allocationMiB, limitedExit: limited.exit.text, oomKills: stats?.oomKills,
+            peakMiB: stats?.memoryPeakBytes.map { Double($0) / 1_048_576 }, controlExit: control.exit.text,
+            pidsLimit: pidsLimit, pidsPeak: pidsPeak, forksRefused: forksRefused)
+    }
+
+    /// The most processes `request` had at once in a container of `backend`
+    /// (pids.peak where the kernel has it, else pids.current sampled every
+    /// 10 ms for a second), and the forks the pids limit refused.
+    static func processPeak(_ backend: ContainerBackend, _ request: InstanceRequest) async throws -> (peak: Int, limitHits: Int?) {
         let peak = Carried(0)
-        let pidsBackend = try context.container(limits: CgroupLimits(pids: pidsLimit))
         let kept = Carried<ContainerInstance?>(nil)
-        _ = try await InstanceRun.run(pidsBackend, context.shell(bomb, timeout: 60), endAfterDuring: false) { instance in
+        _ = try await InstanceRun.run(backend, request, endAfterDuring: false) { instance in
             let container = instance as? ContainerInstance
             kept.value = container
-            // pids.peak is missing on older kernels and on v1: sample pids.current.
             for _ in 0..<100 {
                 if let current = container?.container.stats().pidsCurrent { peak.value = max(peak.value, current) }
                 try await Task.sleep(nanoseconds: 10_000_000)
             }
         }
-        let pidsStats = kept.value?.lastStats
-        return CgroupEvidence.Limit(
-            memoryLimitMiB: limitMiB, allocationMiB: allocationMiB, limitedExit: limited.exit.text, oomKills: stats?.oomKills,
-            peakMiB: stats?.memoryPeakBytes.map { Double($0) / 1_048_576 }, controlExit: control.exit.text,
-            pidsLimit: pidsLimit, pidsPeak: max(pidsStats?.pidsPeak ?? 0, peak.value), forksRefused: pidsStats?.pidsLimitHits)
+        let stats = kept.value?.lastStats
+        return (max(stats?.pidsPeak ?? 0, peak.value), stats?.pidsLimitHits)
     }
 
-    /// CPU time of each container's group over `window` seconds, once both run.
-    static func split(_ context: CheckContext, weights: [Int], cpu: Int, window: Double) async throws -> [Double] {
+    /// The fraction of one CPU a busy agent uses in `backend`'s container over `window` seconds.
+    static func cpuFraction(_ backend: ContainerBackend, window: Double) async throws -> Double {
+        let fraction = Carried(0.0)
+        _ = try await InstanceRun.run(backend, InstanceRequest(.agent(["cpu", "--seconds", "120"]), timeout: 180)) { instance in
+            guard let container = (instance as? ContainerInstance)?.container else { return }
+            try await Task.sleep(nanoseconds: 300_000_000)
+            let start = container.stats().cpuUsageNs ?? 0
+            let startedAt = MonotonicClock.now()
+            try await Task.sleep(nanoseconds: UInt64(window * 1e9))
+            fraction.value = Double((container.stats().cpuUsageNs ?? 0) &- start) / Double(MonotonicClock.now() - startedAt)
+        }
+        return fraction.value
+    }
+
+    /// CPU time of each container's group over `window` seconds, once both
+    /// run; both pinned to `cpu`, or free on every CPU when it is nil.
+    static func split(_ context: CheckContext, weights: [Int], cpu: Int?, window: Double) async throws -> [Double] {
         // Busy for far longer than the window: the lab ends both once it has measured.
         let busy = InstanceRequest(.agent(["cpu", "--seconds", "120"]), timeout: 180)
-        let first = try context.container(limits: CgroupLimits(cpuWeight: weights[0]), cpuAffinity: [cpu])
-        let second = try context.container(limits: CgroupLimits(cpuWeight: weights[1]), cpuAffinity: [cpu])
+        let first = try context.container(limits: CgroupLimits(cpuWeight: weights[0]), cpuAffinity: cpu.map { [$0] })
+        let second = try context.container(limits: CgroupLimits(cpuWeight: weights[1]), cpuAffinity: cpu.map { [$0] })
         let used = Carried<[Double]>([])
         _ = try await InstanceRun.run(first, busy) { a in
             guard let groupA = (a as? ContainerInstance)?.container else { return }
@@ -92,18 +113,7 @@ enum CgroupCheck {
         // A quota of a fifth of a CPU, alone on the CPU; the control, the same without a quota.
         let quota = 0.2
         func used(_ limits: CgroupLimits) async throws -> Double {
-            let fraction = Carried(0.0)
-            let capped = try context.container(limits: limits, cpuAffinity: [cpu])
-            _ = try await InstanceRun.run(capped, InstanceRequest(.agent(["cpu", "--seconds", "120"]), timeout: 180)) { instance in
-                guard let container = (instance as? ContainerInstance)?.container else { return }
-                try await Task.sleep(nanoseconds: 300_000_000)
-                let start = container.stats().cpuUsageNs ?? 0
-                let startedAt = MonotonicClock.now()
-                try await Task.sleep(nanoseconds: UInt64(window * 1e9))
-                let used = Double((container.stats().cpuUsageNs ?? 0) &- start)
-                fraction.value = used / Double(MonotonicClock.now() - startedAt)
-            }
-            return fraction.value
+            try await cpuFraction(try context.container(limits: limits, cpuAffinity: [cpu]), window: window)
         }
         let quotaUsed = try await used(CgroupLimits(cpus: quota))
         let quotaControlUsed = try await used(CgroupLimits())

@@ -19,11 +19,7 @@ enum EscapeCheck {
 
     static func run(_ context: CheckContext, seccomp: Seccomp.Profile = .default, restrictDevices: Bool = true) async throws -> EscapeEvidence {
         // The host's root block device, for the mknod probe.
-        var root = stat()
-        guard stat("/", &root) == 0 else { throw LabError.syscall("stat /") }
-        let device = UInt64(root.st_dev)
-        let major = ((device >> 8) & 0xFFF) | ((device >> 32) & ~UInt64(0xFFF))
-        let minor = (device & 0xFF) | ((device >> 12) & ~UInt64(0xFF))
+        let (major, minor) = rootDevice()
         // A host path the chroot escape looks for: absent in the container.
         let marker = context.paths.run + "/escape-marker-\(ContainerIDs.next())"
         try FileSystem.writeAtomically(marker, text: "host\n")
@@ -51,6 +47,14 @@ enum EscapeCheck {
         }
         guard let evidence = result.value else { throw LabError(.failed, "the escape suite did not run") }
         return evidence
+    }
+
+    /// MAJOR and MINOR of the device the host's root file system is on.
+    static func rootDevice() -> (UInt64, UInt64) {
+        var root = stat()
+        guard stat("/", &root) == 0 else { return (0, 0) }
+        let device = UInt64(root.st_dev)
+        return (((device >> 8) & 0xFFF) | ((device >> 32) & ~UInt64(0xFFF)), (device & 0xFF) | ((device >> 12) & ~UInt64(0xFF)))
     }
 
     static func describe(_ errno: Int32) -> String {
