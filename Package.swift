@@ -136,7 +136,7 @@ let package = Package(
         .testTarget(name: "LabContainerTests", dependencies: ["LabContainer", "LabCore", "LabModel"]),
         .testTarget(name: "LabVirtTests", dependencies: ["LabVirt", "LabCore", "LabModel"], exclude: ["Golden"]),
         .testTarget(name: "LabDoctorTests", dependencies: ["LabDoctor", "LabCore", "LabModel", "LabContainer", "LabVirt"]),
-        .testTarget(name: "LabRunnerTests", dependencies: ["LabRunner", "LabModel", "LabCore", "LabStats", "LabAgentCore"]),
+        .testTarget(name: "LabRunnerTests", dependencies: ["LabRunner", "LabModel", "LabCore", "LabStats", "LabAgentCore", "LabContainer"], exclude: ["Golden"]),
         // Renders a committed results.json from a graph with no backend in it:
         // the proof that reports need neither libvirt nor libcap.
         .testTarget(

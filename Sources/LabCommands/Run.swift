@@ -30,7 +30,7 @@ struct Run: AsyncParsableCommand, WritesLabState {
     @Option(parsing: .unconditional, help: "Repetitions per backend, instead of the scenario's.")
     var repetitions: Int?
 
-    @Option(help: "Comma-separated backends, instead of the scenario's: bare, container, vm.")
+    @Option(help: "Comma-separated backends, instead of the scenario's: bare, container, vm, or a peer (runc, crun, podman, nspawn, unshare, qemu; docs/peers.md).")
     var backends: String?
 
     @Option(parsing: .unconditional, help: "Seed of the trial order and the bootstrap, instead of the scenario's.")
@@ -55,7 +55,7 @@ struct Run: AsyncParsableCommand, WritesLabState {
         if let backends {
             options.backends = try backends.split(separator: ",").map { name in
                 guard let kind = Scenario.BackendKind(rawValue: String(name).trimmingWhitespace()) else {
-                    throw LabError(.invalidInput, "--backends: unknown backend '\(name)'; accepted: bare, container, vm")
+                    throw LabError(.invalidInput, "--backends: unknown backend '\(name)'; accepted: \(Scenario.BackendKind.acceptedList)")
                 }
                 return kind
             }

@@ -44,8 +44,13 @@ public enum Seccomp {
         "vserver", "vm86", "vm86old",
     ]
 
+    /// ioctl requests refused: TIOCSTI (input injection) and TIOCLINUX.
+    public static var refusedIoctls: [UInt64] { [UInt64(lab_tiocsti()), UInt64(lab_tioclinux())] }
+    /// Socket families Docker refuses: AF_ALG (38) and AF_VSOCK (40).
+    public static let refusedSocketFamilies: [UInt64] = [38, 40]
+
     /// CLONE_NEW* flags: clone with any of them is refused, as unshare is.
-    static let namespaceFlags: [UInt64] = [0x0002_0000, 0x0200_0000, 0x0400_0000, 0x0800_0000, 0x1000_0000, 0x2000_0000, 0x4000_0000]
+    public static let namespaceFlags: [UInt64] = [0x0002_0000, 0x0200_0000, 0x0400_0000, 0x0800_0000, 0x1000_0000, 0x2000_0000, 0x4000_0000]
 
     /// The compiled default filter, built once per process.
     public static let defaultFilter: Result<[UInt8], LabError> = Result { try compile() }.mapError { $0 as? LabError ?? LabError(.failed, "\($0)") }
@@ -85,10 +90,8 @@ public enum Seccomp {
         for name in denied { try rule(eperm, name) }
         try rule(lab_scmp_act_errno(UInt16(ENOSYS)), "clone3")
         for flag in namespaceFlags { try rule(eperm, "clone", [lab_scmp_masked_eq(0, flag, flag)]) }
-        try rule(eperm, "ioctl", [lab_scmp_masked_eq(1, 0xFFFF_FFFF, UInt64(lab_tiocsti()))])
-        try rule(eperm, "ioctl", [lab_scmp_masked_eq(1, 0xFFFF_FFFF, UInt64(lab_tioclinux()))])
-        // Sockets Docker refuses: AF_ALG (38) and AF_VSOCK (40).
-        for family in [38, 40] as [UInt64] { try rule(eperm, "socket", [lab_scmp_eq(0, family)]) }
+        for request in refusedIoctls { try rule(eperm, "ioctl", [lab_scmp_masked_eq(1, 0xFFFF_FFFF, request)]) }
+        for family in refusedSocketFamilies { try rule(eperm, "socket", [lab_scmp_eq(0, family)]) }
 
         // libseccomp 2.5 exports only to a descriptor: a memfd, read back.
         let fd = lab_memfd("isolab-seccomp")

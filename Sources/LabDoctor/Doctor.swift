@@ -28,7 +28,18 @@ public struct Doctor: Sendable {
     }
 
     /// The peers the lab measures itself against, when they are installed.
-    static let peerNames = ["runc", "crun", "qemu-system-x86_64", "unshare"]
+    /// Each is a backend a scenario may name (docs/peers.md): runc, crun,
+    /// podman, nspawn (systemd-nspawn), unshare, qemu (qemu-system-x86_64).
+    static let peerNames = ["runc", "crun", "podman", "systemd-nspawn", "unshare", "qemu-system-x86_64"]
+
+    /// The backend name a scenario uses for a peer's executable.
+    static func peerBackend(_ executable: String) -> String {
+        switch executable {
+        case "systemd-nspawn": "nspawn"
+        case "qemu-system-x86_64": "qemu"
+        default: executable
+        }
+    }
 
     public func run() async -> DoctorReport {
         let host = HostInfo.current()
@@ -228,8 +239,12 @@ extension DoctorReport {
             row("guest.kernel", guestKernelError ?? "not found", false, fix: "run scripts/setup-host to download Debian's cloud kernel")
         }
         for peer in peers {
-            row("peer.\(peer.name)", peer.path.map { "\($0)" + (peer.version.map { ": \($0)" } ?? "") } ?? "not on PATH",
-                peer.path != nil, required: false, fix: "optional: install \(peer.name) to compare against it")
+            let backend = Doctor.peerBackend(peer.name)
+            var detail = peer.path.map { "backend \(backend): \($0)" + (peer.version.map { " (\($0))" } ?? "") } ?? "not on PATH"
+            // crun refuses a hybrid host whose cgroup2 mount has controllers (libcrun's own check).
+            if peer.name == "crun", peer.path != nil, cgroups.mode == .hybrid { detail += "; on this hybrid host crun refuses to start, and a run skips it" }
+            row("peer.\(peer.name)", detail, peer.path != nil, required: false,
+                fix: "optional: scripts/setup-host --peers installs the peers; scenarios name this one as backend \(backend)")
         }
         checks = rows
 

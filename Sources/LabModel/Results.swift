@@ -84,6 +84,9 @@ public struct RunEnvironment: Codable, Sendable {
     public var cpuBudget: [Int]?
     /// Where the instances' volume lived (`host disk: ...`), if the scenario gave one.
     public var volume: String?
+    /// Peers the scenario named that could not run here, and why (missing,
+    /// or refused by this host: its own error). Never a failed run.
+    public var skippedPeers: [String: String]?
 
     public init(labVersion: String, gitCommit: String, startedAt: String, finishedAt: String?, host: HostInfo, hostFacts: HostFacts,
                 imageName: String, imageDigest: String, imageFootprint: ImageFootprint, guestKernel: GuestKernel?,

@@ -2,9 +2,24 @@
 /// `Backend` protocol.
 public enum BackendKind: String, Codable, Sendable, CaseIterable, Comparable {
     case bare, container, vm
+    /// Peers: the tools people use, on the same rootfs and agent (docs/peers.md).
+    case runc, crun, podman, nspawn, unshare, qemu
     public static func < (a: BackendKind, b: BackendKind) -> Bool { allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)! }
 
-    /// `bare, container, vm`: for error messages.
+    /// A tool the lab runs beside its own backends, not one of them.
+    public var isPeer: Bool { ![.bare, .container, .vm].contains(self) }
+
+    /// The lab's own backend a peer is held against: its container for the
+    /// container runtimes and `unshare`, its libvirt VM for `qemu`.
+    public var labCounterpart: BackendKind? {
+        switch self {
+        case .runc, .crun, .podman, .nspawn, .unshare: .container
+        case .qemu: .vm
+        case .bare, .container, .vm: nil
+        }
+    }
+
+    /// `bare, container, vm, runc, ...`: for error messages.
     public static var acceptedList: String { allCases.map(\.rawValue).joined(separator: ", ") }
 }
 

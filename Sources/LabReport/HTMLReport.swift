@@ -59,6 +59,7 @@ public enum HTMLReport {
             html += "<figure>\n\(chart)</figure>\n"
         }
 
+        html += peers(results)
         html += "<h2>Summary</h2>\n<table><tr><th>backend</th><th>workload.metric</th><th>n</th><th>median</th><th>95 % CI of median</th><th>MAD</th><th>min</th><th>p95</th><th>max</th><th>outliers</th><th>vs bare</th></tr>\n"
         for metric in results.summary.metrics {
             let s = metric.summary
@@ -83,8 +84,49 @@ public enum HTMLReport {
         if let budget = env.cpuBudget { rows.append(("CPU budget", "every backend pinned to host CPU(s) \(budget.map(String.init).joined(separator: ", "))")) }
         if let volume = env.volume { rows.append(("volume", volume)) }
         if let mode = env.hostFacts.cgroupMode { rows.append(("cgroups", mode + (env.hostFacts.cgroupFavorDynmods == true ? " (favordynmods)" : ""))) }
+        for (peer, reason) in (env.skippedPeers ?? [:]).sorted(by: { $0.key < $1.key }) { rows.append(("skipped: \(peer)", reason)) }
         for (key, value) in rows { html += "<tr><th>\(e(key))</th><td>\(e(value))</td></tr>\n" }
         html += "</table>\n<p>Figures: medians of the counted trials; intervals: 95 % percentile bootstrap (seeded); outliers: modified z-score above 3.5, reported and kept. Memory: resources.pss is one instrument for every backend, the PSS (/proc/PID/smaps_rollup) summed over the instance's host processes at READY (pss_peak: its peak; memavailable_drop: the host's MemAvailable drop from the start to READY); resources.cgroup_peak (a container's cgroup), rss_peak (summed VmHWM), guest_ram and agent_rss (the agent's own peak RSS) are other instruments, named as such. Disk: allocated blocks of the image an instance started from (disk_image) and of what was made for it alone (disk_instance). Every figure and verdict is computed from the trials' samples.</p>\n</body></html>\n"
+        return html
+    }
+
+    /// The lab's backends beside the peers: launch to READY, memory, CPU and
+    /// teardown by the same instruments, and the lab / peer ratios.
+    static func peers(_ results: RunResults) -> String {
+        let peers = results.backends.filter(\.isPeer)
+        let skipped = results.environment.skippedPeers ?? [:]
+        guard !peers.isEmpty || !skipped.isEmpty else { return "" }
+        var html = "<h2 id=\"peers\">The lab beside the tools people use</h2>\n"
+        html += "<p>Every peer runs the same image's rootfs and agent and is finished by the same READY line; memory is the same instrument (PSS summed over the instance's host processes, the peer's helpers included); CPU time is the launcher's rusage, its waited-for descendants included (docs/peers.md).</p>\n"
+        html += "<table id=\"peer-table\"><tr><th>backend</th><th>launch → READY (median, 95 % CI)</th><th>PSS at READY</th><th>CPU time</th><th>teardown</th><th>the lab's / this</th></tr>\n"
+        func cell(_ backend: BackendKind, _ workload: String, _ metric: String, _ unit: String) -> String {
+            guard let m = results.summary.metrics.first(where: { $0.backend == backend && $0.workload == workload && $0.metric == metric }) else { return "-" }
+            func show(_ value: Double) -> String { unit == "ms" ? Format.duration(value) : Format.mib(value) }
+            let ci = m.medianInterval.map { " [\(show($0.lower))–\(show($0.upper))]" } ?? ""
+            return show(m.summary.median) + ci
+        }
+        for backend in results.backends {
+            var ratio = ""
+            if let counterpart = backend.labCounterpart, let r = results.ratio(counterpart, over: backend, "startup", "ready") {
+                ratio = "\(counterpart.rawValue) / \(backend.rawValue): " + Format.ratio(r)
+            }
+            html += "<tr><td>\(e(backend.rawValue))</td><td>\(e(cell(backend, "startup", "ready", "ms")))</td><td>\(e(cell(backend, "resources", "pss", "MiB")))</td>"
+                + "<td>\(e(cell(backend, "resources", "cpu_time", "ms")))</td><td>\(e(cell(backend, "startup", "teardown", "ms")))</td><td>\(e(ratio))</td></tr>\n"
+        }
+        for (peer, reason) in skipped.sorted(by: { $0.key < $1.key }) {
+            html += "<tr><td>\(e(peer))</td><td colspan=\"5\">skipped: \(e(reason))</td></tr>\n"
+        }
+        html += "</table>\n"
+        // Two charts, one scale each: a VM's seconds would flatten the
+        // containers' milliseconds into one pixel.
+        let vmLike: Set<BackendKind> = [.vm, .qemu]
+        for (title, group, unit, scale) in [("Launch to READY, bare process and containers (ms, median)", results.backends.filter { !vmLike.contains($0) }, "ms", 1.0),
+                                            ("Launch to READY, VMs (s, median)", results.backends.filter { vmLike.contains($0) }, "s", 1000.0)] where !group.isEmpty {
+            html += "<figure>\n" + SVG.bars(title: title, group.compactMap { backend in
+                results.summary.metrics.first { $0.backend == backend && $0.workload == "startup" && $0.metric == "ready" }
+                    .map { (backend.rawValue, $0.summary.median / scale, SVG.colors[backend] ?? "#6b7280") }
+            }, unit: unit) + "</figure>\n"
+        }
         return html
     }
 }

@@ -4,7 +4,8 @@ import LabStats
 
 /// Inline SVG charts: no script, no font, nothing fetched.
 enum SVG {
-    static let colors: [BackendKind: String] = [.bare: "#6b7280", .container: "#2563eb", .vm: "#dc2626"]
+    static let colors: [BackendKind: String] = [.bare: "#6b7280", .container: "#2563eb", .vm: "#dc2626", .runc: "#0891b2", .crun: "#0e7490",
+                                                .podman: "#7c3aed", .nspawn: "#16a34a", .unshare: "#a16207", .qemu: "#f97316"]
     static let palette = ["#2563eb", "#16a34a", "#d97706", "#9333ea", "#dc2626", "#0891b2", "#65a30d", "#db2777"]
 
     static func escape(_ text: String) -> String {

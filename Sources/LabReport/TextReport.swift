@@ -20,6 +20,16 @@ public enum TextReport {
             lines.append(row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  "))
         }
         lines.append("")
+        // The lab held against the peers it is compared with.
+        for peer in results.backends where peer.isPeer {
+            if let counterpart = peer.labCounterpart, let ratio = results.ratio(counterpart, over: peer, "startup", "ready") {
+                lines.append("\(counterpart.rawValue) / \(peer.rawValue), launch to READY: \(Format.ratio(ratio))")
+            }
+        }
+        for (peer, reason) in (results.environment.skippedPeers ?? [:]).sorted(by: { $0.key < $1.key }) {
+            lines.append("skipped \(peer): \(reason)")
+        }
+        if results.backends.contains(where: \.isPeer) || results.environment.skippedPeers != nil { lines.append("") }
         for claim in Claims.evaluate(results) {
             lines.append("[\(claim.verdict.rawValue)] \(claim.statement) \(claim.measured)")
         }

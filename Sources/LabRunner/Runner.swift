@@ -74,7 +74,7 @@ public struct Runner {
     /// Builds or reuses the image, runs the checks and the trials, and
     /// returns the results (marked incomplete if interrupted).
     public func run(progress: @escaping @Sendable (String, Bool) -> Void) async throws -> RunResults {
-        let backends = options.backends ?? scenario.backends
+        var backends = options.backends ?? scenario.backends
         let repetitions = options.repetitions ?? scenario.repetitions
         let seed = options.seed ?? scenario.seed
         let paths = options.paths
@@ -117,6 +117,24 @@ public struct Runner {
         var decision: AcceleratorDecision?
         var kvmVerdict: AcceleratorVerdict?
         var trialBackends: [BackendKind: any Backend] = [:]
+        var skipped: [String: String] = [:]
+        // The guest's kernel and accelerator, decided once for the VM and the qemu peer.
+        var vmDecided: (GuestKernel, AcceleratorDecision, LibvirtConnection)?
+        func vmParts() async throws -> (GuestKernel, AcceleratorDecision, LibvirtConnection) {
+            if let vmDecided { return vmDecided }
+            let guest = try GuestKernel.find(paths: paths).get()
+            var doctorOptions = Doctor.Options()
+            doctorOptions.libvirtURI = options.libvirtURI
+            doctorOptions.paths = paths
+            progress("deciding the VM accelerator (probing KVM once if this host has no verdict yet)", true)
+            let (choice, verdict) = try Doctor(options: doctorOptions, logger: logger).acceleratorDecision(scenario.vm.accel, kernel: guest)
+            let connection = try await LibvirtConnection.open(uri: options.libvirtURI)
+            kernel = guest
+            decision = choice
+            kvmVerdict = verdict
+            vmDecided = (guest, choice, connection)
+            return (guest, choice, connection)
+        }
         for backend in backends {
             switch backend {
             case .bare:
@@ -134,24 +152,39 @@ public struct Runner {
                 template.seccomp = scenario.seccomp
                 trialBackends[.container] = ContainerBackend(template: template, layout: layout, paths: paths)
             case .vm:
-                let guest = try GuestKernel.find(paths: paths).get()
-                var doctorOptions = Doctor.Options()
-                doctorOptions.libvirtURI = options.libvirtURI
-                doctorOptions.paths = paths
-                progress("deciding the VM accelerator (probing KVM once if this host has no verdict yet)", true)
-                let (choice, verdict) = try Doctor(options: doctorOptions, logger: logger).acceleratorDecision(scenario.vm.accel, kernel: guest)
-                let connection = try await LibvirtConnection.open(uri: options.libvirtURI)
-                kernel = guest
-                decision = choice
-                kvmVerdict = verdict
+                let (guest, choice, connection) = try await vmParts()
                 var settings = scenario.vm
                 if let budget { settings.vcpus = budget.count }
                 var vm = VMBackend(connection: connection, kernel: guest, initramfs: image.initramfs,
                                    settings: settings, accelerator: choice.accelerator, paths: paths)
                 vm.cpuset = budget
                 trialBackends[.vm] = vm
+            case .runc, .crun, .podman, .nspawn, .unshare, .qemu:
+                // A peer: found and tried once; skipped with its reason if it cannot run here.
+                var peerGuest: PeerBackend.Guest?
+                if backend == .qemu {
+                    let (guest, choice, _) = try await vmParts()
+                    peerGuest = PeerBackend.Guest(kernel: guest, initramfs: image.initramfs, settings: scenario.vm, accelerator: choice.accelerator)
+                }
+                let limits = CgroupLimits(memoryBytes: scenario.limits.memoryBytes, cpus: scenario.limits.cpus,
+                                          cpuWeight: scenario.limits.cpuWeight, pids: scenario.limits.pids)
+                switch PeerBackend.find(backend, rootfs: image.rootfs, limits: limits, paths: paths, guest: peerGuest) {
+                case .failure(let reason):
+                    skipped[backend.rawValue] = reason.message
+                case .success(var peer):
+                    peer.seccomp = scenario.seccomp
+                    progress("peer \(backend.rawValue): one trial run to see that it works here", true)
+                    if let reason = await peer.probe() {
+                        skipped[backend.rawValue] = reason.message
+                    } else {
+                        trialBackends[backend] = peer
+                    }
+                }
+                if let reason = skipped[backend.rawValue] { progress("skipping \(backend.rawValue): \(reason)", false) }
             }
         }
+        backends = backends.filter { skipped[$0.rawValue] == nil }
+        guard !backends.isEmpty else { throw LabError(.failed, "no backend of the scenario can run here: \(skipped.map { "\($0.key): \($0.value)" }.sorted().joined(separator: "; "))") }
 
         var environment = RunEnvironment(
             labVersion: LabVersion.current, gitCommit: Self.gitCommit(), startedAt: started, finishedAt: nil,
@@ -163,6 +196,7 @@ public struct Runner {
             volume: scenario.volumeBytes.map { "a volume of \(ByteSize.format($0)) at /data on the host's disk (\(FileSystem.fileSystemType(paths.run) ?? "?")): "
                 + "a host directory for the process, the same bound into the container, an ext4 disk image as the guest's virtio-blk disk with cache=none (O_DIRECT: no host page cache)" })
 
+        environment.skippedPeers = skipped.isEmpty ? nil : skipped
         var checkErrors: [String] = []
         var isolation: IsolationEvidence?
         var cgroups: CgroupEvidence?
@@ -213,14 +247,14 @@ public struct Runner {
 
     /// The timeout of one trial: a VM's boot timeout, ten minutes elsewhere.
     func trialTimeout(_ kind: BackendKind) -> Double {
-        kind == .vm ? scenario.vm.bootTimeout : 600
+        [.vm, .qemu].contains(kind) ? scenario.vm.bootTimeout : 600
     }
 
     /// One trial through the one instance path, turned into a record.
     public func runTrial(_ planned: PlannedTrial, backend: any Backend) async -> TrialRecord {
         do {
             let request = InstanceRequest(.agent(scenario.agentArguments), timeout: trialTimeout(planned.backend),
-                                          volume: scenario.volumeBytes.map { InstanceRequest.VolumeRequest(sizeBytes: $0) })
+                                          volume: planned.backend.isPeer ? nil : scenario.volumeBytes.map { InstanceRequest.VolumeRequest(sizeBytes: $0) })
             let outcome = try await InstanceRun.run(backend, request)
             return Self.record(planned, outcome: outcome)
         } catch {
@@ -294,7 +328,7 @@ public struct Runner {
         // clock. The rest of the host's define -> READY is what happened before
         // that clock started: libvirt's define and QEMU's start, the firmware,
         // loading and decompressing the kernel (no assumption that the two clocks agree).
-        if planned.backend == .vm, let uptime = record.ready?["uptime_ns"].flatMap(Double.init),
+        if [.vm, .qemu].contains(planned.backend), let uptime = record.ready?["uptime_ns"].flatMap(Double.init),
            let ready = samples.first(where: { $0.metric == "ready" }) {
             samples.append(Sample(workload: "startup", metric: "guest_uptime_at_ready", value: uptime / 1e6, unit: "ms"))
             samples.append(Sample(workload: "startup", metric: "before_guest_clock", value: max(ready.value - uptime / 1e6, 0), unit: "ms"))

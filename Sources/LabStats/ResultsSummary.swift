@@ -30,6 +30,10 @@ extension RunResults {
             }
             var pairsToCompare: [(BackendKind, BackendKind)] = backends.filter { $0 != .bare }.map { ($0, .bare) }
             if backends.contains(.vm) && backends.contains(.container) { pairsToCompare.append((.vm, .container)) }
+            // The lab's own against each peer it is held against (container / runc, vm / qemu).
+            for peer in backends where peer.isPeer {
+                if let counterpart = peer.labCounterpart, backends.contains(counterpart) { pairsToCompare.append((counterpart, peer)) }
+            }
             for (backend, baseline) in pairsToCompare {
                 guard backends.contains(baseline), let top = values[backend]?[key]?.map(\.1), let bottom = values[baseline]?[key]?.map(\.1),
                       !top.isEmpty, !bottom.isEmpty, Statistics.median(bottom) != 0 else { continue }

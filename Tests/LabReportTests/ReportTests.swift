@@ -109,4 +109,41 @@ struct ReportTests {
             #expect(!claim.evidence.isEmpty && claim.measured != "-", "\(claim.id)")
         }
     }
+
+    /// The fixture's container trials copied as `runc` trials, their READY
+    /// scaled by `factor`: the peer section and its ratio follow the data.
+    func withRuncPeer(readyFactor factor: Double) throws -> RunResults {
+        var results = try fixture()
+        let peers = results.trials.filter { $0.backend == .container }.map { trial -> TrialRecord in
+            var peer = trial
+            peer.backend = .runc
+            peer.index += 10_000
+            peer.samples = trial.samples.map { sample in
+                var scaled = sample
+                if sample.metric == "ready" { scaled.value *= factor }
+                return scaled
+            }
+            return peer
+        }
+        results.trials += peers
+        results.backends.append(.runc)
+        results.environment.skippedPeers = ["crun": "crun did not run the agent here (exited with 1): cgroups in hybrid mode not supported"]
+        return results.summarizedFromTrials()
+    }
+
+    @Test func peerSectionHoldsTheLabAgainstEachPeer() throws {
+        let slower = try withRuncPeer(readyFactor: 4)
+        let html = HTMLReport.render(slower)
+        #expect(html.contains("<table id=\"peer-table\">"))
+        #expect(html.contains("skipped: crun did not run the agent here"))
+        #expect(html.contains("Launch to READY, bare process and containers") && html.contains("Launch to READY, VMs"))
+        let ratio = try #require(slower.ratio(.container, over: .runc, "startup", "ready"))
+        #expect(abs(ratio.ratio - 0.25) < 1e-9)
+        #expect(TextReport.render(slower).contains("container / runc, launch to READY: 0.25 ×"))
+        // The data flips, the ratio flips: a faster peer puts the lab's container above 1.
+        let faster = try withRuncPeer(readyFactor: 0.5)
+        #expect(try #require(faster.ratio(.container, over: .runc, "startup", "ready")).ratio > 1)
+        // No peers, no section.
+        #expect(!HTMLReport.render(try fixture()).contains("peer-table"))
+    }
 }

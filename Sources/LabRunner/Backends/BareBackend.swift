@@ -53,9 +53,20 @@ public struct BareBackend: Backend {
 /// `exited` (reaped) and `cleaned`.
 final class BareInstance: Instance, @unchecked Sendable {
     let id: String
-    let kind = BackendKind.bare
+    /// `bare`, or the peer whose launcher this process is.
+    var kind = BackendKind.bare
+    /// The instance's other host processes beyond the spawned one and its
+    /// descendants (a peer's daemonized helpers: podman's conmon).
+    var relatedProcesses: (@Sendable () -> [pid_t])?
+    /// Undoes what a peer's launcher leaves (its state, bundle, cgroups), at teardown.
+    var cleanup: (@Sendable () -> Void)?
+    /// Where the image's files are, for the disk figure (default: the executable).
+    var imagePaths: [String]?
+    /// What was made for this instance alone (a peer's bundle).
+    var instancePaths: [String] = []
+    var acceleratorOverride: Accelerator?
     let outputFD: Int32?
-    let accelerator: Accelerator? = nil
+    var accelerator: Accelerator? { acceleratorOverride }
     let pid: pid_t
     let executable: String
     private let lock = NSLock()
@@ -140,7 +151,13 @@ final class BareInstance: Instance, @unchecked Sendable {
     }
 
     func hostProcesses() -> [pid_t] {
-        lock.withLock { ended } == nil ? [pid] : []
+        var pids = lock.withLock { ended } == nil ? [pid] : []
+        // A launcher's own children (runc init and the agent; QEMU's helpers).
+        if kind != .bare, !pids.isEmpty { pids += ProcessTree.descendants(of: pid) }
+        if let related = relatedProcesses?() {
+            for other in related where !pids.contains(other) { pids += [other] + ProcessTree.descendants(of: other).filter { !pids.contains($0) } }
+        }
+        return pids
     }
 
     func waitForExit(until deadline: UInt64) async -> InstanceExit? {
@@ -156,12 +173,15 @@ final class BareInstance: Instance, @unchecked Sendable {
     }
 
     func kill() async {
-        if lock.withLock({ ended }) == nil { Glibc.kill(pid, SIGKILL) }
+        guard lock.withLock({ ended }) == nil else { return }
+        // A peer's container outlives its launcher unless it is killed too.
+        if kind != .bare { for other in hostProcesses() where other != pid { Glibc.kill(other, SIGKILL) } }
+        Glibc.kill(pid, SIGKILL)
     }
 
     /// The program's own file; a process makes nothing on disk but its volume.
     func diskPaths() -> (image: [String], instance: [String]) {
-        (image: [executable], instance: volumeDirectory.map { [$0] } ?? [])
+        (image: imagePaths ?? [executable], instance: instancePaths + (volumeDirectory.map { [$0] } ?? []))
     }
 
     func finalFigures() -> BackendFigures {
@@ -182,6 +202,7 @@ final class BareInstance: Instance, @unchecked Sendable {
         }
         if let outputFD { close(outputFD) }
         if let volumeDirectory { try FileSystem.removeTree(volumeDirectory) }
+        if let cleanup { await Blocking.run { cleanup() } }
         mark("cleaned", at: MonotonicClock.now())
     }
 }
