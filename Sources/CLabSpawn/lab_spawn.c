@@ -281,7 +281,11 @@ __attribute__((noreturn)) static void child(const struct lab_spawn_config *confi
         fail(status_write, LAB_STEP_MOUNT_PRIVATE);
     }
     const char *root = config->mount_point;
-    if (mount(config->rootfs, root, NULL, MS_BIND | MS_REC, NULL) != 0) {
+    if (config->overlay_options != NULL) {
+        if (mount("overlay", root, "overlay", 0, config->overlay_options) != 0) {
+            fail(status_write, LAB_STEP_MOUNT_OVERLAY);
+        }
+    } else if (mount(config->rootfs, root, NULL, MS_BIND | MS_REC, NULL) != 0) {
         fail(status_write, LAB_STEP_BIND_ROOTFS);
     }
     if (mount_at(root, "/proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) {
@@ -336,7 +340,36 @@ __attribute__((noreturn)) static void child(const struct lab_spawn_config *confi
             fail(status_write, LAB_STEP_MOUNT_VOLUME);
         }
     }
-    // The image itself read-only; the mounts on it keep their own flags. The
+    // A system container's own mounts (its cgroup tree, console, notify socket).
+    for (int i = 0; i < config->mount_count; i++) {
+        const struct lab_spawn_mount *m = &config->mounts[i];
+        int made = 0;
+        switch (m->create) {
+        case LAB_CREATE_SYMLINK:
+            if (symlink(m->source, m->target) != 0 && errno != EEXIST) {
+                fail(status_write, LAB_STEP_MOUNT_EXTRA);
+            }
+            continue;
+        case LAB_CREATE_DIRECTORY:
+            made = mkdir(m->target, 0755) == 0 || errno == EEXIST;
+            break;
+        case LAB_CREATE_FILE: {
+            int fd = open(m->target, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+            made = fd >= 0;
+            if (fd >= 0) {
+                close(fd);
+            }
+            break;
+        }
+        default:
+            made = 1;
+        }
+        if (!made || mount(m->source, m->target, m->fstype, m->flags, m->data) != 0) {
+            fail(status_write, LAB_STEP_MOUNT_EXTRA);
+        }
+    }
+    // The image itself read-only (an overlay root stays writable: its upper
+    // layer is the instance's own); the mounts on it keep their own flags. The
     // source mount's flags are kept too: in a user namespace they are locked,
     // and a remount that drops one (relatime, say) is refused.
     struct statvfs source;
@@ -344,7 +377,8 @@ __attribute__((noreturn)) static void child(const struct lab_spawn_config *confi
     if (statvfs(root, &source) == 0) {
         kept = source.f_flag & (ST_NOSUID | ST_NODEV | ST_NOEXEC | ST_NOATIME | ST_NODIRATIME | ST_RELATIME);
     }
-    if (mount(NULL, root, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | kept, NULL) != 0) {
+    if (config->overlay_options == NULL &&
+        mount(NULL, root, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | kept, NULL) != 0) {
         fail(status_write, LAB_STEP_REMOUNT_READONLY);
     }
 

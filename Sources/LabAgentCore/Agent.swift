@@ -6,6 +6,7 @@ import Glibc
 public enum Agent {
     public static let usage = """
         usage: isolab-agent [--control-fd N] run WORKLOAD... [--PARAM VALUE]... [--WORKLOAD.PARAM VALUE]...
+               isolab-agent service     (isolab-agent.service in a whole-OS image: docs/full-os.md)
                isolab-agent --help | --version
 
         Writes the lab's line protocol (docs/agent-protocol.md, version \(AgentProtocol.version)) to
@@ -37,6 +38,9 @@ public enum Agent {
         }
         if startedAsVMInit {
             vmInit()
+        }
+        if arguments == ["service"] {
+            return SystemService.main()
         }
         let role: Role = getpid() == 1 ? .container : .process
         if arguments.isEmpty || arguments == ["--help"] || arguments == ["-h"] {
@@ -71,8 +75,10 @@ public enum Agent {
     /// READY, then the workloads the arguments name, then DONE. READY is
     /// written before anything else is looked at: it is the instant the lab
     /// times as "ready".
-    static func session(control: Int32, role: Role, arguments: () throws(AgentError) -> [String]) -> Int32 {
-        Sys.write(control, AgentProtocol.ready(readyFields(role: role)))
+    static func session(control: Int32, role: Role, extra: [(String, String)] = [], afterReady: () -> Void = {},
+                        arguments: () throws(AgentError) -> [String]) -> Int32 {
+        Sys.write(control, AgentProtocol.ready(readyFields(role: role) + extra))
+        afterReady()
         var reporter = Reporter { Sys.write(control, $0) }
         do {
             let runs = try Invocation.parse(try arguments())

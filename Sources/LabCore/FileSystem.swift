@@ -134,6 +134,12 @@ public enum FileSystem {
         }
     }
 
+    /// The size of a file (following links), nil when it cannot be stat'ed.
+    public static func fileSize(_ path: String) -> Int? {
+        var st = stat()
+        return stat(path, &st) == 0 ? Int(st.st_size) : nil
+    }
+
     /// Names in a directory, without `.` and `..`; empty when it cannot be read.
     public static func list(_ path: String) -> [String] {
         guard let dir = opendir(path) else { return [] }

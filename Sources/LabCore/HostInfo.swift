@@ -120,6 +120,15 @@ public enum ProcessTree {
         return result
     }
 
+    /// Processes (not this one) whose command line contains `tag`: a
+    /// daemonized helper (podman's conmon), or what a build started.
+    public static func processes(mentioning tag: String) -> [Int32] {
+        FileSystem.list("/proc").compactMap { entry -> Int32? in
+            guard let pid = Int32(entry), pid != getpid(), let cmdline = FileSystem.readTextIfPresent("/proc/\(pid)/cmdline") else { return nil }
+            return cmdline.contains(tag) ? pid : nil
+        }
+    }
+
     static func children(of pid: Int32) -> [Int32] {
         var found: [Int32] = []
         for task in FileSystem.list("/proc/\(pid)/task") {

@@ -13,9 +13,12 @@ public struct OutputCollector {
     public var markerSeen: UInt64?
     /// When the first byte was read (monotonic ns).
     public var firstByte: UInt64?
+    /// When the agent's `ISOLAB DONE` line was read, after the marker (monotonic ns).
+    public var doneSeen: UInt64?
     public var timedOut = false
     public let limit: Int
     let marker: [UInt8]
+    let doneMarker = Array("ISOLAB DONE".utf8)
     private var lineStart = 0
 
     public init(marker: String = "ISOLAB READY", limit: Int = 1 << 20) {
@@ -31,7 +34,7 @@ public struct OutputCollector {
     /// `onBytes` sees every chunk as it arrives (a live console).
     public mutating func drain(
         _ fd: Int32, deadline: UInt64, onFirstByte: (UInt64) -> Void = { _ in }, onMarker: (UInt64) -> Void = { _ in },
-        onBytes: ([UInt8]) -> Void = { _ in }
+        onDone: (UInt64) -> Void = { _ in }, onBytes: ([UInt8]) -> Void = { _ in }
     ) {
         var buffer = [UInt8](repeating: 0, count: 65536)
         var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
@@ -54,15 +57,19 @@ public struct OutputCollector {
             }
             onBytes(Array(buffer[0..<n]))
             if bytes.count < limit { bytes.append(contentsOf: buffer[0..<min(n, limit - bytes.count)]) }
-            if markerSeen == nil {
-                while lineStart < bytes.count, let newline = bytes[lineStart...].firstIndex(of: UInt8(ascii: "\n")) {
-                    if Self.contains(bytes[lineStart..<newline], marker) {
+            // The marker line, then the DONE line after it (a whole OS's shutdown is timed from it).
+            while doneSeen == nil, lineStart < bytes.count, let newline = bytes[lineStart...].firstIndex(of: UInt8(ascii: "\n")) {
+                let line = bytes[lineStart..<newline]
+                if markerSeen == nil {
+                    if Self.contains(line, marker) {
                         markerSeen = stamp
                         onMarker(stamp)
-                        break
                     }
-                    lineStart = newline + 1
+                } else if Self.contains(line, doneMarker) {
+                    doneSeen = stamp
+                    onDone(stamp)
                 }
+                lineStart = newline + 1
             }
         }
     }

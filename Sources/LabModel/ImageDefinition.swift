@@ -7,6 +7,10 @@ public struct ImageDefinition: Codable, Sendable, Equatable {
         case busybox
         /// Nothing but what the definition lists.
         case empty
+        /// A whole Debian 12 system (systemd, udev, the cloud kernel), built
+        /// with mmdebstrap from the host's apt sources; the agent runs as
+        /// `isolab-agent.service` once `multi-user.target` is reached.
+        case debian
     }
 
     /// A file placed in the image: a host file (`source`), inline text
@@ -79,8 +83,16 @@ public struct ImageDefinition: Codable, Sendable, Equatable {
     /// The built-in image every command uses when none is named: busybox and the agent.
     public static let builtinBusybox = ImageDefinition(name: "busybox")
 
+    /// The built-in whole-OS image: Debian 12 with systemd, booted by the
+    /// `system-container` and `os-vm` backends.
+    public static let builtinDebian = ImageDefinition(name: "debian", base: .debian)
+
     public static func builtin(_ name: String) -> ImageDefinition? {
-        name == "busybox" ? builtinBusybox : nil
+        switch name {
+        case "busybox": builtinBusybox
+        case "debian": builtinDebian
+        default: nil
+        }
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {

@@ -43,6 +43,8 @@ public struct TrialRecord: Codable, Sendable {
     public var error: String?
     /// The console's last lines of a failed VM trial.
     public var consoleTail: String?
+    /// A whole-OS trial: the boot as its init (systemd) timed it.
+    public var boot: BootRecord?
 
     public init(index: Int, round: Int, backend: BackendKind, warmup: Bool, accelerator: Accelerator?,
                 timeline: [Timeline.Phase], samples: [Sample], agentErrors: [String],
@@ -59,6 +61,70 @@ public struct TrialRecord: Codable, Sendable {
         self.memorySource = memorySource
         self.error = error
         self.consoleTail = consoleTail
+    }
+}
+
+/// A whole-OS instance's boot as systemd saw it (the agent's BOOT line):
+/// its timestamps in µs of CLOCK_MONOTONIC (the guest's in a VM, counted
+/// from the kernel's start; the host's in a container), `systemd-analyze
+/// time`'s line and the slowest units of `systemd-analyze blame`.
+public struct BootRecord: Codable, Sendable, Equatable {
+    public struct Unit: Codable, Sendable, Equatable {
+        public var unit: String
+        public var ms: Double?
+        public var text: String
+
+        public init(unit: String, ms: Double?, text: String) {
+            self.unit = unit
+            self.ms = ms
+            self.text = text
+        }
+    }
+
+    public var initSystem: String
+    public var clock: String
+    public var firmwareUs: Int64?
+    public var loaderUs: Int64?
+    public var kernelUs: Int64?
+    public var initrdUs: Int64?
+    public var userspaceUs: Int64?
+    public var finishUs: Int64?
+    public var analyze: String
+    public var blame: [Unit]
+
+    public init(initSystem: String, clock: String, firmwareUs: Int64?, loaderUs: Int64?, kernelUs: Int64?, initrdUs: Int64?,
+                userspaceUs: Int64?, finishUs: Int64?, analyze: String, blame: [Unit]) {
+        self.initSystem = initSystem
+        self.clock = clock
+        self.firmwareUs = firmwareUs
+        self.loaderUs = loaderUs
+        self.kernelUs = kernelUs
+        self.initrdUs = initrdUs
+        self.userspaceUs = userspaceUs
+        self.finishUs = finishUs
+        self.analyze = analyze
+        self.blame = blame
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case initSystem = "init"
+        case clock, analyze, blame
+        case firmwareUs = "firmware_us", loaderUs = "loader_us", kernelUs = "kernel_us", initrdUs = "initrd_us"
+        case userspaceUs = "userspace_us", finishUs = "finish_us"
+    }
+
+    /// systemd-analyze's split: kernel (and initramfs, when it is not
+    /// systemd's), initrd, userspace; ms. A container has only userspace.
+    public var phasesMs: [(String, Double)] {
+        guard let userspace = userspaceUs, let finish = finishUs, finish >= userspace else { return [] }
+        var phases: [(String, Double)] = []
+        if clock == "guest monotonic" {
+            let kernelEnd = (initrdUs ?? 0) > 0 ? initrdUs! : userspace
+            phases.append(("kernel", Double(kernelEnd - (kernelUs ?? 0)) / 1000))
+            if let initrd = initrdUs, initrd > 0 { phases.append(("initrd", Double(userspace - initrd) / 1000)) }
+        }
+        phases.append(("userspace", Double(finish - userspace) / 1000))
+        return phases
     }
 }
 

@@ -2,12 +2,32 @@
 /// `Backend` protocol.
 public enum BackendKind: String, Codable, Sendable, CaseIterable, Comparable {
     case bare, container, vm
+    /// A whole operating system (the scenario's `os_image`, Debian): systemd
+    /// as PID 1 of the lab's own container, and a VM booting the image's
+    /// kernel, initrd and disk to `multi-user.target` (docs/full-os.md).
+    case systemContainer = "system-container"
+    case osVM = "os-vm"
     /// Peers: the tools people use, on the same rootfs and agent (docs/peers.md).
     case runc, crun, podman, nspawn, unshare, qemu
     public static func < (a: BackendKind, b: BackendKind) -> Bool { allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)! }
 
     /// A tool the lab runs beside its own backends, not one of them.
-    public var isPeer: Bool { ![.bare, .container, .vm].contains(self) }
+    public var isPeer: Bool { ![.bare, .container, .vm, .systemContainer, .osVM].contains(self) }
+
+    /// Boots a whole OS rather than running one process as its init.
+    public var isFullOS: Bool { self == .systemContainer || self == .osVM }
+
+    /// A virtual machine (its own kernel), as against a process on the host's.
+    public var isVM: Bool { self == .vm || self == .osVM || self == .qemu }
+
+    /// The one-process backend a whole-OS backend is set beside.
+    public var oneProcessCounterpart: BackendKind? {
+        switch self {
+        case .systemContainer: .container
+        case .osVM: .vm
+        default: nil
+        }
+    }
 
     /// The lab's own backend a peer is held against: its container for the
     /// container runtimes and `unshare`, its libvirt VM for `qemu`.
@@ -15,7 +35,7 @@ public enum BackendKind: String, Codable, Sendable, CaseIterable, Comparable {
         switch self {
         case .runc, .crun, .podman, .nspawn, .unshare: .container
         case .qemu: .vm
-        case .bare, .container, .vm: nil
+        case .bare, .container, .vm, .systemContainer, .osVM: nil
         }
     }
 
@@ -155,9 +175,11 @@ public struct Scenario: Decodable, Sendable {
     public var volumeBytes: UInt64?
     /// The containers' seccomp profile.
     public var seccomp: SeccompProfile
+    /// The whole-OS image the `system-container` and `os-vm` backends boot.
+    public var osImage: String
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, description, image, backends, workloads, repetitions, warmup, limits, vm, checks, seed, cpus, volume, seccomp
+        case name, description, image, backends, workloads, repetitions, warmup, limits, vm, checks, seed, cpus, volume, seccomp, os_image
     }
 
     struct VolumeKeys: Decodable {
@@ -237,6 +259,10 @@ public struct Scenario: Decodable, Sendable {
             seccomp = profile
         } else {
             seccomp = .default
+        }
+        osImage = try container.decodeIfPresent(String.self, forKey: .os_image) ?? "debian"
+        guard ImageDefinition.isValidName(osImage) else {
+            throw DecodingError.dataCorruptedError(forKey: .os_image, in: container, debugDescription: "'\(osImage)' is not an image name")
         }
         // The agent must accept the workloads and their parameters: say so now, not after a boot.
         if let check = decoder.userInfo[Self.workloadCheckKey] as? WorkloadCheck {

@@ -59,6 +59,7 @@ public enum HTMLReport {
             html += "<figure>\n\(chart)</figure>\n"
         }
 
+        html += fullOS(results)
         html += peers(results)
         html += "<h2>Summary</h2>\n<table><tr><th>backend</th><th>workload.metric</th><th>n</th><th>median</th><th>95 % CI of median</th><th>MAD</th><th>min</th><th>p95</th><th>max</th><th>outliers</th><th>vs bare</th></tr>\n"
         for metric in results.summary.metrics {
@@ -128,5 +129,75 @@ public enum HTMLReport {
             }, unit: unit) + "</figure>\n"
         }
         return html
+    }
+}
+
+extension HTMLReport {
+    /// {one process, whole OS} x {container, VM}: launch to READY with its
+    /// interval in each cell, the ratios along each row and column, where
+    /// each cell's time goes, and the slowest units of each whole OS.
+    static func fullOS(_ results: RunResults) -> String {
+        guard results.backends.contains(where: \.isFullOS) else { return "" }
+        func metric(_ backend: BackendKind, _ workload: String, _ name: String) -> MetricSummary? {
+            results.summary.metrics.first { $0.backend == backend && $0.workload == workload && $0.metric == name }
+        }
+        func cell(_ backend: BackendKind) -> String {
+            guard results.backends.contains(backend), let m = metric(backend, "startup", "ready") else { return "not in this run" }
+            let ci = m.medianInterval.map { " [95 % CI \(Format.duration($0.lower))–\(Format.duration($0.upper))]" } ?? ""
+            return Format.duration(m.summary.median) + ci + " (n = \(m.summary.n))"
+        }
+        func ratio(_ a: BackendKind, _ b: BackendKind) -> String {
+            results.ratio(a, over: b, "startup", "ready").map { Format.ratio($0) } ?? "-"
+        }
+        let accelerators = Set(results.trials.filter { $0.backend.isVM }.compactMap(\.accelerator)).map(\.label).sorted().joined(separator: " and ")
+        var html = "<h2 id=\"full-os\">One process or a whole operating system, in a container or a VM</h2>\n"
+        html += "<p>Launch to READY, median with its bootstrap interval. One process: the agent is PID 1. Whole OS: the image's systemd is PID 1 "
+            + "(in the lab's own container, on an overlay of the image; in the VM, from the image's kernel, initrd and disk) and READY is the agent's service, "
+            + "started once <code>multi-user.target</code> is reached. VMs under \(e(accelerators.isEmpty ? "an unknown accelerator" : accelerators)).</p>\n"
+        html += "<table id=\"full-os-table\"><tr><th></th><th>container</th><th>VM</th><th>VM / container</th></tr>\n"
+        html += "<tr><th>one process</th><td>\(e(cell(.container)))</td><td>\(e(cell(.vm)))</td><td>\(e(ratio(.vm, .container)))</td></tr>\n"
+        html += "<tr><th>whole OS</th><td>\(e(cell(.systemContainer)))</td><td>\(e(cell(.osVM)))</td><td>\(e(ratio(.osVM, .systemContainer)))</td></tr>\n"
+        html += "<tr><th>whole OS / one process</th><td>\(e(ratio(.systemContainer, .container)))</td><td>\(e(ratio(.osVM, .vm)))</td><td></td></tr>\n</table>\n"
+
+        // Where each cell's time goes: the host's clock before the guest's,
+        // then the init's own split (systemd-analyze), then the rest.
+        var rows: [(String, [(String, Double)])] = []
+        for backend in [BackendKind.container, .vm, .systemContainer, .osVM] where results.backends.contains(backend) {
+            guard let ready = metric(backend, "startup", "ready")?.summary.median else { continue }
+            var steps: [(String, Double)] = []
+            if let before = metric(backend, "startup", "before_guest_clock")?.summary.median { steps.append(("before the guest's clock (define, QEMU, firmware, kernel load)", before)) }
+            for phase in ["kernel", "initrd", "userspace"] {
+                if let ms = metric(backend, "boot", phase)?.summary.median {
+                    steps.append((phase == "kernel" ? "kernel and initramfs" : phase == "userspace" ? "systemd to multi-user.target" : phase, ms))
+                }
+            }
+            if backend == .vm, let uptime = metric(backend, "startup", "guest_uptime_at_ready")?.summary.median { steps.append(("kernel and the agent as init", uptime)) }
+            let rest = ready - steps.map(\.1).reduce(0, +)
+            let restLabel = steps.isEmpty ? "launch to READY"
+                : backend.isVM ? "the rest (" + (backend.isFullOS ? "the agent's service starting, " : "") + "READY on the console)"
+                : "the rest (the lab's container set-up, the agent's service starting)"
+            steps.append((restLabel, max(rest, 0)))
+            rows.append(("\(backend.isFullOS ? "whole OS" : "one process"), \(backend.isVM ? "VM" : "container")", steps))
+        }
+        html += "<figure>\n" + SVG.stacked(title: "Where the time goes, launch to READY (medians; each bar its own 100 %)", label: "Full-OS boot phases",
+                                           left: 190, rows) + "</figure>\n"
+
+        // The slowest units, from the trial whose READY is the median.
+        for backend in [BackendKind.systemContainer, .osVM] {
+            let trials = results.trials.filter { $0.backend == backend && !$0.warmup && $0.error == nil && $0.boot != nil }
+            guard let median = metric(backend, "startup", "ready")?.summary.median,
+                  let trial = trials.min(by: { abs(readyOf($0) - median) < abs(readyOf($1) - median) }), let boot = trial.boot else { continue }
+            html += "<p>\(e(backend.rawValue)), trial \(trial.index): <code>\(e(boot.analyze))</code></p>\n"
+            html += "<table class=\"blame\"><tr><th>unit (systemd-analyze blame)</th><th>time</th></tr>\n"
+            for unit in boot.blame {
+                html += "<tr><td>\(e(unit.unit))</td><td>\(e(unit.text))</td></tr>\n"
+            }
+            html += "</table>\n"
+        }
+        return html
+    }
+
+    static func readyOf(_ trial: TrialRecord) -> Double {
+        trial.samples.first { $0.workload == "startup" && $0.metric == "ready" }?.value ?? .infinity
     }
 }

@@ -5,7 +5,8 @@ import LabStats
 /// Inline SVG charts: no script, no font, nothing fetched.
 enum SVG {
     static let colors: [BackendKind: String] = [.bare: "#6b7280", .container: "#2563eb", .vm: "#dc2626", .runc: "#0891b2", .crun: "#0e7490",
-                                                .podman: "#7c3aed", .nspawn: "#16a34a", .unshare: "#a16207", .qemu: "#f97316"]
+                                                .podman: "#7c3aed", .nspawn: "#16a34a", .unshare: "#a16207", .qemu: "#f97316",
+                                                .systemContainer: "#1e3a8a", .osVM: "#7f1d1d"]
     static let palette = ["#2563eb", "#16a34a", "#d97706", "#9333ea", "#dc2626", "#0891b2", "#65a30d", "#db2777"]
 
     static func escape(_ text: String) -> String {
@@ -71,13 +72,19 @@ enum SVG {
             }
             rows.append((backend, steps))
         }
-        let width = 760, left = 110.0, right = 640.0
+        return stacked(title: "Where the time goes: median duration of each phase (each bar is its own 100 %)", label: "Phase timeline per backend",
+                       rows.map { ($0.0.rawValue, $0.1) })
+    }
+
+    /// One bar per row, split into its phases, each bar its own 100 %.
+    static func stacked(title: String, label: String, left: Double = 110, _ rows: [(String, [(String, Double)])]) -> String {
+        let width = 760, right = 640.0
         let height = 40 + 76 * max(rows.count, 1)
-        var body = text(left, 18, "Where the time goes: median duration of each phase (each bar is its own 100 %)", weight: "bold")
-        for (index, (backend, steps)) in rows.enumerated() {
+        var body = text(left, 18, title, weight: "bold")
+        for (index, (name, steps)) in rows.enumerated() {
             let y = 34.0 + Double(index) * 76
             let total = steps.map(\.1).reduce(0, +)
-            body += text(10, y + 16, backend.rawValue, size: 13, weight: "bold")
+            body += text(10, y + 16, name, size: 13, weight: "bold")
             var x = left
             // Labels flow under the bar, left to right, wrapping: small phases do not overlap.
             var labelX = 10.0, labelY = y + 36
@@ -99,7 +106,7 @@ enum SVG {
             }
             body += text(right + 8, y + 16, "total \(Format.duration(total))", size: 12)
         }
-        return svg(width: width, height: height, title: "Phase timeline per backend", body.replacingOccurrences(of: "fill=\"#", with: "fill=\"#"))
+        return svg(width: width, height: height, title: label, body)
     }
 
     /// Workload results relative to bare (log scale around 1).

@@ -26,10 +26,16 @@ public enum TextReport {
                 lines.append("\(counterpart.rawValue) / \(peer.rawValue), launch to READY: \(Format.ratio(ratio))")
             }
         }
+        // {one process, whole OS} x {container, VM}.
+        for (whole, one) in [(BackendKind.systemContainer, BackendKind.container), (.osVM, .vm), (.osVM, .systemContainer)] {
+            if let ratio = results.ratio(whole, over: one, "startup", "ready") {
+                lines.append("\(whole.rawValue) / \(one.rawValue), launch to READY: \(Format.ratio(ratio))")
+            }
+        }
         for (peer, reason) in (results.environment.skippedPeers ?? [:]).sorted(by: { $0.key < $1.key }) {
             lines.append("skipped \(peer): \(reason)")
         }
-        if results.backends.contains(where: \.isPeer) || results.environment.skippedPeers != nil { lines.append("") }
+        if results.backends.contains(where: { $0.isPeer || $0.isFullOS }) || results.environment.skippedPeers != nil { lines.append("") }
         for claim in Claims.evaluate(results) {
             lines.append("[\(claim.verdict.rawValue)] \(claim.statement) \(claim.measured)")
         }

@@ -135,8 +135,51 @@ public struct Runner {
             vmDecided = (guest, choice, connection)
             return (guest, choice, connection)
         }
+        // The whole-OS image, built (or found) once for the system container and the os-vm.
+        var osImageRecord: ImageStore.Record?
+        func osImage() throws -> ImageStore.Record {
+            if let osImageRecord { return osImageRecord }
+            let record: ImageStore.Record
+            if let builtin = ImageDefinition.builtin(scenario.osImage), builtin.base == .debian {
+                progress("finding or building the \(scenario.osImage) image (about a minute the first time: mmdebstrap; a few seconds for a new agent)", true)
+                record = try builder.build(builtin).record
+            } else {
+                do {
+                    record = try store.resolve(scenario.osImage)
+                } catch let error as LabError where error.code == .notFound {
+                    throw LabError(.invalidInput, "\(scenarioFile): os_image: \(error.message)")
+                }
+            }
+            guard record.manifest.os != nil else {
+                throw LabError(.invalidInput, "\(scenarioFile): os_image: \(scenario.osImage) is not a whole-OS image (base: debian)")
+            }
+            osImageRecord = record
+            return record
+        }
         for backend in backends {
             switch backend {
+            case .systemContainer:
+                let record = try osImage()
+                var template = ContainerSpec(
+                    rootfs: record.rootfs, command: [],
+                    limits: CgroupLimits(memoryBytes: scenario.limits.memoryBytes, cpus: scenario.limits.cpus,
+                                         cpuWeight: scenario.limits.cpuWeight, pids: scenario.limits.pids),
+                    capabilities: 0)
+                template.cpuAffinity = budget
+                var system = ContainerBackend(template: template, layout: layout, paths: paths)
+                system.system = true
+                trialBackends[.systemContainer] = system
+            case .osVM:
+                let record = try osImage()
+                let (_, choice, connection) = try await vmParts()
+                guard let os = record.manifest.os, let kernelPath = record.kernel, let disk = record.disk else { continue }
+                var settings = scenario.vm
+                if let budget { settings.vcpus = budget.count }
+                var vm = VMBackend(connection: connection, kernel: GuestKernel(path: kernelPath, version: os.kernelRelease, sizeBytes: os.kernelBytes),
+                                   initramfs: record.initramfs, settings: settings, accelerator: choice.accelerator, paths: paths)
+                vm.cpuset = budget
+                vm.osDisk = disk
+                trialBackends[.osVM] = vm
             case .bare:
                 var bare = BareBackend(agent: image.rootfs + "/sbin/isolab-agent")
                 bare.cpuAffinity = budget
@@ -188,7 +231,7 @@ public struct Runner {
 
         var environment = RunEnvironment(
             labVersion: LabVersion.current, gitCommit: Self.gitCommit(), startedAt: started, finishedAt: nil,
-            host: HostInfo.current(), hostFacts: Doctor.hostFacts(vm: backends.contains(.vm), kvm: kvmVerdict),
+            host: HostInfo.current(), hostFacts: Doctor.hostFacts(vm: backends.contains(where: \.isVM), kvm: kvmVerdict),
             imageName: image.manifest.name, imageDigest: image.manifest.digest,
             imageFootprint: image.manifest.footprint, guestKernel: kernel, accelerator: decision, scenarioFile: scenarioFile,
             scenarioDigest: "sha256:" + SHA256.hash(Array(scenarioText.utf8)).map { String(format: "%02x", $0) }.joined(),
@@ -247,14 +290,14 @@ public struct Runner {
 
     /// The timeout of one trial: a VM's boot timeout, ten minutes elsewhere.
     func trialTimeout(_ kind: BackendKind) -> Double {
-        [.vm, .qemu].contains(kind) ? scenario.vm.bootTimeout : 600
+        kind.isVM ? scenario.vm.bootTimeout : 600
     }
 
     /// One trial through the one instance path, turned into a record.
     public func runTrial(_ planned: PlannedTrial, backend: any Backend) async -> TrialRecord {
         do {
             let request = InstanceRequest(.agent(scenario.agentArguments), timeout: trialTimeout(planned.backend),
-                                          volume: planned.backend.isPeer ? nil : scenario.volumeBytes.map { InstanceRequest.VolumeRequest(sizeBytes: $0) })
+                                          volume: planned.backend.isPeer || planned.backend.isFullOS ? nil : scenario.volumeBytes.map { InstanceRequest.VolumeRequest(sizeBytes: $0) })
             let outcome = try await InstanceRun.run(backend, request)
             return Self.record(planned, outcome: outcome)
         } catch {
@@ -282,6 +325,14 @@ public struct Runner {
         let hasTeardown = planned.backend != .bare
         if let total = ms(timeline.duration(timeline.phases.first?.name ?? "", hasTeardown ? "cleaned" : "exited")) {
             samples.append(Sample(workload: "startup", metric: "total", value: total, unit: "ms"))
+        }
+        // A system container's second finish line: systemd's READY=1 on the notify socket.
+        if let notified = timeline["systemd_ready"], notified >= first {
+            samples.append(Sample(workload: "startup", metric: "systemd_ready", value: Double(notified - first) / 1e6, unit: "ms"))
+        }
+        // A whole OS shuts itself down after the agent's DONE (systemctl poweroff): to its exit.
+        if planned.backend.isFullOS, let shutdown = ms(timeline.duration("done", "exited")) {
+            samples.append(Sample(workload: "startup", metric: "shutdown", value: shutdown, unit: "ms"))
         }
         if hasTeardown, let teardown = ms(timeline.duration("exited", "cleaned")) {
             samples.append(Sample(workload: "startup", metric: "teardown", value: teardown, unit: "ms"))
@@ -320,6 +371,14 @@ public struct Runner {
                                           params: result.params, durationNs: result.durationNs))
                 }
             case .error(let json): record.agentErrors.append(json)
+            case .boot(let json):
+                if let boot = try? JSONDecoder().decode(BootRecord.self, from: Data(json.utf8)) {
+                    record.boot = boot
+                    // systemd's own split of the boot, beside the host's clock.
+                    for (phase, ms) in boot.phasesMs {
+                        samples.append(Sample(workload: "boot", metric: phase, value: ms, unit: "ms"))
+                    }
+                }
             case .done(let status):
                 if status != 0 { record.error = "the agent exited with \(status): \(record.agentErrors.first ?? "no error line")" }
             }
@@ -328,7 +387,7 @@ public struct Runner {
         // clock. The rest of the host's define -> READY is what happened before
         // that clock started: libvirt's define and QEMU's start, the firmware,
         // loading and decompressing the kernel (no assumption that the two clocks agree).
-        if [.vm, .qemu].contains(planned.backend), let uptime = record.ready?["uptime_ns"].flatMap(Double.init),
+        if planned.backend.isVM, let uptime = record.ready?["uptime_ns"].flatMap(Double.init),
            let ready = samples.first(where: { $0.metric == "ready" }) {
             samples.append(Sample(workload: "startup", metric: "guest_uptime_at_ready", value: uptime / 1e6, unit: "ms"))
             samples.append(Sample(workload: "startup", metric: "before_guest_clock", value: max(ready.value - uptime / 1e6, 0), unit: "ms"))
@@ -337,7 +396,7 @@ public struct Runner {
             record.error = "\(planned.backend.rawValue) \(outcome.id) \(outcome.exit.text)"
         }
         if record.ready == nil && record.error == nil { record.error = "no READY from the agent" }
-        if record.error != nil, planned.backend == .vm { record.consoleTail = outcome.tail() }
+        if record.error != nil, planned.backend.isVM || planned.backend.isFullOS { record.consoleTail = outcome.tail() }
         record.samples = samples
         return record
     }

@@ -30,6 +30,11 @@ extension RunResults {
             }
             var pairsToCompare: [(BackendKind, BackendKind)] = backends.filter { $0 != .bare }.map { ($0, .bare) }
             if backends.contains(.vm) && backends.contains(.container) { pairsToCompare.append((.vm, .container)) }
+            // {one process, whole OS} x {container, VM}: each whole OS against its one process, and its VM against its container.
+            for (whole, one) in [(BackendKind.systemContainer, BackendKind.container), (.osVM, .vm), (.osVM, .systemContainer)]
+            where backends.contains(whole) && backends.contains(one) {
+                pairsToCompare.append((whole, one))
+            }
             // The lab's own against each peer it is held against (container / runc, vm / qemu).
             for peer in backends where peer.isPeer {
                 if let counterpart = peer.labCounterpart, backends.contains(counterpart) { pairsToCompare.append((counterpart, peer)) }

@@ -78,10 +78,14 @@ public struct DomainDefinition: Sendable, Equatable {
     /// TCG's translation-buffer size, MiB (QEMU reserves 1 GiB by default
     /// on a host of this size); nil leaves QEMU's default.
     public var tbCacheMiB: Int?
+    /// With `disk`: the disk is a qcow2 overlay of this qcow2 file (a
+    /// whole-OS guest's root), written out as its backing chain so that
+    /// libvirt need not probe it.
+    public var diskBacking: String?
 
     public init(name: String, accelerator: Accelerator, memoryMiB: Int, vcpus: Int, machine: Machine,
                 kernel: String, initramfs: String, commandLine: String, consoleSocket: String,
-                cpuset: [Int]? = nil, disk: String? = nil, tbCacheMiB: Int? = nil) {
+                cpuset: [Int]? = nil, disk: String? = nil, tbCacheMiB: Int? = nil, diskBacking: String? = nil) {
         self.name = name
         self.accelerator = accelerator
         self.memoryMiB = memoryMiB
@@ -94,6 +98,7 @@ public struct DomainDefinition: Sendable, Equatable {
         self.cpuset = cpuset
         self.disk = disk
         self.tbCacheMiB = tbCacheMiB
+        self.diskBacking = diskBacking
     }
 
     public var element: XMLTree {
@@ -129,7 +134,18 @@ public struct DomainDefinition: Sendable, Equatable {
             XMLTree("on_crash", text: "destroy"),
         ]
         var devices: [XMLTree] = []
-        if let disk {
+        if let disk, let diskBacking {
+            devices.append(XMLTree("disk", [("type", "file"), ("device", "disk")], [
+                XMLTree("driver", [("name", "qemu"), ("type", "qcow2"), ("cache", "none"), ("io", "native")]),
+                XMLTree("source", [("file", disk)]),
+                XMLTree("backingStore", [("type", "file")], [
+                    XMLTree("format", [("type", "qcow2")]),
+                    XMLTree("source", [("file", diskBacking)]),
+                    XMLTree("backingStore"),
+                ]),
+                XMLTree("target", [("dev", "vda"), ("bus", "virtio")]),
+            ]))
+        } else if let disk {
             devices.append(XMLTree("disk", [("type", "file"), ("device", "disk")], [
                 XMLTree("driver", [("name", "qemu"), ("type", "raw"), ("cache", "none"), ("io", "native")]),
                 XMLTree("source", [("file", disk)]),

@@ -29,6 +29,10 @@ public struct VMSpec: Sendable {
     /// (which first loads `modules`, paths inside the initramfs).
     public var volumeBytes: UInt64?
     public var modules: [String] = []
+    /// A whole-OS guest: the image's disk (qcow2), booted as `vda` through a
+    /// per-instance overlay with the image's own kernel and initrd (in
+    /// `kernel` and `initramfs`); systemd is its init, the agent a service.
+    public var osDisk: String?
 
     public init(id: String = VMSpec.newID(), kernel: GuestKernel, initramfs: String, workload: [String]) {
         self.id = id
@@ -48,6 +52,11 @@ public struct VMSpec: Sendable {
     /// `console=ttyS0 quiet panic=-1 isolab.run=<percent-encoded arguments>`,
     /// and, with a volume, the modules to load and the disk to mount.
     public var commandLine: String {
+        if osDisk != nil {
+            // The initramfs mounts vda read-write; no getty on the console the lab reads.
+            return "root=/dev/vda rw console=ttyS0 quiet panic=-1 systemd.getty_auto=0 isolab.run="
+                + PercentEncoding.encodeField(workload.joined(separator: " "))
+        }
         var line = "console=ttyS0 quiet panic=-1 isolab.run=" + PercentEncoding.encodeField(workload.joined(separator: " "))
         if volumeBytes != nil {
             line += modules.map { " isolab.module=" + PercentEncoding.encodeField($0) }.joined()
@@ -124,6 +133,7 @@ public final class VirtualMachine: @unchecked Sendable {
         var timeline = Timeline()
         // With a volume, the clock starts once its disk is made (as a
         // container's volume directory is made before its start).
+        // A whole-OS guest's overlay is part of its start, as a system container's upper layer is.
         if spec.volumeBytes == nil { timeline.mark("define_start") }
         guard FileSystem.exists(spec.kernel.path) else {
             throw LabError(.notFound, "guest kernel \(spec.kernel.path) not found; run scripts/setup-host")
@@ -156,6 +166,9 @@ public final class VirtualMachine: @unchecked Sendable {
                 try VolumeDisk.make(directory + "/" + VolumeDisk.fileName, bytes: bytes)
                 timeline.mark("define_start")
             }
+            if let base = spec.osDisk {
+                try OverlayDisk.make(directory + "/" + OverlayDisk.fileName, backing: base)
+            }
             console = try ConsoleSocket(path: directory + "/console.sock")
         } catch {
             await removeEverything()
@@ -164,7 +177,8 @@ public final class VirtualMachine: @unchecked Sendable {
         let definition = DomainDefinition(
             name: domain, accelerator: spec.accelerator, memoryMiB: spec.memoryMiB, vcpus: spec.vcpus, machine: spec.machine,
             kernel: spec.kernel.path, initramfs: spec.initramfs, commandLine: spec.commandLine, consoleSocket: console.path,
-            cpuset: spec.cpuset, disk: spec.volumeBytes == nil ? nil : directory + "/" + VolumeDisk.fileName, tbCacheMiB: spec.tbCacheMiB)
+            cpuset: spec.cpuset, disk: spec.osDisk != nil ? directory + "/" + OverlayDisk.fileName : spec.volumeBytes == nil ? nil : directory + "/" + VolumeDisk.fileName,
+            tbCacheMiB: spec.tbCacheMiB, diskBacking: spec.osDisk)
         // Subscribed before the start, so that no stop event can be missed.
         let events = connection.lifecycleEvents()
         let xml = definition.xml

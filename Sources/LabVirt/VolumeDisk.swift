@@ -34,6 +34,29 @@ public enum VolumeDisk {
     }
 }
 
+/// A whole-OS guest's root disk: a qcow2 overlay of the image's disk, one
+/// per instance, so that the image itself is never written. Owned by QEMU's
+/// user, mode 0600; the image's disk (the backing file) stays read-only and
+/// shared.
+public enum OverlayDisk {
+    public static let fileName = "root.qcow2"
+
+    public static func make(_ path: String, backing: String) throws {
+        guard let qemuImg = HostCommand.which("qemu-img") else {
+            throw LabError(.unsupported, "qemu-img not found; apt-get install qemu-utils (scripts/setup-host does)")
+        }
+        // -F: libvirt refuses a backing file whose format is recorded nowhere.
+        let output = try HostCommand.run(qemuImg, ["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", backing, path], timeout: 60)
+        guard output.status == 0 else {
+            throw LabError(.failed, "qemu-img create \(path) on \(backing): \(output.stderr.trimmingWhitespace())")
+        }
+        guard chmod(path, 0o600) == 0 else { throw LabError.syscall("chmod \(path)") }
+        if let qemu = QEMUUser.lookup() {
+            guard chown(path, qemu.uid, qemu.gid) == 0 else { throw LabError.syscall("chown \(path)") }
+        }
+    }
+}
+
 /// The guest kernel's virtio modules, which Debian's cloud kernel builds as
 /// modules: `scripts/setup-host` extracts them beside the kernel, and a
 /// guest with a volume boots an initramfs with them appended.

@@ -26,7 +26,8 @@ struct DemoIntegrationTests {
         let record = try await run(name)
         #expect(record.verdict.pass, "\(explain(record))")
         #expect(record.steps.count >= 2 && record.control != nil, "a demo has steps and a control")
-        #expect(try leakedByDeadLabs().isEmpty)
+        let leaked = try leakedByDeadLabs()
+        #expect(leaked.isEmpty, "\(leaked)")
     }
 
     @Test(arguments: withoutVM)
@@ -34,7 +35,8 @@ struct DemoIntegrationTests {
         let record = try await run(name, without: true)
         #expect(!record.verdict.pass, "\(name) passed without \(record.without ?? "?"): it cannot fail\n\(explain(record))")
         #expect(record.without != nil)
-        #expect(try leakedByDeadLabs().isEmpty)
+        let leaked = try leakedByDeadLabs()
+        #expect(leaked.isEmpty, "\(leaked)")
     }
 
     @Test(arguments: withVM)
@@ -83,7 +85,8 @@ struct DemoCommandIntegrationTests {
         #expect(process.terminationStatus == 128 + SIGINT)
         let left = Set(leftoverCgroups()).subtracting(before)
         #expect(left.isEmpty, "\(left)")
-        #expect(try leakedByDeadLabs().isEmpty)
+        let leaked = try leakedByDeadLabs()
+        #expect(leaked.isEmpty, "\(leaked)")
     }
 
     /// A teacher projects the handout and the report: both must render in a

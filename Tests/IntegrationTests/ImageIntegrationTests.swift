@@ -101,7 +101,7 @@ struct ImageCommandIntegrationTests {
         let before = FileSystem.list(home.path)
         let output = try home.isolab(["image", "build", file])
         #expect(output.status == 2)
-        #expect(output.stderr == "isolab: \(file):2: base: unknown value 'alpine'; accepted: busybox, empty\n")
+        #expect(output.stderr == "isolab: \(file):2: base: unknown value 'alpine'; accepted: busybox, empty, debian\n")
         #expect(FileSystem.list(home.path) == before)
 
         try FileSystem.writeAtomically(file, text: "name: bad\nbinaries: [/nonexistent/x]\n")
@@ -114,6 +114,6 @@ struct ImageCommandIntegrationTests {
         #expect(unknown.status == 1 && unknown.stderr.hasPrefix("isolab: no image named 'nope'"))
         let neither = try home.isolab(["image", "build"])
         #expect(neither.status == 2)
-        #expect(neither.stderr == "isolab: give either an image FILE or --builtin busybox\n")
+        #expect(neither.stderr == "isolab: give either an image FILE or --builtin busybox|debian\n")
     }
 }

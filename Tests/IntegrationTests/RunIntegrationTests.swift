@@ -103,7 +103,7 @@ struct RunIntegrationTests {
         try FileSystem.writeAtomically(file, text: "name: bad\nbackends: [bare, docker]\n")
         let output = try HostCommand.run("/bin/sh", ["-c", "cd \(home.path) && \(try isolabExecutable()) run \(file)"])
         #expect(output.status == 2)
-        #expect(output.stderr == "isolab: \(file):2: backends[1]: unknown backend 'docker'; accepted: bare, container, vm, runc, crun, podman, nspawn, unshare, qemu\n")
+        #expect(output.stderr == "isolab: \(file):2: backends[1]: unknown backend 'docker'; accepted: bare, container, vm, system-container, os-vm, runc, crun, podman, nspawn, unshare, qemu\n")
         #expect(!FileSystem.exists(home.path + "/reports"))
         let zero = try HostCommand.run(try isolabExecutable(), ["run", packageRoot + "/scenarios/quick.yaml", "--repetitions", "0", "--out", home.path + "/x"])
         #expect(zero.status == 2 && zero.stderr.contains("--repetitions 0 must be at least 1"))

@@ -34,7 +34,7 @@ struct VMIntegrationTests {
     @Test func builtInImageBootsToReadyWithEveryPhaseInOrderAndIsGoneAfterwards() async throws {
         let run = try await bootVM(["noop"])
         let names = run.timeline.phases.map(\.name)
-        #expect(names == ["define_start", "define_call", "domain_started", "first_console_byte", "ready", "exited", "cleaned"])
+        #expect(names == ["define_start", "define_call", "domain_started", "first_console_byte", "ready", "done", "exited", "cleaned"])
         let instants = run.timeline.phases.map(\.ns)
         #expect(instants == instants.sorted())
         #expect(run.ready?["role"] == "vm")

@@ -219,4 +219,27 @@ struct WorkloadKernelTests {
         #expect(CPUWorkload.primes(below: 100) == 25)
         #expect(CPUWorkload.primes(below: 1_000_000) == 78_498)
     }
+
+    /// A whole OS's BOOT line: JSON after the marker, read back by the host's model's keys.
+    @Test func bootLineCarriesSystemdsTimingAndParsesBack() throws {
+        let line = AgentProtocol.boot([("init", .string("systemd")), ("clock", .string("guest monotonic")), ("kernel_us", .integer(0)),
+                                       ("userspace_us", .integer(9_921_305)), ("finish_us", .integer(28_768_724)),
+                                       ("blame", .array([.object([("unit", .string("dev-vda.device")), ("ms", .number(11804)), ("text", .string("11.804s"))])]))])
+        #expect(line.hasPrefix("ISOLAB BOOT {"))
+        guard case .boot(let json) = AgentLine.parse(("[  OK  ] noise " + line).dropLast()[...]) else {
+            Issue.record("BOOT did not parse back")
+            return
+        }
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        #expect(object["userspace_us"] as? Int == 9_921_305 && object["init"] as? String == "systemd")
+    }
+
+    /// systemd-analyze's durations, as blame prints them.
+    @Test func systemdDurationsAreSeconds() {
+        #expect(SystemService.seconds("11.804s") == 11.804)
+        #expect(SystemService.seconds("353ms") == 0.353)
+        #expect(SystemService.seconds("1min 2.5s") == 62.5)
+        #expect(SystemService.seconds("27us").map { abs($0 - 0.000027) < 1e-12 } == true)
+        #expect(SystemService.seconds("soon") == nil && SystemService.seconds("") == nil)
+    }
 }

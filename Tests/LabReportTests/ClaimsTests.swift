@@ -90,6 +90,26 @@ struct StartupClaimTests {
         #expect(run.claim("startup").verdict == .holds)
     }
 
+    /// The notes' own case, its own row: a whole OS both ways.
+    @Test func theWholeOSRowFollowsTheWholeOSBackendsAndFlips() {
+        var run = Synthetic()
+        run.add(.container, "startup", "ready", around(15))
+        run.add(.vm, "startup", "ready", around(4500))
+        #expect(run.claim("startup.full-os").verdict == .notMeasured)
+        #expect(run.claim("startup.full-os").evidence.contains("scenarios/full-os.yaml"))
+        var tcg = run
+        tcg.add(.systemContainer, "startup", "ready", around(300))
+        tcg.add(.osVM, "startup", "ready", around(29_000), accelerator: .tcg)
+        let seconds = tcg.claim("startup.full-os")
+        #expect(seconds.verdict == .partlyHolds && seconds.measured.contains("whole OS") && seconds.evidence.contains("TCG"), "\(seconds)")
+        // The one-process row is unchanged by the whole-OS trials.
+        #expect(tcg.claim("startup").verdict == .partlyHolds)
+        var minutes = run
+        minutes.add(.systemContainer, "startup", "ready", around(300))
+        minutes.add(.osVM, "startup", "ready", around(95_000), accelerator: .tcg)
+        #expect(minutes.claim("startup.full-os").verdict == .holds)
+    }
+
     @Test func aVMReadyFirstMakesItFail() {
         var run = Synthetic()
         run.add(.container, "startup", "ready", around(900))

@@ -98,13 +98,14 @@ struct ReportTests {
 
     @Test func claimsOfTheFixture() throws {
         let claims = Claims.evaluate(try fixture())
-        #expect(claims.count == 17)
+        #expect(claims.count == 18)
         #expect(Set(claims.map(\.id)).count == claims.count)
         func verdict(_ id: String) -> Claim.Verdict? { claims.first { $0.id == id }?.verdict }
         #expect(verdict("kernel") == .holds)
         #expect(verdict("startup") == .partlyHolds)  // under TCG: seconds, not minutes
         #expect(verdict("namespace.uts") == .partlyHolds)  // the kernel's version is the host's
         #expect(verdict("density") == .notMeasured)
+        #expect(verdict("startup.full-os") == .notMeasured)  // no whole OS in this run
         for claim in claims where claim.verdict != .notMeasured {
             #expect(!claim.evidence.isEmpty && claim.measured != "-", "\(claim.id)")
         }
@@ -145,5 +146,30 @@ struct ReportTests {
         #expect(try #require(faster.ratio(.container, over: .runc, "startup", "ready")).ratio > 1)
         // No peers, no section.
         #expect(!HTMLReport.render(try fixture()).contains("peer-table"))
+    }
+
+    /// {one process, whole OS} x {container, VM}: the matrix, its ratios, the
+    /// phases and the slowest units, from the trials; no whole OS, no matrix.
+    @Test func theFullOSMatrixIsRenderedFromItsTrials() throws {
+        var run = Synthetic()
+        run.add(.container, "startup", "ready", around(15))
+        run.add(.vm, "startup", "ready", around(4500))
+        #expect(!HTMLReport.render(run.results).contains("full-os-table"))
+        run.add(.systemContainer, "startup", "ready", around(300))
+        run.add(.osVM, "startup", "ready", around(30_000), accelerator: .tcg)
+        var results = run.results
+        let boot = BootRecord(initSystem: "systemd", clock: "guest monotonic", firmwareUs: 0, loaderUs: 0, kernelUs: 0, initrdUs: 0,
+                              userspaceUs: 8_000_000, finishUs: 27_000_000, analyze: "Startup finished in 8.000s (kernel) + 19.000s (userspace) = 27.000s",
+                              blame: [BootRecord.Unit(unit: "dev-vda.device", ms: 12_600, text: "12.600s")])
+        #expect(boot.phasesMs.map(\.0) == ["kernel", "userspace"] && boot.phasesMs.map(\.1) == [8000, 19000])
+        for index in results.trials.indices where results.trials[index].backend == .osVM {
+            results.trials[index].boot = boot
+            results.trials[index].samples += boot.phasesMs.map { Sample(workload: "boot", metric: $0.0, value: $0.1, unit: "ms") }
+        }
+        let html = HTMLReport.render(results.summarizedFromTrials())
+        #expect(html.contains("<table id=\"full-os-table\">") && html.contains("dev-vda.device") && html.contains("systemd to multi-user.target"))
+        let ratio = try #require(results.summarizedFromTrials().ratio(.osVM, over: .systemContainer, "startup", "ready"))
+        #expect(abs(ratio.ratio - 100) < 1e-6)
+        #expect(TextReport.render(results).contains("os-vm / vm, launch to READY"))
     }
 }

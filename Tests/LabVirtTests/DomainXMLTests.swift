@@ -30,6 +30,28 @@ struct DomainXMLTests {
         #expect(definition.xml == (try golden("pc-tcg.xml")))
     }
 
+    /// A whole-OS guest: the image's kernel and initrd, its disk through a
+    /// qcow2 overlay with the backing chain written out, root on vda.
+    @Test func wholeOSGuestBootsItsDiskThroughAnOverlay() throws {
+        var spec = try spec()
+        spec.osDisk = "/var/lib/isolab/images/abc/disk.qcow2"
+        #expect(spec.commandLine.hasPrefix("root=/dev/vda rw console=ttyS0 quiet panic=-1 systemd.getty_auto=0 isolab.run="))
+        let definition = DomainDefinition(
+            name: spec.domainName, accelerator: .tcg, memoryMiB: 512, vcpus: 1, machine: .pc,
+            kernel: "/var/lib/isolab/images/abc/vmlinuz", initramfs: "/var/lib/isolab/images/abc/initrd.img", commandLine: spec.commandLine,
+            consoleSocket: "/var/lib/isolab/run/vms/0123456789ab/console.sock",
+            disk: "/var/lib/isolab/run/vms/0123456789ab/root.qcow2", diskBacking: spec.osDisk)
+        if ProcessInfo.processInfo.environment["ISOLAB_UPDATE_GOLDEN"] == "1" {
+            let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden/os-overlay.xml")
+            try definition.xml.write(to: url, atomically: true, encoding: .utf8)
+        }
+        #expect(definition.xml == (try golden("os-overlay.xml")))
+        let document = try XMLDocument(xmlString: definition.xml)
+        let backing = try document.nodes(forXPath: "/domain/devices/disk/backingStore/source/@file").first?.stringValue
+        #expect(backing == "/var/lib/isolab/images/abc/disk.qcow2")
+        #expect(try document.nodes(forXPath: "/domain/devices/disk/driver/@type").first?.stringValue == "qcow2")
+    }
+
     @Test func kvmAndMachineChangeOnlyTheirAttributes() throws {
         let definition = DomainDefinition(
             name: "isolab-x", accelerator: .kvm, memoryMiB: 512, vcpus: 2, machine: .q35, kernel: "/k", initramfs: "/i",

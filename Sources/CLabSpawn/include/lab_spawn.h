@@ -51,6 +51,8 @@ enum lab_spawn_step {
     LAB_STEP_SETSID,
     LAB_STEP_CONTROLLING_TERMINAL,
     LAB_STEP_SECCOMP,
+    LAB_STEP_MOUNT_OVERLAY,
+    LAB_STEP_MOUNT_EXTRA,
     /// Progress, not an error: the new root is in place (after pivot_root).
     LAB_STEP_ROOTFS_READY = 100,
 };
@@ -67,6 +69,28 @@ struct lab_spawn_bind {
     /// Absolute path inside the container; the directory must exist in the image.
     const char *target;
     int readonly;
+};
+
+/// What a mount entry makes at its target before mounting.
+enum lab_spawn_create {
+    LAB_CREATE_NOTHING = 0,
+    LAB_CREATE_DIRECTORY = 1,
+    /// An empty file (the target of a bind mount of a file, such as /dev/console).
+    LAB_CREATE_FILE = 2,
+    /// No mount: a symbolic link at `target` pointing at `source`.
+    LAB_CREATE_SYMLINK = 3,
+};
+
+/// A mount made in the new root after the standard ones (a system
+/// container's cgroup tree, console and notify socket), in order.
+struct lab_spawn_mount {
+    const char *source;
+    /// Absolute host path under the mount point, prepared by the parent.
+    const char *target;
+    const char *fstype;
+    unsigned long flags;
+    const char *data;
+    int create;
 };
 
 struct lab_spawn_rlimit {
@@ -117,6 +141,13 @@ struct lab_spawn_config {
     unsigned short seccomp_length;
     /// runc's masked and read-only paths of /proc and /sys (0: leave them).
     int mask_paths;
+    /// Non-NULL: the new root is an overlay with these options
+    /// (lowerdir=ROOTFS,upperdir=...,workdir=...), writable, instead of a
+    /// read-only bind of `rootfs`: a system container writes to its own
+    /// upper layer, never to the shared image.
+    const char *overlay_options;
+    const struct lab_spawn_mount *mounts;
+    int mount_count;
 };
 
 /// Clones the child into its namespaces and returns its pid, or -1 with

@@ -28,6 +28,12 @@ public enum AgentProtocol {
         prefix + "ERROR " + error.json.encoded() + "\n"
     }
 
+    /// `ISOLAB BOOT {...}`: a whole-OS instance's boot as its init saw it
+    /// (systemd's timestamps and slowest units), right after READY.
+    public static func boot(_ fields: [(String, JSONValue)]) -> String {
+        prefix + "BOOT " + JSONValue.object(fields).encoded() + "\n"
+    }
+
     /// `ISOLAB DONE exit=N`, then optional `key=value` fields (`max_rss_kb`,
     /// the agent's own peak RSS: VmHWM of its image, not of what spawned it).
     public static func done(exit status: Int32, fields: [(String, String)] = []) -> String {
@@ -111,6 +117,8 @@ public enum AgentLine: Sendable, Equatable {
     /// The JSON text of a RESULT (decode it with `AgentResult`'s Codable).
     case result(String)
     case error(String)
+    /// The JSON text of a BOOT line (a whole-OS instance's systemd timing).
+    case boot(String)
     case done(exit: Int32)
 
     /// The optional fields of the DONE line in a text (`max_rss_kb`), if any.
@@ -154,6 +162,7 @@ public enum AgentLine: Sendable, Equatable {
         }
         if rest.hasPrefix("RESULT ") { return .result(String(rest.dropFirst("RESULT ".count))) }
         if rest.hasPrefix("ERROR ") { return .error(String(rest.dropFirst("ERROR ".count))) }
+        if rest.hasPrefix("BOOT ") { return .boot(String(rest.dropFirst("BOOT ".count))) }
         if rest.hasPrefix("DONE exit="),
            let status = Int32(rest.dropFirst("DONE exit=".count).prefix { $0 != " " }) {
             return .done(exit: status)

@@ -4,7 +4,7 @@ import LabCore
 import LabImage
 import LabModel
 
-/// `isolab image build FILE | --builtin busybox`.
+/// `isolab image build FILE | --builtin busybox|debian`.
 struct ImageBuild: ParsableCommand, WritesLabState {
     static let configuration = CommandConfiguration(
         commandName: "build",
@@ -17,7 +17,7 @@ struct ImageBuild: ParsableCommand, WritesLabState {
     @Argument(help: "The image definition (YAML).")
     var file: String?
 
-    @Option(help: "Build a built-in image instead of a file: busybox.")
+    @Option(help: "Build a built-in image instead of a file: busybox, or debian (a whole OS, docs/full-os.md).")
     var builtin: String?
 
     /// Bad input is checked here rather than in validate(): argument-parser
@@ -25,10 +25,10 @@ struct ImageBuild: ParsableCommand, WritesLabState {
     /// bad input is one line with exit status 2.
     func checkInput() throws {
         guard (file == nil) != (builtin == nil) else {
-            throw LabError(.invalidInput, "give either an image FILE or --builtin busybox")
+            throw LabError(.invalidInput, "give either an image FILE or --builtin busybox|debian")
         }
         if let builtin, ImageDefinition.builtin(builtin) == nil {
-            throw LabError(.invalidInput, "unknown built-in image '\(builtin)'; accepted: busybox")
+            throw LabError(.invalidInput, "unknown built-in image '\(builtin)'; accepted: busybox, debian")
         }
     }
 

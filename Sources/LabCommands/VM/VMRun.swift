@@ -23,7 +23,7 @@ struct VMRunCommand: AsyncParsableCommand, WritesLabState {
 
     @OptionGroup var global: GlobalOptions
 
-    @Option(help: "Image name or digest prefix (default: the built-in busybox image, built if missing).")
+    @Option(help: "Image name or digest prefix (default: the built-in busybox image, built if missing); a whole-OS image (debian) boots its own kernel and disk.")
     var image: String?
 
     @Option(parsing: .unconditional, help: "Guest memory, e.g. 256M.")
@@ -96,8 +96,14 @@ struct VMRunCommand: AsyncParsableCommand, WritesLabState {
         FileOutput.standardError("isolab: booting a guest with \(decision.reason)\n")
         let showConsole = console
         let printer = LinePrinter()
-        let backend = VMBackend(connection: connection, kernel: guestKernel, initramfs: record.initramfs, settings: settings,
+        var backend = VMBackend(connection: connection, kernel: guestKernel, initramfs: record.initramfs, settings: settings,
                                 accelerator: decision.accelerator, paths: paths)
+        // A whole-OS image (--image debian) boots its own kernel, initrd and disk, systemd as init.
+        if let os = record.manifest.os, let kernelPath = record.kernel, let disk = record.disk {
+            backend = VMBackend(connection: connection, kernel: GuestKernel(path: kernelPath, version: os.kernelRelease, sizeBytes: os.kernelBytes),
+                                initramfs: record.initramfs, settings: settings, accelerator: decision.accelerator, paths: paths)
+            backend.osDisk = disk
+        }
         let result = try await InstanceRun.run(backend, InstanceRequest(.agent(input.workload), timeout: bootTimeout) { bytes in
             if showConsole { FileOutput.standardError(String(decoding: bytes, as: UTF8.self)) }
             printer.feed(bytes)

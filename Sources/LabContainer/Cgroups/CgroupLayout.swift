@@ -44,6 +44,9 @@ public struct CgroupLayout: Codable, Sendable, Equatable {
     /// The cgroup2 mount point, if any.
     public var unifiedMount: String? { mounts.first(where: \.isV2)?.mountPoint }
 
+    /// The v1 `name=systemd` hierarchy (v1 and hybrid hosts run by systemd, or set up so).
+    public var systemdMount: String? { mounts.first { !$0.isV2 && $0.options.contains("name=systemd") }?.mountPoint }
+
     /// The v1 mount point of a controller, if it is mounted as v1.
     public func v1MountPoint(of controller: String) -> String? {
         mounts.first { !$0.isV2 && $0.controllers.contains(controller) }?.mountPoint

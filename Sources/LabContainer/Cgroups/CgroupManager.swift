@@ -93,7 +93,9 @@ extension CgroupLayout {
     /// The manager for container `id`: v2 on a unified host, v1 (one group per
     /// controller hierarchy) on v1 and hybrid hosts. Throws naming a
     /// controller the host lacks.
-    public func manager(for id: String) throws -> any CgroupManager {
+    /// `systemHierarchies`: also the hierarchies systemd needs as a
+    /// container's init (name=systemd, and cgroup2 on a hybrid host).
+    public func manager(for id: String, systemHierarchies: Bool = false) throws -> any CgroupManager {
         switch mode {
         case .v2:
             guard let unified = unifiedMount else { throw LabError(.unsupported, "cgroup v2 host without a cgroup2 mount") }
@@ -111,6 +113,18 @@ extension CgroupLayout {
             if let mountPoint = v1MountPoint(of: "devices") {
                 directories["devices"] = mountPoint + "/" + Self.parentName + "/" + id
             }
+            // systemd as the container's init tracks its processes in the
+            // name=systemd hierarchy, and on a hybrid host in cgroup2 too: a
+            // group of its own in each, which it sees as its root.
+            if systemHierarchies {
+                guard let systemd = systemdMount else {
+                    throw LabError(.unsupported, "a system container needs the name=systemd cgroup hierarchy on a v1 or hybrid host; mount it: mkdir -p /sys/fs/cgroup/systemd && mount -t cgroup -o none,name=systemd cgroup /sys/fs/cgroup/systemd")
+                }
+                directories["name=systemd"] = systemd + "/" + Self.parentName + "/" + id
+                if mode == .hybrid, let unified = unifiedMount {
+                    directories["unified"] = unified + "/" + Self.parentName + "/" + id
+                }
+            }
             return CgroupV1Manager(groups: directories)
         }
     }
@@ -119,7 +133,7 @@ extension CgroupLayout {
     public func labGroups() -> [String] {
         var seen = Set<String>()
         var groups: [String] = []
-        for mount in mounts where mount.isV2 || !mount.controllers.isEmpty {
+        for mount in mounts where mount.isV2 || !mount.controllers.isEmpty || mount.options.contains("name=systemd") {
             let parent = mount.mountPoint + "/" + Self.parentName
             for name in FileSystem.list(parent) where FileSystem.isDirectory(parent + "/" + name) {
                 if seen.insert(parent + "/" + name).inserted { groups.append(parent + "/" + name) }
@@ -173,8 +187,25 @@ enum CgroupFile {
         (read(directory + "/cgroup.procs") ?? "").split(separator: "\n").compactMap { pid_t($0) }
     }
 
-    /// rmdir, retrying EBUSY (the last process may still be exiting) for up to a second.
+    /// The groups below `directory`, deepest first (a system container's
+    /// systemd makes its own: init.scope, system.slice/...).
+    static func subgroups(_ directory: String) -> [String] {
+        var found: [String] = []
+        for name in FileSystem.list(directory) where FileSystem.isDirectory(directory + "/" + name) {
+            found += subgroups(directory + "/" + name) + [directory + "/" + name]
+        }
+        return found
+    }
+
+    /// Pids in a group and every group below it.
+    static func pidsRecursively(_ directory: String) -> [pid_t] {
+        ([directory] + subgroups(directory)).flatMap { pids($0) }
+    }
+
+    /// rmdir, retrying EBUSY (the last process may still be exiting) for up
+    /// to a second; subgroups first.
     static func remove(_ directory: String) throws {
+        for child in subgroups(directory) { try remove(child) }
         var delay: UInt32 = 1000
         for _ in 0..<20 {
             if rmdir(directory) == 0 || errno == ENOENT { return }

@@ -94,7 +94,7 @@ public struct CgroupV2Manager: CgroupManager {
         }
     }
 
-    public func processes() -> [pid_t] { CgroupFile.pids(group) }
+    public func processes() -> [pid_t] { CgroupFile.pidsRecursively(group) }
 
     /// cgroup.kill (Linux 5.14) kills the whole group at once, forks included;
     /// without it, every pid is signalled until none is left.

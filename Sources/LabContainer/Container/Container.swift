@@ -25,6 +25,8 @@ public final class Container: @unchecked Sendable {
     private var waitStatus: Int32?
     private var destroyed = false
     private var cleanupToken: UInt64 = 0
+    /// A system container's notify socket (systemd's READY=1).
+    private var notify: NotifySocket?
 
     public var timeline: Timeline { lock.withLock { _timeline } }
 
@@ -65,6 +67,7 @@ public final class Container: @unchecked Sendable {
     }
 
     private static func make(_ spec: ContainerSpec, layout: CgroupLayout, paths: LabPaths) throws -> Container {
+        var spec = spec
         var timeline = Timeline()
         timeline.mark("spawn_start")
         guard geteuid() == 0 || spec.userNamespace else {
@@ -80,7 +83,7 @@ public final class Container: @unchecked Sendable {
         // The root of a user namespace is uid 100000 on the host: it must pass
         // through the private state directory to its image and mount point.
         if spec.userNamespace && geteuid() == 0 { try paths.grantPassage(toUser: Self.userNamespaceRoot) }
-        let cgroups = try layout.manager(for: spec.id)
+        let cgroups = try layout.manager(for: spec.id, systemHierarchies: spec.system != nil)
 
         let runDirectory = stateDirectory(paths) + "/" + spec.id
         let mountPoint = runDirectory + "/root"
@@ -92,6 +95,7 @@ public final class Container: @unchecked Sendable {
         let undo = Teardown()
         undo.append { try? FileSystem.removeTree(runDirectory) }
         undo.append { unlink(stateFile) }
+        var notify: NotifySocket?
         let interruptToken = CleanupRegistry.shared.register { undo.run() }
         defer { CleanupRegistry.shared.unregister(interruptToken) }
         func rollback() { undo.run() }
@@ -102,6 +106,18 @@ public final class Container: @unchecked Sendable {
             try writeState(state, to: stateFile)
             // 0755: with --userns the child is root only inside, and must still reach its mount point.
             try FileSystem.createDirectory(mountPoint, mode: 0o755)
+            if spec.system != nil {
+                // The instance's writable layer over the image, removed with the run directory.
+                try FileSystem.createDirectory(runDirectory + "/upper", mode: 0o755)
+                try FileSystem.createDirectory(runDirectory + "/work", mode: 0o700)
+                // systemd's READY=1, a second finish line.
+                try FileSystem.createDirectory(runDirectory + "/host", mode: 0o755)
+                let socket = try NotifySocket(path: runDirectory + "/host/notify")
+                undo.append { socket.stop() }
+                notify = socket
+                spec.system?.hostDirectory = runDirectory + "/host"
+                spec.environment.append("NOTIFY_SOCKET=" + NotifySocket.pathInside)
+            }
             var limits = spec.limits
             limits.restrictDevices = spec.restrictDevices
             try cgroups.create(limits: limits)
@@ -132,7 +148,15 @@ public final class Container: @unchecked Sendable {
         if spec.userNamespace { flags |= lab_clone_newuser() }
         // A host's UTS namespace: its hostname is not the container's to set.
         let hostname = spec.sharedNamespaces.contains(.uts) ? nil : strings.string(spec.hostname)
-        let pid: pid_t = rlimits.withUnsafeMutableBufferPointer { limits in binds.withUnsafeMutableBufferPointer { volumes in
+        let overlay = spec.system.map { _ in
+            strings.string("lowerdir=\(spec.rootfs),upperdir=\(runDirectory)/upper,workdir=\(runDirectory)/work")
+        }
+        var mounts = (spec.system?.mounts(mode: layout.mode) ?? []).map { mount in
+            lab_spawn_mount(source: mount.source.map { strings.string($0) }, target: strings.string(mountPoint + mount.target),
+                            fstype: mount.fstype.map { strings.string($0) }, flags: mount.flags, data: mount.data.map { strings.string($0) },
+                            create: mount.create.rawValue)
+        }
+        let pid: pid_t = rlimits.withUnsafeMutableBufferPointer { limits in binds.withUnsafeMutableBufferPointer { volumes in mounts.withUnsafeMutableBufferPointer { extra in
             var config = lab_spawn_config(
                 clone_flags: flags, cgroup_namespace: 1, rootfs: strings.string(spec.rootfs),
                 mount_point: strings.string(mountPoint), hostname: hostname,
@@ -142,12 +166,13 @@ public final class Container: @unchecked Sendable {
                 last_capability: Capabilities.lastCapability, rlimits: limits.baseAddress, rlimit_count: Int32(limits.count),
                 user_namespace: spec.userNamespace ? 1 : 0, binds: volumes.baseAddress, bind_count: Int32(volumes.count),
                 cpu_affinity: affinity, controlling_terminal: spec.controllingTerminal ? 1 : 0, seccomp_filter: nil,
-                seccomp_length: UInt16((filter?.count ?? 0) / 8), mask_paths: spec.maskPaths ? 1 : 0)
+                seccomp_length: UInt16((filter?.count ?? 0) / 8), mask_paths: spec.maskPaths ? 1 : 0,
+                overlay_options: overlay, mounts: extra.baseAddress, mount_count: Int32(extra.count))
             return (filter ?? []).withUnsafeBytes { program in
                 config.seccomp_filter = filter == nil ? nil : program.baseAddress
                 return lab_spawn_container(&config, syncPipe[0], syncPipe[1], statusPipe[0], statusPipe[1])
             }
-        } }
+        } } }
         let cloneErrno = errno
         timeline.mark("cloned")
         close(syncPipe[0])
@@ -191,6 +216,10 @@ public final class Container: @unchecked Sendable {
         }
         timeline.mark("exec")
         let container = Container(spec: spec, pid: pid, cgroups: cgroups, runDirectory: runDirectory, stateFile: stateFile, timeline: timeline)
+        if let notify {
+            container.notify = notify
+            notify.watch { [weak container] at in container?.mark("systemd_ready", at: at) }
+        }
         container.cleanupToken = CleanupRegistry.shared.register { [weak container] in try? container?.destroy() }
         return container
     }
@@ -248,6 +277,7 @@ public final class Container: @unchecked Sendable {
         }
         if alreadyDone { return }
         CleanupRegistry.shared.unregister(cleanupToken)
+        notify?.stop()
         if lock.withLock({ waitStatus }) == nil {
             try? cgroups.killAll()
             Glibc.kill(pid, SIGKILL)
@@ -293,7 +323,8 @@ public final class Container: @unchecked Sendable {
             LAB_STEP_MOUNT_MQUEUE.rawValue: "mount mqueue on /dev/mqueue",
             LAB_STEP_MOUNT_TMP.rawValue: "mount tmpfs on /tmp", LAB_STEP_MOUNT_RUN.rawValue: "mount tmpfs on /run",
             LAB_STEP_MOUNT_VOLUME.rawValue: "bind a volume", LAB_STEP_AFFINITY.rawValue: "set the CPU affinity",
-            LAB_STEP_REMOUNT_READONLY.rawValue: "remount the root read-only", LAB_STEP_PIVOT_ROOT.rawValue: "pivot_root",
+            LAB_STEP_REMOUNT_READONLY.rawValue: "remount the root read-only",
+            LAB_STEP_MOUNT_OVERLAY.rawValue: "mount the overlay root", LAB_STEP_MOUNT_EXTRA.rawValue: "mount the system container's cgroup tree, console or /run/host", LAB_STEP_PIVOT_ROOT.rawValue: "pivot_root",
             LAB_STEP_HOSTNAME.rawValue: "sethostname", LAB_STEP_LOOPBACK.rawValue: "bring lo up",
             LAB_STEP_RLIMITS.rawValue: "setrlimit", LAB_STEP_STDIO.rawValue: "set up stdio",
             LAB_STEP_WORKDIR.rawValue: "chdir to the working directory",

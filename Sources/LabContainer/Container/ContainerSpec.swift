@@ -47,6 +47,81 @@ public struct ContainerSpec: Sendable {
     public var cpuAffinity: [Int]?
     /// (resource, soft, hard)
     public var rlimits: [(Int32, UInt64, UInt64)] = [(Int32(RLIMIT_NOFILE.rawValue), 1024, 1024)]
+    /// A system container: a whole OS with systemd as PID 1 (docs/full-os.md).
+    public var system: SystemContainer?
+
+    /// What systemd's container interface asks of the lab beyond a
+    /// one-process container: a writable root of the instance's own (an
+    /// overlay over the shared, read-only image), its own subtree of the
+    /// cgroup hierarchies systemd uses, writable inside its cgroup
+    /// namespace, and a console.
+    public struct SystemContainer: Sendable {
+        /// The pty slave (a host path, /dev/pts/N) bound at /dev/console.
+        public var console: String
+        /// A host directory bound read-only at /run/host (the notify socket's).
+        public var hostDirectory: String?
+
+        public init(console: String, hostDirectory: String? = nil) {
+            self.console = console
+            self.hostDirectory = hostDirectory
+        }
+
+        /// nspawn's default set: runc's is not enough for systemd (it
+        /// mounts /run/lock and the API file systems itself: SYS_ADMIN).
+        public static let capabilityNames = [
+            "CAP_AUDIT_CONTROL", "CAP_AUDIT_WRITE", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
+            "CAP_IPC_OWNER", "CAP_KILL", "CAP_LEASE", "CAP_LINUX_IMMUTABLE", "CAP_MKNOD", "CAP_NET_ADMIN", "CAP_NET_BIND_SERVICE",
+            "CAP_NET_BROADCAST", "CAP_NET_RAW", "CAP_SETFCAP", "CAP_SETGID", "CAP_SETPCAP", "CAP_SETUID", "CAP_SYS_ADMIN", "CAP_SYS_BOOT",
+            "CAP_SYS_CHROOT", "CAP_SYS_NICE", "CAP_SYS_PTRACE", "CAP_SYS_RESOURCE", "CAP_SYS_TTY_CONFIG",
+        ]
+
+        /// PID 1's environment: `container=` tells systemd where it runs;
+        /// no getty on the console the lab reads.
+        public static let environment = ["container=isolab", "SYSTEMD_GETTY_AUTO=0", "TERM=vt220",
+                                          "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
+
+        /// The mounts in the new root after the standard ones, as (source,
+        /// target inside, fstype, flags, data, create): the cgroup tree for
+        /// the host's mode, the console, /run/host.
+        public func mounts(mode: CgroupMode) -> [Mount] {
+            let flags = UInt(MS_NOSUID) | UInt(MS_NODEV) | UInt(MS_NOEXEC)
+            var mounts: [Mount] = []
+            switch mode {
+            case .v2:
+                // Inside the cgroup namespace: the container's own group as the root, writable.
+                mounts.append(Mount(source: "cgroup2", target: "/sys/fs/cgroup", fstype: "cgroup2", flags: flags))
+            case .v1, .hybrid:
+                mounts.append(Mount(source: "tmpfs", target: "/sys/fs/cgroup", fstype: "tmpfs", flags: flags, data: "mode=755"))
+                if mode == .hybrid {
+                    mounts.append(Mount(source: "cgroup2", target: "/sys/fs/cgroup/unified", fstype: "cgroup2", flags: flags, create: .directory))
+                }
+                mounts.append(Mount(source: "cgroup", target: "/sys/fs/cgroup/systemd", fstype: "cgroup", flags: flags, data: "none,name=systemd",
+                                    create: .directory))
+                // Where systemd expects co-mounted controllers (none is mounted inside: they hold the lab's limits).
+                for (link, target) in [("cpu", "cpu,cpuacct"), ("cpuacct", "cpu,cpuacct"), ("net_cls", "net_cls,net_prio"), ("net_prio", "net_cls,net_prio")] {
+                    mounts.append(Mount(source: target, target: "/sys/fs/cgroup/" + link, create: .symlink))
+                }
+                mounts.append(Mount(source: "tmpfs", target: "/sys/fs/cgroup", fstype: "tmpfs",
+                                    flags: flags | UInt(MS_REMOUNT) | UInt(MS_RDONLY), data: "mode=755"))
+            }
+            mounts.append(Mount(source: console, target: "/dev/console", flags: UInt(MS_BIND), create: .file))
+            if let hostDirectory {
+                mounts.append(Mount(source: hostDirectory, target: "/run/host", flags: UInt(MS_BIND), create: .directory))
+                mounts.append(Mount(source: nil, target: "/run/host", flags: UInt(MS_BIND) | UInt(MS_REMOUNT) | UInt(MS_RDONLY) | flags))
+            }
+            return mounts
+        }
+
+        public struct Mount: Sendable, Equatable {
+            public enum Create: Int32, Sendable { case nothing = 0, directory = 1, file = 2, symlink = 3 }
+            public var source: String?
+            public var target: String
+            public var fstype: String?
+            public var flags: UInt = 0
+            public var data: String?
+            public var create: Create = .nothing
+        }
+    }
 
     public init(
         id: String = ContainerSpec.newID(), rootfs: String, command: [String], environment: [String] = ContainerSpec.defaultEnvironment,

@@ -52,6 +52,9 @@ public struct ImageBuilder: Sendable {
 
     /// Builds `definition` (or finds it in the store) and tags it with its name.
     public func build(_ definition: ImageDefinition) throws -> Result {
+        if definition.base == .debian {
+            return try DebianImage(store: store, agentPath: agentPath, definition: definition).build()
+        }
         var sources = try resolveSources(definition)
         let fingerprint = try inputFingerprint(definition, sources)
         if let hex = FileSystem.readTextIfPresent(store.inputs + "/" + fingerprint)?.trimmingWhitespace(),

@@ -40,6 +40,35 @@ public struct ImageManifest: Codable, Sendable, Equatable {
     public var files: [File]
     public var totalBytes: Int
     public var footprint: Footprint
+    /// A whole-OS image (base debian): its system, kernel, initrd and disk.
+    public var os: OperatingSystem? = nil
+
+    /// One installed package, as `dpkg-query -W` lists it.
+    public struct Package: Codable, Sendable, Equatable {
+        public var name: String
+        public var version: String
+        public var architecture: String
+    }
+
+    /// What a whole-OS image holds beside its `rootfs/`.
+    public struct OperatingSystem: Codable, Sendable, Equatable {
+        public var distribution: String
+        /// PID 1: `systemd`.
+        public var initSystem: String
+        /// File names in the image's directory: the kernel, the initrd, the VM's disk (qcow2).
+        public var kernel: String
+        public var initrd: String
+        public var disk: String
+        public var kernelRelease: String
+        public var diskBytes: Int
+        public var kernelBytes: Int
+        public var packages: [Package]
+
+        enum CodingKeys: String, CodingKey {
+            case distribution, kernel, initrd, disk, kernelRelease, diskBytes, kernelBytes, packages
+            case initSystem = "init"
+        }
+    }
 
     /// The hex part of the digest, the store's directory name.
     public var digestHex: String { String(digest.dropFirst("sha256:".count)) }

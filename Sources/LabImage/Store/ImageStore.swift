@@ -23,6 +23,9 @@ public struct ImageStore: Sendable {
 
         public var rootfs: String { directory + "/rootfs" }
         public var initramfs: String { directory + "/" + manifest.footprint.initramfsFile }
+        /// A whole-OS image's kernel and disk (nil for a one-process image).
+        public var kernel: String? { manifest.os.map { directory + "/" + $0.kernel } }
+        public var disk: String? { manifest.os.map { directory + "/" + $0.disk } }
     }
 
     var tags: String { root + "/tags" }

@@ -1,12 +1,19 @@
+import CLabShim
 import Foundation
+import LabAgentCore
 import LabContainer
 import LabCore
 import LabModel
 
 /// The lab's own container: every instance a new `Container` with the
-/// same configuration.
+/// same configuration. With `system`, a system container: the image's
+/// systemd as PID 1 on an overlay of its own, the agent a service, the
+/// console a pty the lab reads (docs/full-os.md).
 public struct ContainerBackend: Backend {
-    public let kind = BackendKind.container
+    public private(set) var kind = BackendKind.container
+    public var system = false {
+        didSet { kind = system ? .systemContainer : .container }
+    }
     /// Everything but the command and the descriptors, which each request gives.
     public var template: ContainerSpec
     public var layout: CgroupLayout
@@ -24,6 +31,7 @@ public struct ContainerBackend: Backend {
     }
 
     public func start(_ request: InstanceRequest) async throws -> any Instance {
+        if system { return try await startSystem(request) }
         var spec = template
         spec.id = ContainerSpec.newID()
         if template.hostname == template.id { spec.hostname = spec.id }
@@ -85,11 +93,75 @@ public struct ContainerBackend: Backend {
     }
 }
 
+extension ContainerBackend {
+    /// `/sbin/init isolab.run=...` as PID 1, with nspawn's capabilities,
+    /// no seccomp filter (systemd's units unshare namespaces of their own),
+    /// the console a pty whose master is the instance's output.
+    func startSystem(_ request: InstanceRequest) async throws -> ContainerInstance {
+        guard case .agent(let arguments) = request.program, request.output == .capture, request.volume == nil else {
+            throw LabError(.invalidInput, "a system container runs the image's agent as a service: give a workload, no command, terminal or volume")
+        }
+        var spec = template
+        spec.id = ContainerSpec.newID()
+        spec.hostname = spec.id
+        // systemd reads its own arguments as a kernel command line; the agent reads them back from /proc/1/cmdline.
+        spec.command = ["/sbin/init", "isolab.run=" + PercentEncoding.encodeField(arguments.joined(separator: " "))]
+        spec.environment = ContainerSpec.SystemContainer.environment
+        // nspawn's set, less what the lab itself does not hold (a sandboxed lab may lack CAP_SYS_RESOURCE).
+        let held = Set(try Capabilities.effective().map { $0.lowercased() })
+        spec.capabilities = try ContainerSpec.SystemContainer.capabilityNames.filter { held.contains($0.lowercased()) }
+            .reduce(UInt64(0)) { $0 | (1 << UInt64(try Capabilities.value(of: $1))) }
+        spec.seccomp = .unconfined
+        // dbus raises its descriptor limit to 65536; a hard limit of 1024
+        // refuses it. As nspawn does, up to 524288: no more than the lab's
+        // own hard limit (raising it needs CAP_SYS_RESOURCE, which a
+        // sandboxed lab may lack).
+        var own = rlimit()
+        getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &own)
+        spec.rlimits = [(Int32(RLIMIT_NOFILE.rawValue), 1024, min(524_288, UInt64(own.rlim_max)))]
+        var master: Int32 = -1, slave: Int32 = -1
+        let err = lab_open_pty(&master, &slave)
+        guard err == 0 else { throw LabError.syscall("open a pty for the system container's console", errno: err) }
+        guard let console = FileSystem.readLink("/proc/self/fd/\(slave)") else {
+            close(master); close(slave)
+            throw LabError.syscall("find the console pty's name")
+        }
+        spec.system = ContainerSpec.SystemContainer(console: console)
+        (spec.stdin, spec.stdout, spec.stderr) = (slave, slave, slave)
+        let (layout, paths) = (self.layout, self.paths)
+        let frozen = spec
+        let created: Container
+        do {
+            created = try await Blocking.run { try Container.create(frozen, layout: layout, paths: paths) }
+        } catch {
+            close(master); close(slave)
+            throw error
+        }
+        // The master is read until PID 1 has exited: systemd blocks on a
+        // console nobody drains. The lab keeps a slave open until then, since
+        // systemd closes and reopens the console as it starts, and a master
+        // with no slave open reads as the end (EIO).
+        let pidfd = lab_pidfd_open(created.pid)
+        if pidfd >= 0 {
+            let heldSlave = slave
+            Thread.detachNewThread {
+                var entry = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+                while poll(&entry, 1, -1) < 0 && errno == EINTR {}
+                close(pidfd)
+                close(heldSlave)
+            }
+        } else {
+            close(slave)
+        }
+        return ContainerInstance(container: created, outputFD: master, kind: .systemContainer)
+    }
+}
+
 /// A started `Container` behind the `Instance` protocol.
 final class ContainerInstance: Instance, @unchecked Sendable {
     let container: Container
     let outputFD: Int32?
-    let kind = BackendKind.container
+    let kind: BackendKind
     let accelerator: Accelerator? = nil
     private let lock = NSLock()
     private var status: Int32?
@@ -103,9 +175,10 @@ final class ContainerInstance: Instance, @unchecked Sendable {
     var id: String { container.spec.id }
     var timeline: Timeline { container.timeline }
 
-    init(container: Container, outputFD: Int32?) {
+    init(container: Container, outputFD: Int32?, kind: BackendKind = .container) {
         self.container = container
         self.outputFD = outputFD
+        self.kind = kind
     }
 
     func mark(_ phase: String, at ns: UInt64) { container.mark(phase, at: ns) }

@@ -4,9 +4,15 @@ import LabModel
 import LabVirt
 
 /// The image as a libvirt guest: direct kernel boot of the guest kernel
-/// with the image's initramfs, the agent as its init.
+/// with the image's initramfs, the agent as its init; or (`os-vm`) a
+/// whole-OS image's own kernel and initrd with its disk as the root,
+/// systemd as init and the agent a service (docs/full-os.md).
 public struct VMBackend: Backend {
-    public let kind = BackendKind.vm
+    public private(set) var kind = BackendKind.vm
+    /// A whole-OS image's disk (qcow2): the guest boots it through an overlay of its own.
+    public var osDisk: String? {
+        didSet { kind = osDisk == nil ? .vm : .osVM }
+    }
     public var connection: LibvirtConnection
     public var kernel: GuestKernel
     public var initramfs: String
@@ -43,6 +49,10 @@ public struct VMBackend: Backend {
         spec.paths = paths
         spec.cpuset = cpuset
         spec.tbCacheMiB = settings.tbCacheMiB
+        spec.osDisk = osDisk
+        if osDisk != nil, request.volume != nil {
+            throw LabError(.invalidInput, "a whole-OS guest takes no volume in this version of the lab")
+        }
         if let volume = request.volume {
             guard volume.path == VMSpec.volumePath else {
                 throw LabError(.invalidInput, "a guest's volume is mounted at \(VMSpec.volumePath), not \(volume.path)")
@@ -53,14 +63,14 @@ public struct VMBackend: Backend {
         }
         let deadline = MonotonicClock.now() + UInt64(min(spec.bootTimeout, 1e6) * 1e9)
         let machine = try await VirtualMachine.start(spec, connection: connection, deadline: deadline)
-        return VMInstance(machine: machine)
+        return VMInstance(machine: machine, kind: kind)
     }
 }
 
 /// A started `VirtualMachine` behind the `Instance` protocol.
 final class VMInstance: Instance, @unchecked Sendable {
     let machine: VirtualMachine
-    let kind = BackendKind.vm
+    let kind: BackendKind
     private let lock = NSLock()
     private var lastProcesses: [pid_t] = []
 
@@ -69,8 +79,9 @@ final class VMInstance: Instance, @unchecked Sendable {
     var accelerator: Accelerator? { machine.spec.accelerator }
     var timeline: Timeline { machine.timeline }
 
-    init(machine: VirtualMachine) {
+    init(machine: VirtualMachine, kind: BackendKind = .vm) {
         self.machine = machine
+        self.kind = kind
     }
 
     func mark(_ phase: String, at ns: UInt64) {
@@ -95,7 +106,7 @@ final class VMInstance: Instance, @unchecked Sendable {
 
     /// The kernel and the initramfs it booted; its directory (console socket, any disk) and state file.
     func diskPaths() -> (image: [String], instance: [String]) {
-        (image: [machine.spec.kernel.path, machine.spec.initramfs], instance: machine.ownPaths)
+        (image: [machine.spec.kernel.path, machine.spec.initramfs] + (machine.spec.osDisk.map { [$0] } ?? []), instance: machine.ownPaths)
     }
 
     func teardown() async throws { await machine.teardown() }

@@ -41,7 +41,8 @@ public enum InstanceRun {
         if let fd = instance.outputFD {
             let reader = OutputReader(fd: fd, limit: outputLimit)
             async let reading: OutputCollector = reader.read(
-                deadline: deadline, onBytes: request.onBytes, onFirstByte: { instance.mark("first_byte", at: $0) }
+                deadline: deadline, onBytes: request.onBytes, onFirstByte: { instance.mark("first_byte", at: $0) },
+                onDone: { instance.mark("done", at: $0) }
             ) { readyAt in
                 instance.mark("ready", at: readyAt)
                 // On a thread of its own: the reader must go straight back to
@@ -114,13 +115,13 @@ final class OutputReader: @unchecked Sendable {
 
     func read(
         deadline: UInt64, onBytes: (@Sendable ([UInt8]) -> Void)?, onFirstByte: @escaping @Sendable (UInt64) -> Void,
-        onReady: @escaping @Sendable (UInt64) -> Void
+        onDone: @escaping @Sendable (UInt64) -> Void = { _ in }, onReady: @escaping @Sendable (UInt64) -> Void
     ) async -> OutputCollector {
         let (fd, limit) = (self.fd, self.limit)
         return await withCheckedContinuation { continuation in
             Thread.detachNewThread {
                 var collector = OutputCollector(limit: limit)
-                collector.drain(fd, deadline: deadline, onFirstByte: onFirstByte, onMarker: onReady, onBytes: { onBytes?($0) })
+                collector.drain(fd, deadline: deadline, onFirstByte: onFirstByte, onMarker: onReady, onDone: onDone, onBytes: { onBytes?($0) })
                 continuation.resume(returning: collector)
             }
         }

@@ -115,7 +115,7 @@ public struct PeerBackend: Backend {
             argv += ["--rootfs", rootfs] + agent
             let tool = self.tool
             // conmon daemonizes: found by the container's name on its command line.
-            related = { Self.processes(mentioning: id) }
+            related = { ProcessTree.processes(mentioning: id) }
             cleanup = {
                 _ = try? HostCommand.run(tool, ["--cgroup-manager=cgroupfs", "--events-backend=file", "rm", "--force", "--ignore", id], timeout: 30)
             }
@@ -131,7 +131,7 @@ public struct PeerBackend: Backend {
                     "-smp", String(guest.settings.vcpus), "-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio",
                     "-no-reboot", "-kernel", guest.kernel.path, "-initrd", guest.initramfs, "-append", commandLine]
             if guest.accelerator == .tcg, let tb = guest.settings.tbCacheMiB { argv[2] += ",tb-size=\(tb)" }
-        case .bare, .container, .vm:
+        case .bare, .container, .vm, .systemContainer, .osVM:
             throw LabError(.invalidInput, "\(kind.rawValue) is not a peer")
         }
         let instance: BareInstance
@@ -168,14 +168,6 @@ public struct PeerBackend: Backend {
                 guard FileSystem.isDirectory(parent) else { continue }
                 rmdir(parent + "/" + id)
             }
-        }
-    }
-
-    /// Processes whose command line names `tag`.
-    static func processes(mentioning tag: String) -> [pid_t] {
-        FileSystem.list("/proc").compactMap { entry -> pid_t? in
-            guard let pid = pid_t(entry), let cmdline = FileSystem.readTextIfPresent("/proc/\(pid)/cmdline") else { return nil }
-            return cmdline.contains(tag) ? pid : nil
         }
     }
 }

@@ -1,0 +1,79 @@
+import Foundation
+import LabCore
+import LabModel
+
+/// systemd's notify protocol (sd_notify(3)) for a system container: a
+/// datagram socket the lab binds in the container's run directory, bound
+/// read-only at `/run/host` inside and named by `NOTIFY_SOCKET`. PID 1
+/// sends `READY=1` once its boot is over (when the job queue empties, the
+/// instant `systemd-analyze` calls "Startup finished"): the lab marks it on
+/// the container's timeline as `systemd_ready`, a second finish line beside
+/// the agent's READY. Only root on the host and the container can reach the
+/// socket (the state directory is private); a datagram is a timing marker,
+/// never an instruction.
+final class NotifySocket: @unchecked Sendable {
+    /// Where PID 1 finds it inside the container.
+    static let pathInside = "/run/host/notify"
+
+    let path: String
+    private let fd: Int32
+    private let lock = NSLock()
+    private var stopped = false
+    private var watching = false
+
+    init(path: String) throws {
+        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw LabError.syscall("socket for the notify socket") }
+        self.path = path
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            Glibc.close(fd)
+            throw LabError(.invalidInput, "notify socket path \(path) is too long for a Unix socket")
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        unlink(path)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard bound == 0 else {
+            Glibc.close(fd)
+            throw LabError.syscall("bind \(path)")
+        }
+    }
+
+    /// On a thread of its own until `READY=1` arrives or `stop()`: calls
+    /// `onReady` with the instant it was received, then closes the socket.
+    func watch(onReady: @escaping @Sendable (UInt64) -> Void) {
+        lock.withLock { watching = true }
+        Thread.detachNewThread { [self] in
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            while !lock.withLock({ stopped }) {
+                guard poll(&entry, 1, 100) > 0 else { continue }
+                let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+                guard n > 0 else { continue }
+                let stamp = MonotonicClock.now()
+                let message = String(decoding: buffer[0..<n], as: UTF8.self)
+                if message.split(separator: "\n").contains("READY=1") {
+                    onReady(stamp)
+                    break
+                }
+            }
+            Glibc.close(fd)
+        }
+    }
+
+    /// Ends the watch (the thread closes the socket within 0.1 s).
+    func stop() {
+        let closeHere = lock.withLock { () -> Bool in
+            defer { stopped = true }
+            return !watching && !stopped
+        }
+        if closeHere { Glibc.close(fd) }
+    }
+}
