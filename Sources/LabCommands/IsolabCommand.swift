@@ -31,8 +31,14 @@ public struct IsolabCommand: AsyncParsableCommand {
             } else {
                 try command.run()
             }
+            // Interrupted while the command wound up by itself (its instance
+            // torn down under it): the exit status is the interruption's.
+            if let signal = CleanupRegistry.shared.interrupted { Self.exit(withError: ExitCode(128 + signal)) }
         } catch let error as LabError {
             FileOutput.standardError("isolab: \(error)\n")
+            // An error that an interruption caused (a guest torn down by the
+            // signal's clean-up under a start in progress) is the interruption.
+            if let signal = CleanupRegistry.shared.interrupted { Self.exit(withError: ExitCode(128 + signal)) }
             Self.exit(withError: ExitCode(error.exitStatus))
         } catch {
             // A usage error is bad input like any other: one line, exit 2
@@ -42,6 +48,7 @@ public struct IsolabCommand: AsyncParsableCommand {
                 FileOutput.standardError("isolab: \(message); see '\(Self.commandPath()) --help'\n")
                 Self.exit(withError: ExitCode(2))
             }
+            if let signal = CleanupRegistry.shared.interrupted { Self.exit(withError: ExitCode(128 + signal)) }
             Self.exit(withError: error)
         }
     }

@@ -39,6 +39,12 @@ struct Run: AsyncParsableCommand, WritesLabState {
     @Option(name: .customLong("libvirt-uri"), help: "libvirt connection URI.")
     var libvirtURI = "qemu:///system"
 
+    @Option(name: .customLong("max-instances"), parsing: .unconditional, help: "Lower the scenario's density ramp to at most N instances (docs/density.md).")
+    var maxInstances: Int?
+
+    @Option(parsing: .unconditional, help: "Lower the density ramp's time budget per backend to SECONDS.")
+    var budget: Double?
+
     @Flag(name: .customLong("no-wait"), help: "If another run holds $ISOLAB_HOME/run.lock, fail (exit 1) naming it, instead of waiting.")
     var noWait = false
 
@@ -48,7 +54,15 @@ struct Run: AsyncParsableCommand, WritesLabState {
         if let repetitions, repetitions < 1 {
             throw LabError(.invalidInput, "--repetitions \(repetitions) must be at least 1")
         }
+        if let maxInstances, maxInstances < 1 {
+            throw LabError(.invalidInput, "--max-instances \(maxInstances) must be at least 1")
+        }
+        if let budget, !(budget > 0 && budget.isFinite) {
+            throw LabError(.invalidInput, "--budget \(budget) must be a positive number of seconds")
+        }
         var options = Runner.Options()
+        options.maxInstances = maxInstances
+        options.budgetSeconds = budget
         options.repetitions = repetitions
         options.seed = seed
         options.libvirtURI = libvirtURI

@@ -257,6 +257,9 @@ public struct RunResults: Codable, Sendable {
     /// The escape suite, run with the isolation check.
     public var escape: EscapeEvidence?
     public var cgroups: CgroupEvidence?
+    /// Density ramps and noisy neighbours (docs/density.md).
+    public var density: [DensityRun]?
+    public var neighbours: [NeighbourRun]?
     public var checkErrors: [String]
     public var summary: ResultsSummary
     /// Set once `summary` has been computed from `trials` in this process
@@ -266,7 +269,7 @@ public struct RunResults: Codable, Sendable {
     enum CodingKeys: String, CodingKey {
         case schemaVersion = "schema_version"
         case complete, scenarioName, scenarioDescription, backends, repetitions, warmup, environment, trials
-        case isolation, escape, cgroups, checkErrors, summary
+        case isolation, escape, cgroups, checkErrors, summary, density, neighbours
     }
 
     /// Reads a results file, refusing another schema version.

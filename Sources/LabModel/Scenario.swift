@@ -177,9 +177,14 @@ public struct Scenario: Decodable, Sendable {
     public var seccomp: SeccompProfile
     /// The whole-OS image the `system-container` and `os-vm` backends boot.
     public var osImage: String
+    /// A density ramp per backend, after the trials (docs/density.md).
+    public var density: DensitySettings?
+    /// A noisy-neighbour experiment per backend, after the trials.
+    public var neighbour: NeighbourSettings?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, description, image, backends, workloads, repetitions, warmup, limits, vm, checks, seed, cpus, volume, seccomp, os_image
+        case density, neighbour
     }
 
     struct VolumeKeys: Decodable {
@@ -260,6 +265,8 @@ public struct Scenario: Decodable, Sendable {
         } else {
             seccomp = .default
         }
+        density = try container.decodeIfPresent(DensitySettings.self, forKey: .density)
+        neighbour = try container.decodeIfPresent(NeighbourSettings.self, forKey: .neighbour)
         osImage = try container.decodeIfPresent(String.self, forKey: .os_image) ?? "debian"
         guard ImageDefinition.isValidName(osImage) else {
             throw DecodingError.dataCorruptedError(forKey: .os_image, in: container, debugDescription: "'\(osImage)' is not an image name")

@@ -73,10 +73,7 @@ public enum Claims {
             namespace(data, "uts", "UTS namespaces isolate the hostname and the kernel name and version number."),
             escape(data),
             cgroupLimit(data), cgroupPrioritise(data), cgroupAccount(data), cgroupFreeze(data),
-            Claim(id: "density", statement: "One image gives many simultaneous instances; containers pack more densely than VMs.",
-                  measured: "-", verdict: .notMeasured, evidence: "This run starts one instance at a time; a density ramp measures it."),
-            Claim(id: "neighbours", statement: "Containers do not disturb each other.", measured: "-", verdict: .notMeasured,
-                  evidence: "This run has no noisy neighbour; a neighbour scenario measures it."),
+            density(data), neighbours(data),
         ]
     }
 
@@ -132,6 +129,93 @@ public enum Claims {
         return Claim(id: id, statement: startupStatement,
                      measured: "\(what) ready in \(Format.duration(container)), VM in \(Format.duration(vm)) under \(data.acceleratorLabel(vmKind))",
                      verdict: verdict, evidence: prose)
+    }
+
+    // MARK: - density and neighbours
+
+    static let densityStatement = "One image gives many simultaneous instances; containers pack more densely than VMs."
+
+    /// Many: each ramp held at least two instances at once. Denser: the
+    /// VM's PSS per instance over the container's, every step of each ramp
+    /// a sample, with its interval above 1.
+    static func density(_ data: ClaimData) -> Claim {
+        let runs = data.results.density ?? []
+        guard let container = runs.first(where: { $0.backend == .container }), let vm = runs.first(where: { $0.backend == .vm }),
+              !container.steps.isEmpty, !vm.steps.isEmpty else {
+            return Claim(id: "density", statement: densityStatement, measured: "-", verdict: .notMeasured,
+                         evidence: "Needs a density ramp of the container and the VM (scenarios/density.yaml).")
+        }
+        let (c, v) = (container.steps.map(\.pssPerInstanceMiB), vm.steps.map(\.pssPerInstanceMiB))
+        let ratio = Statistics.median(v) / Statistics.median(c)
+        let interval = Bootstrap.ratioOfMedians(v, c, seed: data.seed)
+        let reached = (container.steps.map(\.n).max() ?? 0, vm.steps.map(\.n).max() ?? 0)
+        let many = reached.0 >= 2 && reached.1 >= 2
+        var measured = "at once: \(reached.0) containers, \(reached.1) VMs; PSS per instance \(Format.mib(Statistics.median(c))) and \(Format.mib(Statistics.median(v))) (medians over the ramp)"
+        for (run, name) in [(container, "containers"), (vm, "VMs")] {
+            if let fit = run.extrapolatedFit { measured += "; by memory alone about \(fit) \(name) would fill this host" }
+        }
+        var prose = "A VM takes \(Format.interval(ratio, interval)) the PSS of a container, each step of each ramp a sample. "
+            + "The container ramp stopped because \(container.stoppedBecause); the VM ramp because \(vm.stoppedBecause)."
+        if let ksm = vm.ksm {
+            prose += " With KSM the VM's PSS per instance went from \(Format.mib(ksm.pssPerInstanceOffMiB)) to \(Format.mib(ksm.pssPerInstanceOnMiB))."
+        }
+        if vm.tbCacheMiB != nil || data.accelerators(.vm).contains(.tcg) { prose += " The VMs ran under TCG: their memory includes its translation buffer." }
+        let verdict: Claim.Verdict
+        if !many {
+            verdict = .doesNotHold
+            prose = "Fewer than two instances ran at once. " + prose
+        } else if let interval, interval.lower > 1 {
+            verdict = .holds
+        } else if let interval, interval.upper < 1 {
+            verdict = .partlyHolds
+            prose += " Many instances, but the VMs packed more densely here."
+        } else {
+            verdict = .inconclusive
+        }
+        return Claim(id: "density", statement: densityStatement, measured: measured, verdict: verdict, evidence: prose)
+    }
+
+    static let neighboursStatement = "Containers do not disturb each other."
+
+    /// Per victim metric, beside / alone with its interval: disturbed when
+    /// the interval lies wholly below 0.95 (more than 5 % slower, beyond noise).
+    static func neighbours(_ data: ClaimData) -> Claim {
+        guard let run = data.results.neighbours?.first(where: { $0.backend == .container }), !run.metrics.isEmpty else {
+            return Claim(id: "neighbours", statement: neighboursStatement, measured: "-", verdict: .notMeasured,
+                         evidence: "Needs a noisy-neighbour run of the container (scenarios/neighbour.yaml).")
+        }
+        func disturbed(_ pick: (NeighbourRun.Metric) -> [Double]) -> [String]? {
+            var names: [String] = []
+            for metric in run.metrics {
+                guard let (_, interval) = Neighbours.interval(pick(metric), metric.alone), let interval else { return nil }
+                if interval.upper < 0.95 { names.append(metric.workload + "." + metric.metric) }
+            }
+            return names
+        }
+        func worst(_ pick: (NeighbourRun.Metric) -> [Double]) -> String {
+            let ratios = run.metrics.compactMap { metric in Neighbours.interval(pick(metric), metric.alone).map { ($0.0, metric.workload + "." + metric.metric) } }
+            guard let low = ratios.min(by: { $0.0 < $1.0 }) else { return "-" }
+            return String(format: "%.2f×", low.0) + " (\(low.1))"
+        }
+        let measured = "the victim's slowest metric beside an unlimited neighbour \(worst(\.unlimited)), beside a limited one \(worst(\.limited))"
+        guard let unlimited = disturbed(\.unlimited), let limited = disturbed(\.limited) else {
+            return Claim(id: "neighbours", statement: neighboursStatement, measured: measured, verdict: .inconclusive,
+                         evidence: "Too few victim runs in a condition for an interval.")
+        }
+        let verdict: Claim.Verdict
+        var prose = "The neighbour: \(run.neighbour); its limits: \(run.limits). "
+        if unlimited.isEmpty {
+            verdict = .holds
+            prose += "No victim metric was more than 5 % slower beside it, beyond noise, even without limits: each container is still a cgroup of its own "
+                + "with the default CPU weight, and the scheduler shares the CPUs between groups, not processes, so a neighbour's many busy processes share its half."
+        } else if limited.isEmpty {
+            verdict = .partlyHolds
+            prose += "Without limits it disturbs the victim (\(unlimited.joined(separator: ", ")) more than 5 % slower, beyond noise); with limits it does not: the isolation is the cgroups', not the namespaces'."
+        } else {
+            verdict = .doesNotHold
+            prose += "Even with limits the victim was more than 5 % slower beyond noise: \(limited.joined(separator: ", "))."
+        }
+        return Claim(id: "neighbours", statement: neighboursStatement, measured: measured, verdict: verdict, evidence: prose)
     }
 
     // MARK: - kernel

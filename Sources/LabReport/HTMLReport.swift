@@ -60,6 +60,8 @@ public enum HTMLReport {
         }
 
         html += fullOS(results)
+        html += density(results)
+        html += neighbours(results)
         html += peers(results)
         html += "<h2>Summary</h2>\n<table><tr><th>backend</th><th>workload.metric</th><th>n</th><th>median</th><th>95 % CI of median</th><th>MAD</th><th>min</th><th>p95</th><th>max</th><th>outliers</th><th>vs bare</th></tr>\n"
         for metric in results.summary.metrics {
@@ -199,5 +201,90 @@ extension HTMLReport {
 
     static func readyOf(_ trial: TrialRecord) -> Double {
         trial.samples.first { $0.workload == "startup" && $0.metric == "ready" }?.value ?? .infinity
+    }
+}
+
+extension HTMLReport {
+    /// Each backend's ramp: per N the memory, PSS and idle CPU per instance
+    /// and the creation rate; the start latency of each next instance (the
+    /// LightVM curve); KSM off and on; why the ramp stopped.
+    static func density(_ results: RunResults) -> String {
+        guard let runs = results.density, !runs.isEmpty else { return "" }
+        var html = "<h2 id=\"density\">Many instances of one image at once</h2>\n"
+        html += "<p>Instances started one after another and kept running idle (the agent's <code>idle</code>); at each N the host's "
+            + "<code>MemAvailable</code> drop since before the first, the PSS summed over every instance's host processes, their CPU time "
+            + "(<code>/proc/PID/stat</code> utime + stime) over an idle window, and the rate at which more start at once. Per instance.</p>\n"
+        html += "<table id=\"density-table\"><tr><th>backend</th><th>N</th><th>MemAvailable drop / instance</th><th>PSS / instance</th>"
+            + "<th>idle CPU / instance</th><th>started at once</th></tr>\n"
+        for run in runs {
+            for step in run.steps {
+                let rate = step.creationRatePerS.map { String(format: "%.3g instances/s", $0) } ?? "-"
+                html += "<tr><td>\(e(run.backend.rawValue))</td><td>\(step.n)</td><td>\(e(Format.mib(step.memAvailableDropPerInstanceMiB)))</td>"
+                    + "<td>\(e(Format.mib(step.pssPerInstanceMiB)))</td><td>\(e(String(format: "%.3g ms/s", step.idleCPUPerInstanceMsPerS)))</td><td>\(e(rate))</td></tr>\n"
+            }
+        }
+        html += "</table>\n<ul>\n"
+        for run in runs {
+            var line = "\(run.backend.rawValue): stopped because \(run.stoppedBecause)"
+            if let fit = run.extrapolatedFit {
+                line += "; by memory alone (the last step's MemAvailable drop), about \(fit) would fill this host's \(Format.mib(run.memTotalMiB))"
+            } else {
+                line += "; the MemAvailable drop is within the host's own churn: no extrapolation"
+            }
+            if let tb = run.tbCacheMiB { line += "; TCG translation buffer \(tb) MiB per VM" }
+            if !run.complete { line += " (interrupted: partial)" }
+            html += "<li>\(e(line))</li>\n"
+            if let ksm = run.ksm {
+                let profit = ksm.generalProfitBytes.map { Format.mib(Double($0) / 1_048_576) } ?? "n/a"
+                html += "<li>\(e("\(run.backend.rawValue), KSM at N = \(ksm.n): PSS per instance \(Format.mib(ksm.pssPerInstanceOffMiB)) off, \(Format.mib(ksm.pssPerInstanceOnMiB)) on; MemAvailable \(Format.mib(ksm.memAvailableOffMiB)) → \(Format.mib(ksm.memAvailableOnMiB)); pages_shared \(ksm.pagesShared), pages_sharing \(ksm.pagesSharing), general_profit \(profit) after \(ksm.fullScans) full scans in \(String(format: "%.0f", ksm.seconds)) s"))</li>\n"
+            }
+        }
+        html += "</ul>\n"
+        let series = { (value: (DensityRun.Step) -> Double) in
+            runs.map { run in (run.backend.rawValue, SVG.colors[run.backend] ?? "#6b7280", run.steps.map { (Double($0.n), value($0)) }) }
+        }
+        html += "<figure>\n" + SVG.lines(title: "PSS per instance against N", series(\.pssPerInstanceMiB), xLabel: "instances running", unit: "MiB") + "</figure>\n"
+        html += "<figure>\n" + SVG.lines(title: "Host memory used (MemAvailable drop) against N", series { $0.memAvailableDropPerInstanceMiB * Double($0.n) },
+                                         xLabel: "instances running", unit: "MiB") + "</figure>\n"
+        html += "<figure>\n" + SVG.lines(title: "Start latency of the next instance against the number running (LightVM's curve)",
+                                         runs.map { run in (run.backend.rawValue, SVG.colors[run.backend] ?? "#6b7280", run.startLatencies.map { (Double($0.running), $0.ms) }) },
+                                         xLabel: "instances already running", unit: "ms") + "</figure>\n"
+        return html
+    }
+
+    /// The victim alone, beside a neighbour without limits, and with limits.
+    static func neighbours(_ results: RunResults) -> String {
+        guard let runs = results.neighbours, !runs.isEmpty else { return "" }
+        var html = "<h2 id=\"neighbours\">Noisy neighbours</h2>\n"
+        html += "<table id=\"neighbour-table\"><tr><th>backend</th><th>victim metric</th><th>alone (median)</th><th>beside an unlimited neighbour</th><th>beside a limited neighbour</th></tr>\n"
+        for run in runs {
+            for metric in run.metrics {
+                let alone = metric.alone.isEmpty ? "-" : String(format: "%.4g %@", Statistics.median(metric.alone), metric.unit)
+                html += "<tr><td>\(e(run.backend.rawValue))</td><td>\(e(metric.workload + "." + metric.metric))</td><td>\(e(alone))</td>"
+                    + "<td>\(e(Neighbours.ratio(metric.unlimited, metric.alone)))</td><td>\(e(Neighbours.ratio(metric.limited, metric.alone)))</td></tr>\n"
+            }
+        }
+        html += "</table>\n<ul>\n"
+        for run in runs {
+            html += "<li>\(e("\(run.backend.rawValue): the neighbour is \(run.neighbour); limited: \(run.limits)"))</li>\n"
+            for error in run.errors { html += "<li class=\"warn\">\(e(error))</li>\n" }
+        }
+        return html + "</ul>\n"
+    }
+}
+
+/// The victim's value beside a neighbour over its value alone, with the
+/// interval of the ratio of medians: below 1 is a slowdown (every victim
+/// metric of the cpu and memory workloads is a rate).
+enum Neighbours {
+    static func interval(_ beside: [Double], _ alone: [Double]) -> (Double, Interval?)? {
+        guard !beside.isEmpty, !alone.isEmpty else { return nil }
+        let ratio = Statistics.median(beside) / Statistics.median(alone)
+        return (ratio, Bootstrap.ratioOfMedians(beside, alone))
+    }
+
+    static func ratio(_ beside: [Double], _ alone: [Double]) -> String {
+        guard let (ratio, interval) = interval(beside, alone) else { return "-" }
+        return Format.interval(ratio, interval)
     }
 }

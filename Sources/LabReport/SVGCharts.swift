@@ -171,4 +171,41 @@ enum SVG {
         if rows.isEmpty { body += text(10, 44, "not measured in this scenario") }
         return svg(width: width, height: height, title: title, body)
     }
+
+    /// Lines against N: one series per backend, a log y axis (containers and
+    /// VMs differ by orders of magnitude), each point labelled on hover.
+    static func lines(title: String, _ series: [(String, String, [(Double, Double)])], xLabel: String, unit: String) -> String {
+        let width = 760, height = 300, left = 70.0, right = 600.0, top = 34.0, bottom = 250.0
+        let points = series.flatMap(\.2).filter { $0.1 > 0 }
+        guard let xMax = points.map(\.0).max(), let yLow = points.map(\.1).min(), let yHigh = points.map(\.1).max() else {
+            return svg(width: width, height: 60, title: title, text(10, 30, "not measured in this run"))
+        }
+        let lo = floor(log10(yLow)), hi = max(ceil(log10(yHigh)), lo + 1)
+        func x(_ v: Double) -> Double { left + v / max(xMax, 1) * (right - left) }
+        func y(_ v: Double) -> Double { bottom - (log10(v) - lo) / (hi - lo) * (bottom - top) }
+        var body = text(10, 18, title, weight: "bold")
+        var decade = lo
+        while decade <= hi {
+            let value = pow(10, decade)
+            body += String(format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e5e7eb\"/>", left, y(value), right, y(value))
+            body += text(left - 6, y(value) + 4, String(format: "%.3g", value) + " " + unit, anchor: "end", size: 10)
+            decade += 1
+        }
+        body += text((left + right) / 2, Double(height - 20), xLabel, anchor: "middle", size: 11)
+        for tick in Set(points.map(\.0)).sorted() {
+            body += text(x(tick), bottom + 14, String(format: "%.3g", tick), anchor: "middle", size: 10)
+        }
+        for (index, (name, color, values)) in series.enumerated() {
+            let drawn = values.filter { $0.1 > 0 }.sorted { $0.0 < $1.0 }
+            guard !drawn.isEmpty else { continue }
+            body += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\" points=\"" + drawn.map { String(format: "%.1f,%.1f", x($0.0), y($0.1)) }.joined(separator: " ") + "\"/>"
+            for point in drawn {
+                body += String(format: "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%@\"><title>%@: %@ at %@</title></circle>", x(point.0), y(point.1), color,
+                               escape(name), escape(String(format: "%.3g", point.1) + " " + unit), escape(String(format: "%.3g", point.0)))
+            }
+            body += String(format: "<rect x=\"%.1f\" y=\"%.1f\" width=\"10\" height=\"10\" fill=\"%@\"/>", right + 16, top + Double(index) * 18, color)
+            body += text(right + 30, top + 9 + Double(index) * 18, name, size: 11)
+        }
+        return svg(width: width, height: height, title: title, body)
+    }
 }

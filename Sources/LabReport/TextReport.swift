@@ -32,10 +32,23 @@ public enum TextReport {
                 lines.append("\(whole.rawValue) / \(one.rawValue), launch to READY: \(Format.ratio(ratio))")
             }
         }
+        for run in results.density ?? [] {
+            guard let last = run.steps.last else { continue }
+            lines.append("density \(run.backend.rawValue): \(last.n) at once, \(Format.mib(last.pssPerInstanceMiB)) PSS and \(Format.mib(last.memAvailableDropPerInstanceMiB)) of MemAvailable each; stopped: \(run.stoppedBecause)")
+            if let ksm = run.ksm {
+                lines.append("density \(run.backend.rawValue) with KSM: PSS per instance \(Format.mib(ksm.pssPerInstanceOffMiB)) -> \(Format.mib(ksm.pssPerInstanceOnMiB)), pages_sharing \(ksm.pagesSharing)")
+            }
+        }
+        for run in results.neighbours ?? [] {
+            for metric in run.metrics {
+                lines.append("neighbour \(run.backend.rawValue) \(metric.workload).\(metric.metric): unlimited \(Neighbours.ratio(metric.unlimited, metric.alone)), limited \(Neighbours.ratio(metric.limited, metric.alone))")
+            }
+        }
         for (peer, reason) in (results.environment.skippedPeers ?? [:]).sorted(by: { $0.key < $1.key }) {
             lines.append("skipped \(peer): \(reason)")
         }
-        if results.backends.contains(where: { $0.isPeer || $0.isFullOS }) || results.environment.skippedPeers != nil { lines.append("") }
+        if results.backends.contains(where: { $0.isPeer || $0.isFullOS }) || results.environment.skippedPeers != nil || results.density != nil
+            || results.neighbours != nil { lines.append("") }
         for claim in Claims.evaluate(results) {
             lines.append("[\(claim.verdict.rawValue)] \(claim.statement) \(claim.measured)")
         }

@@ -20,6 +20,9 @@ public struct Runner {
         public var seed: UInt64?
         public var libvirtURI = "qemu:///system"
         public var paths: LabPaths = .fromEnvironment()
+        /// Lower the scenario's density ramp for a quick look.
+        public var maxInstances: Int?
+        public var budgetSeconds: Double?
         public init() {}
     }
 
@@ -277,6 +280,31 @@ public struct Runner {
             if let error = record.error { progress("trial \(planned.index + 1) (\(planned.backend.rawValue)) failed: \(error)", false) }
             trials.append(record)
         }
+        // Many instances at once, and neighbours: after the trials, on the same backends.
+        var densityRuns: [DensityRun] = []
+        if var density = scenario.density, complete {
+            if let cap = options.maxInstances { density.maxInstances = min(density.maxInstances, cap) }
+            if let budget = options.budgetSeconds { density.budgetSeconds = min(density.budgetSeconds, budget) }
+            for backend in backends where [.container, .vm, .systemContainer, .osVM].contains(backend) {
+                if CleanupRegistry.shared.interrupted != nil { break }
+                progress("density: \(backend.rawValue), up to \(density.maxInstances) instances at once (budget \(Int(density.budgetSeconds)) s)", false)
+                let run = await DensityRamp.run(DensityRamp.Context(backend: trialBackends[backend]!, settings: density, tbCacheMiB: scenario.vm.tbCacheMiB,
+                                                                    progress: { progress("density: " + $0, true) }))
+                progress("density: \(backend.rawValue) stopped: \(run.stoppedBecause)", false)
+                densityRuns.append(run)
+            }
+            if densityRuns.contains(where: { !$0.complete }) { complete = false }
+        }
+        var neighbourRuns: [NeighbourRun] = []
+        if let neighbour = scenario.neighbour, complete {
+            for backend in backends where backend == .container || backend == .vm {
+                if CleanupRegistry.shared.interrupted != nil { complete = false; break }
+                progress("neighbour: \(backend.rawValue), the victim alone, beside a neighbour without and with limits", false)
+                guard let context = neighbourContext(backend, trialBackends[backend]!, neighbour, progress: { progress($0, true) }) else { continue }
+                neighbourRuns.append(await NoisyNeighbour.run(context))
+            }
+            if CleanupRegistry.shared.interrupted != nil { complete = false }
+        }
         environment.finishedAt = ISO8601DateFormatter().string(from: Date())
         var results = RunResults(
             schemaVersion: RunResults.currentSchemaVersion, complete: complete, scenarioName: scenario.name,
@@ -285,7 +313,35 @@ public struct Runner {
             summary: RunResults.summarize(trials, backends: backends, seed: seed))
         results.summaryIsFromTrials = true
         results.escape = escape
+        results.density = densityRuns.isEmpty ? nil : densityRuns
+        results.neighbours = neighbourRuns.isEmpty ? nil : neighbourRuns
         return results
+    }
+
+    /// The victim is the trials' backend; the neighbour the same kind on the
+    /// same CPUs (the scenario's `cpus` budget), once without limits and once
+    /// with them (a container: quota, weight and memory; a VM: its vCPUs
+    /// pinned to other host CPUs).
+    func neighbourContext(_ kind: BackendKind, _ victim: any Backend, _ settings: NeighbourSettings,
+                          progress: @escaping @Sendable (String) -> Void) -> NoisyNeighbour.Context? {
+        if let container = victim as? ContainerBackend {
+            var unlimited = container, limited = container
+            unlimited.template.limits = CgroupLimits()
+            limited.template.limits = CgroupLimits(memoryBytes: settings.memoryBytes, cpus: settings.cpus, cpuWeight: settings.cpuWeight)
+            let limits = "cpus \(NumberText.short(settings.cpus)) (quota), cpu_weight \(settings.cpuWeight), memory \(ByteSize.format(settings.memoryBytes))"
+            return NoisyNeighbour.Context(victim: victim, unlimited: unlimited, limited: limited, limits: limits, settings: settings, progress: progress)
+        }
+        if let vm = victim as? VMBackend {
+            // Unlimited: on the victim's CPUs (the scenario's budget) as well; limited: pinned away from them.
+            let unlimited = vm
+            var limited = vm
+            let online = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+            let others = (0..<online).filter { !(vm.cpuset ?? []).contains($0) }
+            limited.cpuset = Array((others.isEmpty ? [0] : others).prefix(max(1, Int(settings.cpus.rounded(.up)))))
+            let limits = "its vCPUs and QEMU's threads pinned to host CPU(s) \(limited.cpuset!.map(String.init).joined(separator: ",")), away from the victim's"
+            return NoisyNeighbour.Context(victim: victim, unlimited: unlimited, limited: limited, limits: limits, settings: settings, progress: progress)
+        }
+        return nil
     }
 
     /// The timeout of one trial: a VM's boot timeout, ten minutes elsewhere.

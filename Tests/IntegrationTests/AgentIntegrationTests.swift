@@ -30,7 +30,7 @@ struct AgentTranscript {
 @Suite("Integration (this host): isolab-agent bare and as PID 1")
 struct AgentBareIntegrationTests {
     static let expectedMetrics: [String: Set<String>] = [
-        "cpu": ["sieve", "sha256", "fp"], "memory": ["copy", "scale", "add", "triad"], "syscall": ["getppid"],
+        "cpu": ["sieve", "sha256", "fp", "sieve_sustained"], "memory": ["copy", "scale", "add", "triad", "sustained"], "syscall": ["getppid"],
         "spawn": ["spawn"], "fileio": ["seq_write", "seq_read", "rand_write_fsync"], "net": ["rtt", "bulk"],
         "alloc": ["touched", "touch_rate"], "idle": ["idle"],
     ]

@@ -200,7 +200,7 @@ extension ContainerCommandIntegrationTests {
 
         kill(process.processIdentifier, SIGINT)
         process.waitUntilExit()
-        #expect(process.terminationReason == .exit && process.terminationStatus == 128 + SIGINT, "\(stderrText(of: process))")
+        #expect(process.terminationReason == .exit && process.terminationStatus == 128 + SIGINT, "exit \(process.terminationStatus) (\(process.terminationReason == .exit ? "exit" : "signal")): \(stderrText(of: process))")
         #expect(try await !labDomains().contains(domain))
         let files = FileSystem.list(VirtualMachine.stateDirectory(.fromEnvironment())).filter { domain.hasSuffix($0.replacingOccurrences(of: ".json", with: "")) }
         #expect(files.isEmpty, "\(files)")

@@ -14,6 +14,8 @@ struct Synthetic {
     var isolation: IsolationEvidence?
     var cgroups: CgroupEvidence?
     var cpuBudget: [Int]?
+    var density: [DensityRun]?
+    var neighbours: [NeighbourRun]?
 
     /// One counted trial per value; `fail` more that failed.
     mutating func add(_ backend: BackendKind, _ workload: String, _ metric: String, _ values: [Double], unit: String = "ms",
@@ -44,9 +46,12 @@ struct Synthetic {
             guestKernel: kernel, accelerator: nil, scenarioFile: "s.yaml",
             scenarioDigest: "", scenarioText: "", seed: 1, cpuBudget: cpuBudget, volume: nil)
         let backends = Array(Set(trials.map(\.backend))).sorted()
-        return RunResults(schemaVersion: RunResults.currentSchemaVersion, complete: true, scenarioName: "s", scenarioDescription: "",
-                          backends: backends, repetitions: 5, warmup: 0, environment: environment, trials: trials, isolation: isolation,
-                          cgroups: cgroups, checkErrors: [], summary: ResultsSummary(metrics: [], ratios: []))
+        var results = RunResults(schemaVersion: RunResults.currentSchemaVersion, complete: true, scenarioName: "s", scenarioDescription: "",
+                                 backends: backends, repetitions: 5, warmup: 0, environment: environment, trials: trials, isolation: isolation,
+                                 cgroups: cgroups, checkErrors: [], summary: ResultsSummary(metrics: [], ratios: []))
+        results.density = density
+        results.neighbours = neighbours
+        return results
     }
 
     func claim(_ id: String) -> Claim {
@@ -355,5 +360,49 @@ struct EscapeClaimTests {
         #expect(claim.verdict == .doesNotHold && claim.measured.contains("ESCAPED: userns_mount"))
         results.escape = EscapeEvidence(probes: [probe("read_kcore", outside: 2, inside: 2)], seccomp: "default", devices: "d")
         #expect(Claims.evaluate(results).first { $0.id == "escape" }!.verdict == .inconclusive)
+    }
+}
+
+@Suite("claims: density and neighbours")
+struct DensityClaimTests {
+    func ramp(_ backend: BackendKind, pss: Double, upTo n: Int = 8) -> DensityRun {
+        let steps = DensitySettings.countsUpTo(n).map { count in
+            DensityRun.Step(n: count, memAvailableDropPerInstanceMiB: pss * 0.9, pssPerInstanceMiB: pss * (1 + 0.01 * Double(count % 3)),
+                            idleCPUPerInstanceMsPerS: 1, creationRatePerS: 10, memAvailableMiB: 20_000)
+        }
+        return DensityRun(backend: backend, startLatencies: [], steps: steps, stoppedBecause: "reached max_instances", complete: true,
+                          ksm: nil, tbCacheMiB: nil, memTotalMiB: 24_000)
+    }
+
+    @Test func denserContainersHoldAndTheVerdictFollowsThePSS() {
+        var run = Synthetic()
+        #expect(run.claim("density").verdict == .notMeasured)
+        run.density = [ramp(.container, pss: 5), ramp(.vm, pss: 250)]
+        let claim = run.claim("density")
+        #expect(claim.verdict == .holds && claim.measured.contains("8 containers, 8 VMs"), "\(claim)")
+        run.density = [ramp(.container, pss: 300), ramp(.vm, pss: 250)]
+        #expect(run.claim("density").verdict == .partlyHolds)
+        run.density = [ramp(.container, pss: 5, upTo: 1), ramp(.vm, pss: 250, upTo: 1)]
+        #expect(run.claim("density").verdict == .doesNotHold)
+    }
+
+    func neighbour(unlimited: Double, limited: Double) -> NeighbourRun {
+        let alone = around(100, count: 5)
+        return NeighbourRun(backend: .container, metrics: [
+            NeighbourRun.Metric(workload: "cpu", metric: "sieve", unit: "sieves/s", alone: alone,
+                                unlimited: around(100 * unlimited, count: 5), limited: around(100 * limited, count: 5)),
+        ], limits: "cpus 0.5", neighbour: "two busy processes", errors: [])
+    }
+
+    @Test func theNeighboursRowComesOutEachWay() {
+        var run = Synthetic()
+        #expect(run.claim("neighbours").verdict == .notMeasured)
+        run.neighbours = [neighbour(unlimited: 1.0, limited: 1.0)]
+        #expect(run.claim("neighbours").verdict == .holds)
+        run.neighbours = [neighbour(unlimited: 0.6, limited: 0.98)]
+        let partly = run.claim("neighbours")
+        #expect(partly.verdict == .partlyHolds && partly.evidence.contains("cgroups"), "\(partly)")
+        run.neighbours = [neighbour(unlimited: 0.6, limited: 0.7)]
+        #expect(run.claim("neighbours").verdict == .doesNotHold)
     }
 }

@@ -172,4 +172,25 @@ struct ReportTests {
         #expect(abs(ratio.ratio - 100) < 1e-6)
         #expect(TextReport.render(results).contains("os-vm / vm, launch to READY"))
     }
+
+    /// The ramps and the neighbours, from their records: tables, the three
+    /// curves, KSM and the stop reasons; nothing without them.
+    @Test func densityAndNeighbourSectionsRenderFromTheirRecords() {
+        var run = Synthetic()
+        run.add(.container, "startup", "ready", around(15))
+        #expect(!HTMLReport.render(run.results).contains("density-table"))
+        let claims = DensityClaimTests()
+        var vm = claims.ramp(.vm, pss: 250)
+        vm.ksm = DensityRun.KSM(n: 8, pssPerInstanceOffMiB: 250, pssPerInstanceOnMiB: 180, memAvailableOffMiB: 20_000, memAvailableOnMiB: 20_500,
+                                pagesShared: 1000, pagesSharing: 9000, generalProfitBytes: 30 << 20, fullScans: 2, seconds: 12)
+        vm.startLatencies = [DensityRun.StartLatency(running: 0, ms: 5000), DensityRun.StartLatency(running: 1, ms: 5200)]
+        run.density = [claims.ramp(.container, pss: 5), vm]
+        run.neighbours = [claims.neighbour(unlimited: 0.6, limited: 0.98)]
+        let html = HTMLReport.render(run.results)
+        #expect(html.contains("<table id=\"density-table\">") && html.contains("<table id=\"neighbour-table\">"))
+        #expect(html.contains("pages_sharing 9000") && html.contains("stopped because reached max_instances"))
+        #expect(html.contains("PSS per instance against N") && html.contains("LightVM"))
+        let text = TextReport.render(run.results)
+        #expect(text.contains("density vm with KSM") && text.contains("neighbour container cpu.sieve"))
+    }
 }

@@ -9,7 +9,7 @@ struct ScenarioTests {
     let scenarios = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("scenarios").path
 
-    @Test(arguments: ["startup.yaml", "overhead.yaml", "quick.yaml"])
+    @Test(arguments: ["startup.yaml", "overhead.yaml", "quick.yaml", "peers.yaml", "full-os.yaml", "density.yaml", "neighbour.yaml"])
     func shippedScenarioParses(_ name: String) throws {
         let (scenario, _) = try Scenario.load(file: scenarios + "/" + name)
         #expect(scenario.name + ".yaml" == name)
@@ -95,5 +95,18 @@ struct ScenarioTests {
         let orders = Set((0..<5).map { round in plan.filter { $0.round == round }.map(\.backend.rawValue).joined(separator: ",") })
         #expect(orders.count > 1, "every round in the same order: not shuffled")
         #expect(plan != Runner.plan(backends: [.bare, .container, .vm], repetitions: 4, warmup: 1, seed: 7))
+    }
+
+    @Test func densityAndNeighbourSectionsAreCheckedAndTheRampDoubles() throws {
+        let scenario = try Scenario.parse("name: d\ndensity: {max_instances: 12, budget: 60}\nneighbour: {repetitions: 3}\n", file: "s.yaml")
+        #expect(scenario.density?.counts == [1, 2, 4, 8, 12] && scenario.density?.budgetSeconds == 60)
+        #expect(scenario.neighbour?.repetitions == 3 && scenario.neighbour?.cpuWeight == 10)
+        var stepped = DensitySettings()
+        stepped.maxInstances = 10
+        stepped.step = 4
+        #expect(stepped.counts == [1, 5, 9, 10])
+        expectError("name: d\ndensity: {max_instance: 3}\n", ["s.yaml:2:", "max_instance"])
+        expectError("name: d\ndensity: {max_instances: 0}\n", ["max_instances", "1"])
+        expectError("name: d\nneighbour: {repetitions: 1}\n", ["repetitions"])
     }
 }

@@ -1,0 +1,186 @@
+import Foundation
+import LabCore
+import LabModel
+
+/// Many instances of one image at once (docs/density.md): instances are
+/// started one after another and kept running idle, each inside the one
+/// instance path of the one before it (`InstanceRun.run`'s `during`), so
+/// that every one is torn down by the path that started it, in reverse
+/// order, on an error, at the end, or on Ctrl-C. At each N of the ramp the
+/// running instances are measured; the ramp stops at the first of the
+/// scenario's N, its time budget, the memory floor, or a failed start.
+public enum DensityRamp {
+    public struct Context: Sendable {
+        public var backend: any Backend
+        public var settings: DensitySettings
+        /// Seconds the agent's `idle` asks for: longer than the ramp can take.
+        public var holdSeconds: Double
+        public var tbCacheMiB: Int?
+        public var progress: @Sendable (String) -> Void
+
+        public init(backend: any Backend, settings: DensitySettings, tbCacheMiB: Int?, progress: @escaping @Sendable (String) -> Void) {
+            self.backend = backend
+            self.settings = settings
+            self.holdSeconds = settings.budgetSeconds + 900
+            self.tbCacheMiB = tbCacheMiB
+            self.progress = progress
+        }
+    }
+
+    final class Collector: @unchecked Sendable {
+        let lock = NSLock()
+        var latencies: [DensityRun.StartLatency] = []
+        var steps: [DensityRun.Step] = []
+        var stopped: String?
+        var ksm: DensityRun.KSM?
+
+        func add(_ latency: DensityRun.StartLatency) { lock.withLock { latencies.append(latency) } }
+        func add(_ step: DensityRun.Step) { lock.withLock { steps.append(step) } }
+        func stop(_ reason: String) { lock.withLock { if stopped == nil { stopped = reason } } }
+    }
+
+    public static func run(_ context: Context) async -> DensityRun {
+        let collector = Collector()
+        let memTotal = Double(MemInfo.value("MemTotal", in: FileSystem.readTextIfPresent("/proc/meminfo") ?? "") ?? 0) / 1024
+        let baseline = settledMemAvailable()
+        let deadline = MonotonicClock.now() + UInt64(context.settings.budgetSeconds * 1e9)
+        do {
+            try await hold(level: 1, running: [], context: context, baseline: baseline, memTotal: memTotal, deadline: deadline, collector: collector)
+        } catch {
+            collector.stop(CleanupRegistry.shared.interrupted != nil ? "interrupted" : "a start failed: \(error)")
+        }
+        let interrupted = CleanupRegistry.shared.interrupted != nil
+        return collector.lock.withLock {
+            DensityRun(backend: context.backend.kind, startLatencies: collector.latencies, steps: collector.steps,
+                       stoppedBecause: collector.stopped ?? "ended", complete: !interrupted, ksm: collector.ksm,
+                       tbCacheMiB: context.backend.kind.isVM ? context.tbCacheMiB : nil, memTotalMiB: memTotal)
+        }
+    }
+
+    static func heldRequest(_ context: Context) -> InstanceRequest {
+        var request = InstanceRequest(.agent(["idle", "--idle.seconds", String(Int(context.holdSeconds))]), timeout: context.holdSeconds + 60)
+        // Sampling smaps of every held instance 20 times a second would load what is measured.
+        request.sampleMemory = false
+        return request
+    }
+
+    /// Starts instance `level`, waits for its READY, measures at the ramp's
+    /// counts, and starts the next inside its run.
+    static func hold(level: Int, running: [any Instance], context: Context, baseline: Double, memTotal: Double, deadline: UInt64,
+                     collector: Collector) async throws {
+        let settings = context.settings
+        _ = try await InstanceRun.run(context.backend, heldRequest(context)) { instance in
+            let readyAt = try await waitForReady(instance, until: MonotonicClock.now() + UInt64((context.settings.budgetSeconds + 300) * 1e9))
+            let launched = instance.timeline.phases.first?.ns ?? readyAt
+            collector.add(DensityRun.StartLatency(running: level - 1, ms: Double(readyAt - launched) / 1e6))
+            let all = running + [instance]
+            let floor = memTotal * settings.memoryFloor
+            var last = level >= settings.maxInstances
+            if settings.counts.contains(level) || last {
+                let step = await measure(all, context: context, baseline: baseline)
+                collector.add(step)
+                context.progress("\(context.backend.kind.rawValue): \(level) running, \(String(format: "%.1f", step.pssPerInstanceMiB)) MiB PSS each")
+                if step.memAvailableMiB < floor { collector.stop("MemAvailable \(Int(step.memAvailableMiB)) MiB fell below the floor (\(Int(floor)) MiB)"); last = true }
+            }
+            if CleanupRegistry.shared.interrupted != nil { return }
+            if level >= settings.maxInstances { collector.stop("reached max_instances (\(settings.maxInstances))") }
+            if MonotonicClock.now() >= deadline { collector.stop("the time budget (\(Int(settings.budgetSeconds)) s) ran out"); last = true }
+            if let available = MemAvailable.read(), Double(available) / 1024 < floor {
+                collector.stop("MemAvailable fell below the floor (\(Int(floor)) MiB)")
+                last = true
+            }
+            if last {
+                // The largest N of the ramp: KSM off and on, for guests (QEMU marks their RAM mergeable).
+                if settings.ksm && context.backend.kind.isVM {
+                    let pss = pssPerInstance(all)
+                    let merged = try? await KSM.measure(n: all.count, pssOff: pss) { pssPerInstance(all) }
+                    collector.lock.withLock { collector.ksm = merged }
+                }
+                return
+            }
+            try await hold(level: level + 1, running: all, context: context, baseline: baseline, memTotal: memTotal, deadline: deadline, collector: collector)
+        }
+    }
+
+    /// The instant the reader saw READY; an error if the instance ended or the deadline came first.
+    static func waitForReady(_ instance: any Instance, until deadline: UInt64) async throws -> UInt64 {
+        while true {
+            if let ready = instance.timeline["ready"] { return ready }
+            if instance.timeline["exited"] != nil { throw LabError(.failed, "\(instance.kind.rawValue) \(instance.id) ended before READY") }
+            if MonotonicClock.now() >= deadline { throw LabError(.timeout, "\(instance.kind.rawValue) \(instance.id) was not READY in time") }
+            try await Task.sleep(nanoseconds: instance.kind.isVM ? 20_000_000 : 1_000_000)
+        }
+    }
+
+    /// `Pss_Anon` + `Pss_Shmem` over every instance's host processes, per instance (nil without the split).
+    static func anonymousPSSPerInstance(_ instances: [any Instance]) -> Double? {
+        var total = 0, read = 0
+        for pid in instances.flatMap({ $0.hostProcesses() }) {
+            guard let rollup = FileSystem.readTextIfPresent("/proc/\(pid)/smaps_rollup"), let anon = MemInfo.value("Pss_Anon", in: rollup) else { continue }
+            total += anon + (MemInfo.value("Pss_Shmem", in: rollup) ?? 0)
+            read += 1
+        }
+        return read == 0 ? nil : Double(total) / 1024 / Double(max(instances.count, 1))
+    }
+
+    /// MemAvailable (MiB) once it has stopped moving: two readings 100 ms
+    /// apart within 4 MiB, for at most 5 s. Just after an instance has ended
+    /// (the previous trial's VM, a creation-rate one) the kernel is still
+    /// returning its memory, and a single reading catches it half-way.
+    static func settledMemAvailable() -> Double {
+        var last = Double(MemAvailable.read() ?? 0) / 1024
+        for _ in 0..<50 {
+            usleep(100_000)
+            let now = Double(MemAvailable.read() ?? 0) / 1024
+            if abs(now - last) < 4 { return now }
+            last = now
+        }
+        return last
+    }
+
+    static func pssPerInstance(_ instances: [any Instance]) -> Double {
+        let total = instances.reduce(0) { $0 + (MemorySampler.snapshot($1.hostProcesses()).pss ?? 0) }
+        return Double(total) / 1024 / Double(max(instances.count, 1))
+    }
+
+    /// MemAvailable, PSS and idle CPU of what runs, then the creation rate of `concurrency` more.
+    static func measure(_ instances: [any Instance], context: Context, baseline: Double) async -> DensityRun.Step {
+        try? await Task.sleep(nanoseconds: 300_000_000)
+        let available = settledMemAvailable()
+        let pss = pssPerInstance(instances)
+        let anonymous = anonymousPSSPerInstance(instances)
+        let pids = { instances.flatMap { $0.hostProcesses() } }
+        let cpu0 = pids().reduce(UInt64(0)) { $0 + (ProcessState.cpuNs($1) ?? 0) }
+        let t0 = MonotonicClock.now()
+        try? await Task.sleep(nanoseconds: UInt64(context.settings.idleWindow * 1e9))
+        let cpu1 = pids().reduce(UInt64(0)) { $0 + (ProcessState.cpuNs($1) ?? 0) }
+        let window = Double(MonotonicClock.now() - t0) / 1e9
+        let idle = Double(cpu1 >= cpu0 ? cpu1 - cpu0 : 0) / 1e6 / window / Double(instances.count)
+        let rate = await creationRate(context)
+        return DensityRun.Step(n: instances.count, memAvailableDropPerInstanceMiB: (baseline - available) / Double(instances.count),
+                               pssPerInstanceMiB: pss, idleCPUPerInstanceMsPerS: idle, creationRatePerS: rate, memAvailableMiB: available,
+                               pssAnonPerInstanceMiB: anonymous)
+    }
+
+    /// `concurrency` instances (the agent's noop) started at once: how many
+    /// per second, from the first launch to the last READY.
+    static func creationRate(_ context: Context) async -> Double? {
+        let count = context.settings.concurrency
+        let start = MonotonicClock.now()
+        let readies: [UInt64?] = await withTaskGroup(of: UInt64?.self) { group in
+            for _ in 0..<count {
+                group.addTask {
+                    var request = InstanceRequest(.agent(["noop"]), timeout: context.backend.kind.isVM ? 600 : 60)
+                    request.sampleMemory = false
+                    return (try? await InstanceRun.run(context.backend, request))?.timeline["ready"]
+                }
+            }
+            var all: [UInt64?] = []
+            for await ready in group { all.append(ready) }
+            return all
+        }
+        let done = readies.compactMap { $0 }
+        guard done.count == count, let last = done.max(), last > start else { return nil }
+        return Double(count) / (Double(last - start) / 1e9)
+    }
+}
