@@ -270,7 +270,16 @@ public enum Claims {
             + "of the instance (container: its cgroup's processes; VM: QEMU and its helpers) at READY; "
             + "the VM uses \(Format.interval(vm / container, interval)) the container's. "
             + (secondary.isEmpty ? "" : "Other instruments, not compared: " + secondary.joined(separator: "; ") + ".")
+            + densities(data)
         return Claim(id: "memory", statement: statement, measured: measured, verdict: verdict, evidence: evidence)
+    }
+
+    /// The ramps' PSS per instance at their largest N, when the run has them.
+    static func densities(_ data: ClaimData) -> String {
+        let parts = (data.results.density ?? []).compactMap { run in
+            run.steps.last.map { "\(run.backend.rawValue) \(Format.mib($0.pssPerInstanceMiB)) each with \($0.n) running" }
+        }
+        return parts.isEmpty ? "" : " With many at once (the density ramp): " + parts.joined(separator: ", ") + "."
     }
 
     static func disk(_ data: ClaimData) -> Claim {

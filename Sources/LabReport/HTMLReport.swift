@@ -264,7 +264,21 @@ extension HTMLReport {
                     + "<td>\(e(Neighbours.ratio(metric.unlimited, metric.alone)))</td><td>\(e(Neighbours.ratio(metric.limited, metric.alone)))</td></tr>\n"
             }
         }
-        html += "</table>\n<ul>\n"
+        html += "</table>\n"
+        // The sustained rates, the ones a shared CPU shows in: the victim beside each neighbour, relative to alone.
+        let bars = runs.flatMap { run in
+            run.metrics.filter { $0.metric.contains("sustained") }.flatMap { metric -> [(String, Double, String)] in
+                guard !metric.alone.isEmpty else { return [] }
+                let alone = Statistics.median(metric.alone)
+                return [("unlimited", metric.unlimited, "#dc2626"), ("limited", metric.limited, "#16a34a")].compactMap { name, values, color in
+                    values.isEmpty ? nil : ("\(run.backend.rawValue) \(metric.workload) beside \(name)", Statistics.median(values) / alone * 100, color)
+                }
+            }
+        }
+        if !bars.isEmpty {
+            html += "<figure>\n" + SVG.bars(title: "The victim's sustained rate beside a neighbour, % of alone (median)", bars, unit: "%") + "</figure>\n"
+        }
+        html += "<ul>\n"
         for run in runs {
             html += "<li>\(e("\(run.backend.rawValue): the neighbour is \(run.neighbour); limited: \(run.limits)"))</li>\n"
             for error in run.errors { html += "<li class=\"warn\">\(e(error))</li>\n" }
