@@ -16,21 +16,7 @@ final class ConsoleSocket: @unchecked Sendable {
 
     init(path: String) throws {
         self.path = path
-        guard path.utf8.count < 108 else { throw LabError(.invalidInput, "console socket path \(path) is too long for a Unix socket") }
-        listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard listener >= 0 else { throw LabError.syscall("socket for \(path)") }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            let bytes = Array(path.utf8)
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        unlink(path)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard bound == 0 else { Glibc.close(listener); throw LabError.syscall("bind \(path)") }
+        listener = try UnixSocket.bound(Int32(SOCK_STREAM.rawValue), at: path, what: "console socket")
         guard chmod(path, 0o777) == 0, listen(listener, 1) == 0 else {
             Glibc.close(listener)
             throw LabError.syscall("listen on \(path)")

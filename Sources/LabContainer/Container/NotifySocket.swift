@@ -22,28 +22,8 @@ final class NotifySocket: @unchecked Sendable {
     private var watching = false
 
     init(path: String) throws {
-        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw LabError.syscall("socket for the notify socket") }
+        fd = try UnixSocket.bound(Int32(SOCK_DGRAM.rawValue), at: path, what: "notify socket")
         self.path = path
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
-            Glibc.close(fd)
-            throw LabError(.invalidInput, "notify socket path \(path) is too long for a Unix socket")
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        unlink(path)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard bound == 0 else {
-            Glibc.close(fd)
-            throw LabError.syscall("bind \(path)")
-        }
     }
 
     /// On a thread of its own until `READY=1` arrives or `stop()`: calls
