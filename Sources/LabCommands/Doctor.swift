@@ -7,6 +7,7 @@ import LabModel
 /// `isolab doctor`: what the host offers the lab, tried for real.
 struct Doctor: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "doctor",
         abstract: "Check the host: namespaces, cgroups, libvirt, accelerators, guest kernel, peers.",
         discussion: """
             Prints one row per capability: what was found, whether it is usable and, when not, how \

@@ -7,6 +7,7 @@ import LabRunner
 /// `isolab report results.json`: re-render from the JSON alone.
 struct Report: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "report",
         abstract: "Re-render reports from a results.json alone (into its directory, or --out).")
 
     @OptionGroup var global: GlobalOptions

@@ -8,6 +8,7 @@ import LabRunner
 /// `isolab run SCENARIO`: the lab's main job.
 struct Run: AsyncParsableCommand, WritesLabState {
     static let configuration = CommandConfiguration(
+        commandName: "run",
         abstract: "Run a scenario on every backend it names and write results.json, CSV and HTML reports.",
         discussion: """
             Trials run in rounds, each round every backend once in a seeded shuffled order; warm-up \

@@ -48,8 +48,19 @@ public enum MemInfo {
 }
 
 extension Substring {
+    /// Without leading spaces and tabs and trailing spaces, tabs and
+    /// newlines. By bytes: the nested reversed views this once used cost a
+    /// generic-metadata lookup per call, 2 % of `isolab container run`.
     public func trimmingWhitespace() -> String {
-        String(self.drop(while: { $0 == " " || $0 == "\t" }).reversed().drop(while: { $0 == " " || $0 == "\t" || $0 == "\n" }).reversed())
+        let bytes = utf8
+        var start = bytes.startIndex, end = bytes.endIndex
+        while start < end, bytes[start] == 0x20 || bytes[start] == 0x09 { start = bytes.index(after: start) }
+        while end > start {
+            let last = bytes.index(before: end)
+            guard bytes[last] == 0x20 || bytes[last] == 0x09 || bytes[last] == 0x0A else { break }
+            end = last
+        }
+        return String(decoding: bytes[start..<end], as: UTF8.self)
     }
 }
 

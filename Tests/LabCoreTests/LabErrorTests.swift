@@ -85,4 +85,23 @@ struct FileSystemTests {
         #expect(MemInfo.value("Mem", in: text) == nil)
         #expect(MemInfo.value("VmHWM", in: "VmPeak:\t  300000 kB\nVmHWM:\t  254272 kB\n") == 254_272)
     }
+
+    @Test func trimmingTakesSpacesAndTabsFromBothEndsAndNewlinesFromTheEnd() {
+        #expect(" \t abc def \t\n\n".trimmingWhitespace() == "abc def")
+        #expect("\nabc".trimmingWhitespace() == "\nabc")
+        #expect("   ".trimmingWhitespace() == "")
+        #expect("".trimmingWhitespace() == "")
+        #expect("é 1\n"[...].trimmingWhitespace() == "é 1")
+    }
+
+    @Test func subdirectoriesListsOnlyDirectories() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileSystem.removeTree(dir) }
+        try FileSystem.createDirectory(dir + "/b")
+        try FileSystem.createDirectory(dir + "/a")
+        try FileSystem.writeAtomically(dir + "/file", text: "x")
+        #expect(symlink(dir + "/a", dir + "/link") == 0)
+        #expect(FileSystem.subdirectories(dir) == ["a", "b"])
+        #expect(FileSystem.subdirectories(dir + "/missing") == [])
+    }
 }

@@ -76,6 +76,21 @@ struct ImageBuilderTests {
         #expect(temporary.snapshot() == before)
     }
 
+    /// A store that only starts instances reads the manifest without its
+    /// file list; everything else is the same, and the full read still has it.
+    @Test func aStoreThatSkipsFileListsReadsTheRestOfTheManifestAlike() throws {
+        let temporary = try TemporaryStore()
+        let full = try temporary.builder().build(.builtinBusybox).record.manifest
+        var lean = temporary.store
+        lean.readsFileLists = false
+        let head = try lean.resolve("busybox").manifest
+        #expect(head.files.isEmpty && full.files.count > 100)
+        var withoutFiles = full
+        withoutFiles.files = []
+        #expect(head == withoutFiles)
+        #expect(try temporary.store.resolve("busybox").manifest == full)
+    }
+
     @Test func manifestRecordsEveryFileAndTheFootprint() throws {
         let temporary = try TemporaryStore()
         let manifest = try temporary.builder().build(.builtinBusybox).record.manifest

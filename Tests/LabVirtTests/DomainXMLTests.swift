@@ -57,7 +57,7 @@ struct DomainXMLTests {
             name: "isolab-x", accelerator: .kvm, memoryMiB: 512, vcpus: 2, machine: .q35, kernel: "/k", initramfs: "/i",
             commandLine: "c", consoleSocket: "/s")
         let xml = definition.xml
-        #expect(xml.hasPrefix("<domain type='kvm'>\n"))
+        #expect(xml.hasPrefix("<domain type='kvm' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>\n"))
         #expect(xml.contains("<type arch='x86_64' machine='q35'>hvm</type>"))
         #expect(xml.contains("<memory unit='MiB'>512</memory>") && xml.contains("<vcpu>2</vcpu>"))
     }
@@ -74,7 +74,7 @@ struct DomainXMLTests {
         #expect(xml.contains("path='/s&apos; onload=&apos;x'"))
         // Still one domain element with the same children.
         let document = try XMLDocumentCheck.childNames(xml)
-        #expect(document == ["name", "memory", "vcpu", "os", "features", "on_poweroff", "on_reboot", "on_crash", "devices", "seclabel"])
+        #expect(document == ["name", "memory", "vcpu", "os", "features", "on_poweroff", "on_reboot", "on_crash", "devices", "seclabel", "qemu:capabilities"])
     }
 
     @Test func workloadIsPercentEncodedOnTheCommandLine() throws {

@@ -110,8 +110,11 @@ struct ContainerRun: AsyncParsableCommand, WritesLabState {
         _ = try template.resolveCommand()
 
         CleanupRegistry.shared.installSignalHandlers()
-        let outcome = try await InstanceRun.run(
-            ContainerBackend(template: template, layout: layout), InstanceRequest(.command(arguments), output: .terminal, timeout: timeout))
+        // No figures to report: neither memory samples nor the disk walk on the user's time.
+        var request = InstanceRequest(.command(arguments), output: .terminal, timeout: timeout)
+        request.sampleMemory = false
+        request.measureDisk = false
+        let outcome = try await InstanceRun.run(ContainerBackend(template: template, layout: layout), request)
         CleanupRegistry.shared.parkIfInterrupted()
         if timeline {
             FileOutput.standardError("container \(outcome.id): \(outcome.exit.text)\n" + outcome.timeline.render())
@@ -152,7 +155,8 @@ enum ContainerImage {
     /// fingerprint (a few ms), so that it always holds this lab's agent.
     /// An unknown name is bad input (exit 2).
     static func resolve(_ reference: String?) throws -> ImageStore.Record {
-        let store = ImageStore(paths: .fromEnvironment())
+        var store = ImageStore(paths: .fromEnvironment())
+        store.readsFileLists = false  // a container starts from rootfs/ and the config
         if let reference, ImageDefinition.builtin(reference) == nil {
             do {
                 return try store.resolve(reference)

@@ -104,10 +104,12 @@ struct VMRunCommand: AsyncParsableCommand, WritesLabState {
                                 initramfs: record.initramfs, settings: settings, accelerator: decision.accelerator, paths: paths)
             backend.osDisk = disk
         }
-        let result = try await InstanceRun.run(backend, InstanceRequest(.agent(input.workload), timeout: bootTimeout) { bytes in
+        var request = InstanceRequest(.agent(input.workload), timeout: bootTimeout) { bytes in
             if showConsole { FileOutput.standardError(String(decoding: bytes, as: UTF8.self)) }
             printer.feed(bytes)
-        })
+        }
+        request.measureDisk = false  // --timeline shows memory and CPU, not disk
+        let result = try await InstanceRun.run(backend, request)
         if timeline {
             var text = "vm isolab-\(result.id) (\(decision.accelerator.label)):\n" + result.timeline.render()
             if let uptime = result.ready?["uptime_ns"].flatMap(Double.init) {

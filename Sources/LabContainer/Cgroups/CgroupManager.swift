@@ -191,7 +191,7 @@ enum CgroupFile {
     /// systemd makes its own: init.scope, system.slice/...).
     static func subgroups(_ directory: String) -> [String] {
         var found: [String] = []
-        for name in FileSystem.list(directory) where FileSystem.isDirectory(directory + "/" + name) {
+        for name in FileSystem.subdirectories(directory) {
             found += subgroups(directory + "/" + name) + [directory + "/" + name]
         }
         return found

@@ -10,6 +10,10 @@ import LabModel
 /// always whole.
 public struct ImageStore: Sendable {
     public var root: String
+    /// Decode each manifest's file list (`image inspect` prints it); a
+    /// store that only starts instances turns it off: records then carry
+    /// `files: []`.
+    public var readsFileLists = true
 
     public init(paths: LabPaths) {
         root = paths.stateDirectory + "/images"
@@ -51,7 +55,9 @@ public struct ImageStore: Sendable {
     public func manifest(digestHex hex: String) throws -> ImageManifest {
         let path = directory(ofDigestHex: hex) + "/manifest.json"
         do {
-            return try JSONDecoder().decode(ImageManifest.self, from: Data(try FileSystem.readBytes(path)))
+            let decoder = JSONDecoder()
+            if !readsFileLists { decoder.userInfo[ImageManifest.skipsFileList] = true }
+            return try decoder.decode(ImageManifest.self, from: Data(try FileSystem.readBytes(path)))
         } catch let error as LabError {
             throw error
         } catch {

@@ -20,7 +20,7 @@ public enum InstanceRun {
         _ backend: any Backend, _ request: InstanceRequest, endAfterDuring: Bool = true,
         during: (@Sendable (any Instance) async throws -> Void)? = nil
     ) async throws -> InstanceOutcome {
-        let memoryBefore = MemAvailable.read()
+        let memoryBefore = request.sampleMemory ? MemAvailable.read() : nil
         let instance = try await backend.start(request)
         let deadline = request.timeout.map { MonotonicClock.now() + UInt64(min($0, 1e6) * 1e9) } ?? .max
         // Interrupted (SIGINT, SIGTERM): the same teardown, from the signal's thread.
@@ -70,7 +70,7 @@ public enum InstanceRun {
         let memory = sampler.stop()
         var figures = instance.finalFigures()
         if figures.cpuNs == nil { figures.cpuNs = memory.lastCPUNs }
-        let disk = instance.diskPaths()
+        let disk = request.measureDisk ? instance.diskPaths() : (image: [], instance: [])
         let diskImage = disk.image.reduce(0) { $0 + FileSystem.allocatedBytes($1) }
         let diskInstance = disk.instance.reduce(0) { $0 + FileSystem.allocatedBytes($1) }
         do {
