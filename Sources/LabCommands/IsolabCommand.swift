@@ -66,6 +66,13 @@ public struct IsolabCommand: AsyncParsableCommand {
     }
 }
 
+/// `container run` and `vm run` capture their command for passthrough, and
+/// argument-parser then hands them `-h` or `--help` as the command's first
+/// word. Before any `--` it is a request for the command's own help.
+func asksForHelp(_ captured: [String]) -> Bool {
+    ["-h", "--help", "-help"].contains(captured.first ?? "")
+}
+
 /// A command that creates files in `$ISOLAB_HOME`: before it runs, the
 /// directory is created or tightened to 0710 (group QEMU's) or 0700, so that
 /// no other local user reaches images, console sockets or state files.

@@ -34,9 +34,8 @@ struct DensityIntegrationTests {
     /// after a VM has just ended): the anonymous and shared-memory part of
     /// the PSS (`Pss_Anon` + `Pss_Shmem`: MemAvailable counts file pages,
     /// QEMU's binary and libraries, as available) within a quarter of itself
-    /// or 96 MiB, whichever is larger (one VM's second-instance drop has been
-    /// seen 67 MiB short of its anonymous PSS; over a ramp to 16 they agreed
-    /// within 1 %).
+    /// or 96 MiB, whichever is larger (over a ramp to 16 they agreed within
+    /// 1 %).
     func agree(_ run: DensityRun) -> (Bool, String) {
         guard let first = run.steps.first, let last = run.steps.last, last.n > first.n,
               let a0 = first.pssAnonPerInstanceMiB, let a1 = last.pssAnonPerInstanceMiB else { return (false, "no steps to compare") }
@@ -80,12 +79,12 @@ struct DensityIntegrationTests {
         #expect(run.startLatencies.count == 2 && run.tbCacheMiB == 32)
         let (agreed, instruments) = agree(run)
         let figures = instruments + "; host memory (MiB) " + parts.describe()
-        // Known and not yet found: inside the full suite, a second VM's MemAvailable drop has
-        // come out 70-150 MiB short of its anonymous PSS (the host still settling memory from
-        // earlier tests' guests); alone, and over a ramp to 16, they agree. Recorded, not hidden.
-        withKnownIssue("MemAvailable at N = 2 after other tests' VMs: not yet explained", isIntermittent: true) {
-            #expect(agreed, "\(figures)")
-        }
+        // Printed whole: a test's message is cut short in the log.
+        if !agreed { print("density VM ramp: \(figures)\nlargest processes (RSS MiB): \(parts.describeProcesses())") }
+        // Inside the full suite a second VM's drop once came out 70-150 MiB short: memory
+        // the earlier tests had freed was still draining back through free page reporting
+        // (see DensityRamp.settledMemAvailable). The ramp now waits for it.
+        #expect(agreed, "\(figures)")
         let merged = try #require(run.ksm, "no KSM figures")
         #expect(merged.fullScans >= 2 && merged.pagesSharing > 0, "\(merged)")
         #expect(["run", "pages_to_scan", "sleep_millisecs"].map { FileSystem.readTextIfPresent(ksm + $0) } == before)
@@ -122,14 +121,33 @@ struct DensityIntegrationTests {
 /// and what moves it, by label, to print beside a disagreement.
 final class MemoryParts: @unchecked Sendable {
     static let fields = ["MemAvailable", "MemFree", "Cached", "AnonPages", "Shmem", "KReclaimable", "SUnreclaim", "PageTables",
-                         "Percpu", "AnonHugePages", "VmallocUsed"]
+                         "Percpu", "AnonHugePages", "VmallocUsed", "Balloon"]
     private let lock = NSLock()
     private var snapshots: [(String, [Int])] = []
+
+    private var largest: [(String, String)] = []
 
     func take(_ label: String) {
         let text = FileSystem.readTextIfPresent("/proc/meminfo") ?? ""
         let values = Self.fields.map { (MemInfo.value($0, in: text) ?? 0) / 1024 }
-        lock.withLock { snapshots.append((label, values)) }
+        // The host's largest processes too: one that ends during the ramp
+        // (an earlier test's) returns its memory to MemAvailable.
+        var processes: [(String, Int)] = []
+        for entry in FileSystem.list("/proc") where Int32(entry) != nil {
+            guard let status = FileSystem.readTextIfPresent("/proc/\(entry)/status"), let rss = MemInfo.value("VmRSS", in: status) else { continue }
+            let name = status.split(separator: "\n").first.map { String($0.dropFirst("Name:".count)).trimmingWhitespace() } ?? "?"
+            processes.append(("\(name)[\(entry)]", rss / 1024))
+        }
+        let top = processes.sorted { $0.1 > $1.1 }.prefix(6).map { "\($0.0) \($0.1)" }.joined(separator: ", ")
+        lock.withLock {
+            snapshots.append((label, values))
+            largest.append((label, top))
+        }
+    }
+
+    /// The largest processes (RSS, MiB) at each snapshot.
+    func describeProcesses() -> String {
+        lock.withLock { largest.map { "\($0.0): \($0.1)" }.joined(separator: " | ") }
     }
 
     /// `fields: before a b c | step1 ...`, each step as its change from the one before.

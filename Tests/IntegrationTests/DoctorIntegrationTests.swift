@@ -63,6 +63,14 @@ struct DoctorIntegrationTests {
         #expect(missing.stderr.split(separator: "\n").count == 1)
         let help = try HostCommand.run(try isolabExecutable(), ["demo", "--help"])
         #expect(help.status == 0 && help.stdout.contains("USAGE: isolab demo"))
+        // The commands that pass a command line through still have a help of their
+        // own; after `--`, `--help` is the contained command's.
+        for (words, usage) in [(["container", "run", "--help"], "USAGE: isolab container run"), (["vm", "run", "-h"], "USAGE: isolab vm run")] {
+            let asked = try HostCommand.run(try isolabExecutable(), words)
+            #expect(asked.status == 0 && asked.stdout.contains(usage), "\(words): \(asked.stderr)")
+        }
+        let passed = try HostCommand.run(try isolabExecutable(), ["container", "run", "--", "--help"])
+        #expect(passed.status == 2 && passed.stderr.contains("command --help is not in the image's PATH"), "\(passed.stderr)")
         let timeout = try HostCommand.run(try isolabExecutable(), ["doctor", "--kvm-timeout", "0"])
         #expect(timeout.status == 2)
         #expect(timeout.stderr == "isolab: --kvm-timeout must be between 0 and 600 seconds, got 0.0\n")

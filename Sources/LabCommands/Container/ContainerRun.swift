@@ -87,6 +87,7 @@ struct ContainerRun: AsyncParsableCommand, WritesLabState {
     }
 
     func run() async throws {
+        if asksForHelp(command) { throw CleanExit.helpRequest(Self.self) }
         try checkInput()
         _ = global.bootstrapLogging()
         let limits = try ContainerOptions.limits(memory: memory, cpus: cpus, cpuWeight: cpuWeight, pids: pids)

@@ -77,6 +77,7 @@ struct VMRunCommand: AsyncParsableCommand, WritesLabState {
     }
 
     func run() async throws {
+        if asksForHelp(workload) { throw CleanExit.helpRequest(Self.self) }
         let input = try checkInput()
         let logger = global.bootstrapLogging()
         let paths = LabPaths.fromEnvironment()

@@ -123,19 +123,26 @@ public enum DensityRamp {
         return read == 0 ? nil : Double(total) / 1024 / Double(max(instances.count, 1))
     }
 
-    /// MemAvailable (MiB) once it has stopped moving: two readings 100 ms
-    /// apart within 4 MiB, for at most 5 s. Just after an instance has ended
-    /// (the previous trial's VM, a creation-rate one) the kernel is still
-    /// returning its memory, and a single reading catches it half-way.
-    static func settledMemAvailable() -> Double {
-        var last = Double(MemAvailable.read() ?? 0) / 1024
-        for _ in 0..<50 {
-            usleep(100_000)
-            let now = Double(MemAvailable.read() ?? 0) / 1024
-            if abs(now - last) < 4 { return now }
-            last = now
+    /// MemAvailable (MiB) once it has stopped moving: within 2 MiB over a
+    /// second (five readings 250 ms apart), for at most `limit` seconds.
+    /// Memory an instance has just returned (the previous trial's VM, a
+    /// creation-rate one, an earlier test's browser) need not be back in
+    /// MemFree at once: on this host, a Firecracker guest, the kernel's free
+    /// page reporting holds freed 2 MiB blocks while it reports them to the
+    /// hypervisor and hands them back at about 8 MiB/s (600 MiB freed by one
+    /// process were still 340 MiB short of MemFree a second later). A
+    /// reading taken during that drift makes the next instance's drop look
+    /// smaller than its memory, by as much as had been freed.
+    static func settledMemAvailable(limit: Double = 90) -> Double {
+        let deadline = MonotonicClock.now() + UInt64(limit * 1e9)
+        var readings = [Double(MemAvailable.read() ?? 0) / 1024]
+        while MonotonicClock.now() < deadline {
+            usleep(250_000)
+            readings.append(Double(MemAvailable.read() ?? 0) / 1024)
+            let window = readings.suffix(5)
+            if window.count == 5, let high = window.max(), let low = window.min(), high - low < 2 { break }
         }
-        return last
+        return readings[readings.count - 1]
     }
 
     static func pssPerInstance(_ instances: [any Instance]) -> Double {
