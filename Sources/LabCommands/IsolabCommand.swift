@@ -22,8 +22,10 @@ public struct IsolabCommand: AsyncParsableCommand {
     /// Runs the command line, turning the lab's errors into one-line messages
     /// and the right exit status (2 for bad input).
     public static func start() async {
+        StartTrace.mark("main")
         do {
             var command = try parseAsRoot()
+            StartTrace.mark("parsed")
             // A command that writes state makes $ISOLAB_HOME private first.
             if command is any WritesLabState { try LabPaths.fromEnvironment().secureStateDirectory() }
             if var asyncCommand = command as? any AsyncParsableCommand {
@@ -33,12 +35,13 @@ public struct IsolabCommand: AsyncParsableCommand {
             }
             // Interrupted while the command wound up by itself (its instance
             // torn down under it): the exit status is the interruption's.
-            if let signal = CleanupRegistry.shared.interrupted { Self.exit(withError: ExitCode(128 + signal)) }
+            if let signal = CleanupRegistry.shared.interrupted { exitInterrupted(signal) }
+            StartTrace.mark("ran")
         } catch let error as LabError {
             FileOutput.standardError("isolab: \(error)\n")
             // An error that an interruption caused (a guest torn down by the
             // signal's clean-up under a start in progress) is the interruption.
-            if let signal = CleanupRegistry.shared.interrupted { Self.exit(withError: ExitCode(128 + signal)) }
+            if let signal = CleanupRegistry.shared.interrupted { exitInterrupted(signal) }
             Self.exit(withError: ExitCode(error.exitStatus))
         } catch {
             // A usage error is bad input like any other: one line, exit 2
@@ -48,9 +51,16 @@ public struct IsolabCommand: AsyncParsableCommand {
                 FileOutput.standardError("isolab: \(message); see '\(Self.commandPath()) --help'\n")
                 Self.exit(withError: ExitCode(2))
             }
-            if let signal = CleanupRegistry.shared.interrupted { Self.exit(withError: ExitCode(128 + signal)) }
+            if let signal = CleanupRegistry.shared.interrupted { exitInterrupted(signal) }
             Self.exit(withError: error)
         }
+    }
+
+    /// Ends the process on an interruption's account: once the signal's
+    /// teardowns have run, with 128 + the signal.
+    static func exitInterrupted(_ signal: Int32) -> Never {
+        CleanupRegistry.shared.waitForInterruptTeardown()
+        Self.exit(withError: ExitCode(128 + signal))
     }
 
     /// `isolab container run`: the subcommands named on the command line.

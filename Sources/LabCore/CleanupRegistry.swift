@@ -17,6 +17,24 @@ public final class CleanupRegistry: @unchecked Sendable {
     public var interrupted: Int32? { lock.withLock { _interrupted } }
     private var _interrupted: Int32?
 
+    private let cleanupCondition = NSCondition()
+    private var cleanupDone = false
+
+    /// Once the lab is interrupted, waits until the signal's teardowns have
+    /// all run (at most `timeout` seconds): a command that ends on the
+    /// interruption's account must not exit while they still remove what
+    /// it made. (`vm run` once exited with 130 between the destroy of its
+    /// domain and the removal of its state file.)
+    public func waitForInterruptTeardown(timeout: Double = 30) {
+        guard interrupted != nil else { return }
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        cleanupCondition.lock()
+        defer { cleanupCondition.unlock() }
+        while !cleanupDone {
+            if !cleanupCondition.wait(until: deadline) { return }
+        }
+    }
+
     /// When the lab is being interrupted, waits for the signal handler to
     /// finish the teardown and exit, so that the interrupted work does not
     /// carry on (or exit with its own status) meanwhile.
@@ -95,19 +113,29 @@ public final class CleanupRegistry: @unchecked Sendable {
             signal(signalNumber, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: queue)
             source.setEventHandler { [weak self] in
-                guard let self else { return }
-                self.lock.withLock { self._interrupted = signalNumber }
-                // What is being made right now is finished (and registered) first.
-                self.waitForHolds()
-                self.runAll()
-                if let onSignal {
-                    onSignal(signalNumber)
-                } else {
-                    exit(128 + signalNumber)
-                }
+                self?.handle(signalNumber, onSignal: onSignal)
             }
             source.resume()
             sources.append(source)
+        }
+    }
+
+    /// What a signal sets off (on the signal queue): mark the lab interrupted,
+    /// let what is being made finish, run every teardown, then exit with
+    /// 128 + the signal, or hand over to `onSignal`.
+    func handle(_ signalNumber: Int32, onSignal: (@Sendable (Int32) -> Void)?) {
+        lock.withLock { _interrupted = signalNumber }
+        // What is being made right now is finished (and registered) first.
+        waitForHolds()
+        runAll()
+        cleanupCondition.lock()
+        cleanupDone = true
+        cleanupCondition.broadcast()
+        cleanupCondition.unlock()
+        if let onSignal {
+            onSignal(signalNumber)
+        } else {
+            exit(128 + signalNumber)
         }
     }
 }

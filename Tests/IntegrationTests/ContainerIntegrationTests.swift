@@ -276,6 +276,18 @@ struct ContainerCommandIntegrationTests {
         }
     }
 
+    /// ISOLAB_TRACE_START makes the command mark its own way through, in order
+    /// and on the monotonic clock; without it, nothing is written.
+    @Test func theStartTraceMarksEachStepInOrder() throws {
+        let traced = try HostCommand.run(try isolabExecutable(), ["container", "run", "--", "/bin/true"], environment: ["ISOLAB_TRACE_START": "1"])
+        #expect(traced.status == 0, "\(traced.stderr)")
+        let marks = StartTrace.marks(in: traced.stderr)
+        #expect(marks.map(\.name) == ["main", "parsed", "image", "layout", "instance", "instance_done", "ran"], "\(traced.stderr)")
+        #expect(zip(marks, marks.dropFirst()).allSatisfy { $0.ns <= $1.ns })
+        let plain = try HostCommand.run(try isolabExecutable(), ["container", "run", "--", "/bin/true"])
+        #expect(plain.status == 0 && !plain.stderr.contains("isolab-trace"))
+    }
+
     @Test func memoryLimitExitIs137WithItsMessage() throws {
         let output = try HostCommand.run(try isolabExecutable(), ["container", "run", "--memory", "32M", "--", "/sbin/isolab-agent", "run", "alloc", "--mib", "64"])
         #expect(output.status == 137)

@@ -94,6 +94,12 @@ struct FileSystemTests {
         #expect("é 1\n"[...].trimmingWhitespace() == "é 1")
     }
 
+    @Test func startTraceMarksAreReadBackInOrderAmongOtherLines() {
+        let text = "isolab-trace main 10\nISOLAB READY version=1\nisolab-trace parsed 25\nisolab-trace bad x\ncloned + 1 ms at 1 ms\n"
+        let marks = StartTrace.marks(in: text)
+        #expect(marks.map(\.name) == ["main", "parsed"] && marks.map(\.ns) == [10, 25])
+    }
+
     @Test func subdirectoriesListsOnlyDirectories() throws {
         let dir = try temporaryDirectory()
         defer { try? FileSystem.removeTree(dir) }

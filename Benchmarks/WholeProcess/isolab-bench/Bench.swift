@@ -220,6 +220,7 @@ struct CLIStart: AsyncParsableCommand {
     @OptionGroup var rounds: Rounds
     @Option(help: "The isolab executable (default: the one beside this benchmark).") var isolab: String?
     @Option(help: "Another isolab executable (an older build) to measure in the same rounds, for a before/after.") var before: String?
+    @Flag(help: "Then run `isolab container run --timeline` as many times and print each phase's median, and the rest of the process.") var phases = false
 
     func run() async throws {
         let executable = isolab ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path + "/isolab"
@@ -262,6 +263,46 @@ struct CLIStart: AsyncParsableCommand {
             print(ratioLine("isolab --version, now / before", times[1], times[base]))
             print(ratioLine("container run, now / before", times[3], times[base + 1]))
         }
+        if phases { try await printPhases(executable, bare, runs: runs, warmup: warmup) }
+    }
+
+    /// Where `container run`'s time goes, whole process: its own marks
+    /// (`ISOLAB_TRACE_START`: main, parsed, image, layout, instance,
+    /// instance_done, ran) between this benchmark's spawn and the exit it
+    /// saw, and the container's timeline (`--timeline`) inside the instance.
+    func printPhases(_ executable: String, _ bare: BareBackend, runs: Int, warmup: Int) async throws {
+        var traced = bare
+        traced.environment.append("ISOLAB_TRACE_START=1")
+        var spans: [String: [Double]] = [:], order: [String] = []
+        func add(_ name: String, _ ns: Double) {
+            if spans[name] == nil { order.append(name) }
+            spans[name, default: []].append(ns)
+        }
+        for index in 0..<(warmup + runs) {
+            let request = InstanceRequest(.command([executable, "container", "run", "--timeline", "--", "/sbin/isolab-agent", "run", "noop"]),
+                                          timeout: 60, mergeStderr: true)
+            let (whole, outcome) = try await measure(traced, request, from: "spawn_start", to: "exited")
+            guard index >= warmup else { continue }
+            guard let spawned = outcome.timeline["spawn_start"], let exited = outcome.timeline["exited"] else { continue }
+            let marks = [("spawn", spawned)] + StartTrace.marks(in: outcome.output) + [("exit", exited)]
+            guard marks.count == 9 else { throw ValidationError("expected 7 marks from a traced run, got \(marks.map(\.0))") }
+            add("whole process", whole)
+            for (from, to) in zip(marks, marks.dropFirst()) {
+                add("\(from.0) → \(to.0)", Double(to.1) - Double(from.1))
+                if to.0 == "instance_done" {
+                    // The container's own phases, inside `instance → instance_done`.
+                    for line in outcome.output.split(separator: "\n") {
+                        // `cloned           +     3.893 ms   at      3.893 ms`
+                        let words = line.split(separator: " ")
+                        guard words.count == 7, words[1] == "+", words[3] == "ms", words[4] == "at", words[0] != "spawn_start",
+                              let delta = Double(words[2]) else { continue }
+                        add("    container: + \(words[0])", delta * 1e6)
+                    }
+                }
+            }
+        }
+        print("isolab container run --timeline, traced (ISOLAB_TRACE_START), medians:")
+        for name in order { print(describe("  " + name.padding(toLength: 34, withPad: " ", startingAt: 0), spans[name] ?? [])) }
     }
 }
 

@@ -96,7 +96,9 @@ struct ContainerRun: AsyncParsableCommand, WritesLabState {
             throw LabError(.invalidInput, "containers need root (namespaces, mounts, cgroups); run as root, or pass --userns")
         }
         let record = try ContainerImage.resolve(image)
+        StartTrace.mark("image")
         let layout = try CgroupLayout.detectHost()
+        StartTrace.mark("layout")
         let config = record.manifest.config
         var arguments = command.first == "--" ? Array(command.dropFirst()) : command
         if arguments.isEmpty { arguments = config.entrypoint }
@@ -115,7 +117,9 @@ struct ContainerRun: AsyncParsableCommand, WritesLabState {
         var request = InstanceRequest(.command(arguments), output: .terminal, timeout: timeout)
         request.sampleMemory = false
         request.measureDisk = false
+        StartTrace.mark("instance")
         let outcome = try await InstanceRun.run(ContainerBackend(template: template, layout: layout), request)
+        StartTrace.mark("instance_done")
         CleanupRegistry.shared.parkIfInterrupted()
         if timeline {
             FileOutput.standardError("container \(outcome.id): \(outcome.exit.text)\n" + outcome.timeline.render())

@@ -123,24 +123,26 @@ public enum DensityRamp {
         return read == 0 ? nil : Double(total) / 1024 / Double(max(instances.count, 1))
     }
 
-    /// MemAvailable (MiB) once it has stopped moving: within 2 MiB over a
-    /// second (five readings 250 ms apart), for at most `limit` seconds.
-    /// Memory an instance has just returned (the previous trial's VM, a
+    /// MemAvailable (MiB) once it has stopped moving: within 3 MiB over three
+    /// seconds (readings 250 ms apart), for at most `limit` seconds. Memory
+    /// an instance has just returned (the previous trial's VM, a
     /// creation-rate one, an earlier test's browser) need not be back in
-    /// MemFree at once: on this host, a Firecracker guest, the kernel's free
-    /// page reporting holds freed 2 MiB blocks while it reports them to the
-    /// hypervisor and hands them back at about 8 MiB/s (600 MiB freed by one
-    /// process were still 340 MiB short of MemFree a second later). A
-    /// reading taken during that drift makes the next instance's drop look
-    /// smaller than its memory, by as much as had been freed.
+    /// MemFree at once: on this host, a Firecracker guest with free page
+    /// reporting, 400-600 MiB freed by one process were still 340-410 MiB
+    /// short of MemFree just after its exit, and came back in steps of about
+    /// 8 MiB, 0.5-3 s apart. A reading taken during that drift makes the next
+    /// instances' drop look smaller than their memory, by as much as came
+    /// back meanwhile (a second VM's by 70-150 MiB; eight containers' drop
+    /// once read -143 MiB with a one-second window, which a pause in the
+    /// steps had passed).
     static func settledMemAvailable(limit: Double = 90) -> Double {
         let deadline = MonotonicClock.now() + UInt64(limit * 1e9)
         var readings = [Double(MemAvailable.read() ?? 0) / 1024]
         while MonotonicClock.now() < deadline {
             usleep(250_000)
             readings.append(Double(MemAvailable.read() ?? 0) / 1024)
-            let window = readings.suffix(5)
-            if window.count == 5, let high = window.max(), let low = window.min(), high - low < 2 { break }
+            let window = readings.suffix(13)
+            if window.count == 13, let high = window.max(), let low = window.min(), high - low < 3 { break }
         }
         return readings[readings.count - 1]
     }
