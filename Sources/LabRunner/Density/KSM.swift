@@ -20,11 +20,7 @@ enum KSM {
     static func number(_ name: String) -> Int { Int(read(name) ?? "") ?? 0 }
 
     static func write(_ name: String, _ value: String) throws {
-        let fd = open(directory + "/" + name, O_WRONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw LabError.syscall("open \(directory)/\(name)") }
-        defer { close(fd) }
-        let bytes = Array(value.utf8)
-        guard Glibc.write(fd, bytes, bytes.count) == bytes.count else { throw LabError.syscall("write \(value) to \(directory)/\(name)") }
+        try FileSystem.writeControl(directory + "/" + name, value)
     }
 
     static func current() -> Settings? {
