@@ -64,3 +64,14 @@ struct StatisticsTests {
         #expect(generator.next() == 0xE220_A839_7B1D_CDAF)
     }
 }
+
+@Suite("a target read from an interval")
+struct CeilingTests {
+    @Test func positionFlipsAsTheIntervalMovesPastTheCeiling() {
+        #expect(Ceiling.position(of: Interval(lower: 1.5, upper: 1.9, level: 0.95), against: 2) == .below)
+        #expect(Ceiling.position(of: Interval(lower: 1.8, upper: 2.1, level: 0.95), against: 2) == .straddles)
+        #expect(Ceiling.position(of: Interval(lower: 2.1, upper: 2.4, level: 0.95), against: 2) == .above)
+        // The ceiling itself counts as met: "at most 2 ×".
+        #expect(Ceiling.position(of: Interval(lower: 1.9, upper: 2.0, level: 0.95), against: 2) == .below)
+    }
+}

@@ -214,9 +214,11 @@ struct VMStart: AsyncParsableCommand {
 /// against its floor in the same run: `isolab --version` against
 /// `/bin/true`, and `isolab container run` of the agent against `unshare`
 /// + `chroot` of the same agent (and `runc run` of it, where runc is
-/// installed and accepts this host's cgroups).
+/// installed and accepts this host's cgroups). The same container started
+/// from this running process is the floor under any CLI: with /bin/true
+/// added, it says whether the 2 × target is within any CLI's reach here.
 struct CLIStart: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "cli-start", abstract: "isolab's own start, whole process, against /bin/true, unshare and runc.")
+    static let configuration = CommandConfiguration(commandName: "cli-start", abstract: "isolab's own start, whole process, against /bin/true, unshare, runc and the same container in process.")
     @OptionGroup var rounds: Rounds
     @Option(help: "The isolab executable (default: the one beside this benchmark).") var isolab: String?
     @Option(help: "Another isolab executable (an older build) to measure in the same rounds, for a before/after.") var before: String?
@@ -243,20 +245,42 @@ struct CLIStart: AsyncParsableCommand {
             commands.append(("before: isolab container run, noop", [before, "container", "run", "--", "/sbin/isolab-agent", "run", "noop"]))
         }
         defer { runc?.remove() }
+        // The floor under any CLI: the same container (default capabilities
+        // and seccomp, no limits) started from this running process, from the
+        // call to its return after teardown.
+        let capabilities = try Capabilities.set(adding: [], dropping: []).mask
+        let inProcess = ContainerBackend(rootfs: image.rootfs, limits: .init(), layout: try CgroupLayout.detectHost(), capabilities: capabilities)
         var times: [[Double]] = Array(repeating: [], count: commands.count)
+        var runtime: [Double] = []
         let (runs, warmup) = (rounds.runs ?? 20, rounds.warmup ?? 3)
         for index in 0..<(warmup + runs) {
             for (position, command) in commands.enumerated() {
                 let (span, _) = try await measure(bare, InstanceRequest(.command(command.1), timeout: 60), from: "spawn_start", to: "exited")
                 if index >= warmup { times[position].append(span) }
             }
+            var request = InstanceRequest(.command(["/sbin/isolab-agent", "run", "noop"]), timeout: 60)
+            request.sampleMemory = false
+            request.measureDisk = false
+            let called = MonotonicClock.now()
+            let outcome = try await InstanceRun.run(inProcess, request)
+            let returned = MonotonicClock.now()
+            guard outcome.exit.code == 0 else { throw ValidationError("in-process container failed: \(outcome.exit.text); \(outcome.tail())") }
+            if index >= warmup { runtime.append(Double(returned - called)) }
         }
         print("cgroups: \(Doctor.hostFacts(vm: false).cgroupMode ?? "?")\(Doctor.hostFacts(vm: false).cgroupFavorDynmods == true ? " with favordynmods" : "")")
         for (position, command) in commands.enumerated() {
             print(describe(command.0.padding(toLength: 34, withPad: " ", startingAt: 0), times[position]))
         }
         print(ratioLine("isolab --version / true", times[1], times[0]))
+        print(describe("the same container, in process".padding(toLength: 34, withPad: " ", startingAt: 0), runtime))
         print(ratioLine("container run / unshare + chroot", times[3], times[2]))
+        print(ratioLine("in-process container / unshare", runtime, times[2]))
+        // A CLI costs at least a process that starts and exits: the
+        // container from a running process plus /bin/true, round by round.
+        let floor = zip(runtime, times[0]).map { $0 + $1 }
+        print(ratioLine("(in-process + true) / unshare", floor, times[2]))
+        print(describe("the CLI's own share (paired)".padding(toLength: 34, withPad: " ", startingAt: 0), zip(times[3], runtime).map { $0 - $1 }))
+        print(targetLine(ceiling: 2, whole: Bootstrap.ratioOfMedians(times[3], times[2]), floor: Bootstrap.ratioOfMedians(floor, times[2])))
         if runc != nil { print(ratioLine("container run / runc run", times[3], times[4])) }
         if before != nil {
             let base = runc != nil ? 5 : 4
@@ -304,6 +328,27 @@ struct CLIStart: AsyncParsableCommand {
         print("isolab container run --timeline, traced (ISOLAB_TRACE_START), medians:")
         for name in order { print(describe("  " + name.padding(toLength: 34, withPad: " ", startingAt: 0), spans[name] ?? [])) }
     }
+}
+
+/// The target `container run` ≤ `ceiling` × unshare, read from intervals:
+/// whether it is met, and whether a CLI costing nothing beyond /bin/true
+/// over the same container runtime could meet it on this host.
+func targetLine(ceiling: Double, whole: Interval?, floor: Interval?) -> String {
+    guard let whole, let floor else { return "target: n/a" }
+    let target = String(format: "container run ≤ %.0f × unshare", ceiling)
+    let met: String
+    switch Ceiling.position(of: whole, against: ceiling) {
+    case .below: met = "met"
+    case .straddles: met = "undecided (its interval contains the target)"
+    case .above: met = "not met"
+    }
+    let reach: String
+    switch Ceiling.position(of: floor, against: ceiling) {
+    case .below: reach = "within reach of a CLI over this runtime"
+    case .straddles: reach = "at the edge: only a CLI costing about nothing beyond /bin/true could meet it"
+    case .above: reach = "out of reach of any CLI over this runtime on this host"
+    }
+    return "\(target): \(met); \(reach)"
 }
 
 /// A throw-away OCI bundle of the image for `runc run`, or nil where runc
