@@ -30,11 +30,12 @@ struct Report: ParsableCommand {
             formats.append(value)
         }
         let stored = try RunResults.load(file: results)
+        let directory = out ?? String(results[..<(results.lastIndex(of: "/") ?? results.startIndex)]).ifEmpty(".")
+        try ReportWriter.checkDestination(directory)
         let loaded = stored.summarizedFromTrials()
         if !stored.hasSameSummary(as: loaded) {
             FileOutput.standardError("isolab: the summary stored in \(results) disagrees with its trials' samples; every figure here is computed from the samples\n")
         }
-        let directory = out ?? String(results[..<(results.lastIndex(of: "/") ?? results.startIndex)]).ifEmpty(".")
         try ReportWriter.write(loaded, to: directory, formats: formats.filter { $0 != .text })
         if formats.contains(.text) { FileOutput.standardOutput(TextReport.render(loaded)) }
     }

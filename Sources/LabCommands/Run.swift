@@ -74,7 +74,12 @@ struct Run: AsyncParsableCommand, WritesLabState {
                 }
                 return kind
             }
+            guard options.backends?.isEmpty == false else {
+                throw LabError(.invalidInput, "--backends names no backend; give a comma-separated list of: \(Scenario.BackendKind.acceptedList)")
+            }
         }
+        // Where the reports go is checked before the trials, not after them.
+        try ReportWriter.checkDestination(out ?? "reports")
         CleanupRegistry.shared.installSignalHandlers(onSignal: { _ in })
         let terminal = isatty(2) == 1
         // One run at a time per $ISOLAB_HOME: two would share the two cores

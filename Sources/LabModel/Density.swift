@@ -97,9 +97,15 @@ public struct DensityRun: Codable, Sendable {
         /// `concurrency` instances started at once while `n` run: per second, launch to the last READY.
         public var creationRatePerS: Double?
         public var memAvailableMiB: Double
+        /// Whether MemAvailable had stopped moving when it was read (within
+        /// 3 MiB over 3 s); false when the wait for that ran out, and the
+        /// drop then carries the host's own drift. nil in results written
+        /// before this was recorded.
+        public var memAvailableSettled: Bool?
 
         public init(n: Int, memAvailableDropPerInstanceMiB: Double, pssPerInstanceMiB: Double, idleCPUPerInstanceMsPerS: Double,
-                    creationRatePerS: Double?, memAvailableMiB: Double, pssAnonPerInstanceMiB: Double? = nil) {
+                    creationRatePerS: Double?, memAvailableMiB: Double, pssAnonPerInstanceMiB: Double? = nil, memAvailableSettled: Bool? = nil) {
+            self.memAvailableSettled = memAvailableSettled
             self.n = n
             self.memAvailableDropPerInstanceMiB = memAvailableDropPerInstanceMiB
             self.pssPerInstanceMiB = pssPerInstanceMiB
@@ -149,6 +155,12 @@ public struct DensityRun: Codable, Sendable {
     /// TCG's translation-buffer size the VMs ran with (MiB), nil for containers or KVM.
     public var tbCacheMiB: Int?
     public var memTotalMiB: Double
+    /// Whether MemAvailable had stopped moving before the first instance
+    /// (the baseline every drop is taken from); nil in older results.
+    public var baselineSettled: Bool?
+    /// The most instances the ramp was allowed (scenario and command line);
+    /// nil in older results.
+    public var maxInstances: Int?
 
     public struct StartLatency: Codable, Sendable {
         public var running: Int
@@ -160,7 +172,8 @@ public struct DensityRun: Codable, Sendable {
     }
 
     public init(backend: BackendKind, startLatencies: [StartLatency], steps: [Step], stoppedBecause: String, complete: Bool,
-                ksm: KSM?, tbCacheMiB: Int?, memTotalMiB: Double) {
+                ksm: KSM?, tbCacheMiB: Int?, memTotalMiB: Double, baselineSettled: Bool? = nil) {
+        self.baselineSettled = baselineSettled
         self.backend = backend
         self.startLatencies = startLatencies
         self.steps = steps
@@ -171,12 +184,19 @@ public struct DensityRun: Codable, Sendable {
         self.memTotalMiB = memTotalMiB
     }
 
+    /// Whether a step's MemAvailable drop was read while MemAvailable (the
+    /// step's own reading or the baseline) was still moving.
+    public func dropIsUnsettled(_ step: Step) -> Bool {
+        step.memAvailableSettled == false || baselineSettled == false
+    }
+
     /// How many instances of this size fit in the host's memory, by memory
     /// alone, from the last step's MemAvailable drop per instance; nil when
     /// that drop is within the host's own churn (under half the PSS, or
-    /// none: a few containers), where no extrapolation is honest.
+    /// none: a few containers) or was read while MemAvailable still moved,
+    /// where no extrapolation is honest.
     public var extrapolatedFit: Int? {
-        guard let last = steps.last, last.memAvailableDropPerInstanceMiB > 0,
+        guard let last = steps.last, !dropIsUnsettled(last), last.memAvailableDropPerInstanceMiB > 0,
               last.memAvailableDropPerInstanceMiB >= 0.5 * last.pssPerInstanceMiB else { return nil }
         return Int(memTotalMiB / last.memAvailableDropPerInstanceMiB)
     }
@@ -208,8 +228,17 @@ public struct NeighbourRun: Codable, Sendable {
     public var limits: String
     public var neighbour: String
     public var errors: [String]
+    /// The control: how many CPUs the neighbour kept busy during each victim
+    /// run (its processes' utime + stime over the run's wall time), by
+    /// condition ("unlimited", "limited"); nil in older results.
+    public var neighbourCPUs: [String: [Double]]?
 
-    public init(backend: BackendKind, metrics: [Metric], limits: String, neighbour: String, errors: [String]) {
+    /// An unlimited neighbour that kept less than half a CPU busy tested nothing.
+    public static let busyEnoughCPUs = 0.5
+
+    public init(backend: BackendKind, metrics: [Metric], limits: String, neighbour: String, errors: [String],
+                neighbourCPUs: [String: [Double]]? = nil) {
+        self.neighbourCPUs = neighbourCPUs
         self.backend = backend
         self.metrics = metrics
         self.limits = limits

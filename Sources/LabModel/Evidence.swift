@@ -85,9 +85,14 @@ public struct CgroupEvidence: Codable, Sendable, Equatable {
         public var pidsPeak: Int?
         /// Forks the limit refused (`pids.events` max).
         public var forksRefused: Int?
+        /// The control: the most processes the same fork bomb held without
+        /// the limit (it must pass the limit, or the limit proved nothing);
+        /// nil in older results.
+        public var pidsControlPeak: Int?
 
         public init(memoryLimitMiB: Int, allocationMiB: Int, limitedExit: String, oomKills: Int?, peakMiB: Double?, controlExit: String,
-                    pidsLimit: Int, pidsPeak: Int?, forksRefused: Int?) {
+                    pidsLimit: Int, pidsPeak: Int?, forksRefused: Int?, pidsControlPeak: Int? = nil) {
+            self.pidsControlPeak = pidsControlPeak
             self.memoryLimitMiB = memoryLimitMiB
             self.allocationMiB = allocationMiB
             self.limitedExit = limitedExit
@@ -147,8 +152,13 @@ public struct CgroupEvidence: Codable, Sendable, Equatable {
         /// The cgroup file it read.
         public var instrument: String
         public var tolerance: Double
+        /// The control: the same instrument on a container whose agent sat
+        /// idle as long; it must read far less, or the instrument does not
+        /// tell work from none. nil in older results.
+        public var idleCgroupMs: Double?
 
-        public init(cgroupMs: Double, agentMs: Double, instrument: String, tolerance: Double) {
+        public init(cgroupMs: Double, agentMs: Double, instrument: String, tolerance: Double, idleCgroupMs: Double? = nil) {
+            self.idleCgroupMs = idleCgroupMs
             self.cgroupMs = cgroupMs
             self.agentMs = agentMs
             self.instrument = instrument
@@ -211,6 +221,8 @@ public struct EscapeProbe: Codable, Sendable, Equatable {
         case escaped
         /// The host itself refuses it (or lacks it): a refusal inside proves nothing.
         case inconclusive
+        /// No result on one side (the probe's agent ended before it): nothing to read.
+        case notRun
     }
 
     public var name: String
@@ -244,6 +256,8 @@ public struct EscapeProbe: Codable, Sendable, Equatable {
     }
 
     public var status: Status {
+        // A missing result is recorded as a negative errno.
+        guard outside >= 0, inside >= 0 else { return .notRun }
         guard allowed(outside) else { return .inconclusive }
         return allowed(inside) ? .escaped : .refused
     }

@@ -97,8 +97,13 @@ public enum Claims {
         let accelerator = data.accelerators(vmKind)
         enum Order { case containerFirst, vmFirst, unclear }
         let order: Order = interval.map { $0.lower > 1 ? .containerFirst : ($0.upper < 1 ? .vmFirst : .unclear) } ?? .unclear
-        let vmInMinutes = vm >= 60_000
-        let containerInSeconds = container < 60_000
+        // The scale from each median's interval, not the median alone: "minutes"
+        // once the VM's interval lies at or past a minute, "seconds" while the
+        // container's lies below it.
+        let (vmMedian, containerMedian) = (Bootstrap.median(v, seed: data.seed), Bootstrap.median(c, seed: data.seed))
+        let vmInMinutes = vmMedian.map { $0.lower >= 60_000 } ?? false
+        let vmNotMinutes = vmMedian.map { $0.upper < 60_000 } ?? false
+        let containerInSeconds = containerMedian.map { $0.upper < 60_000 } ?? false
         let verdict: Claim.Verdict
         var prose = "Medians of \(data.counts(containerKind)) and \(data.counts(vmKind)), launch to READY"
             + (containerKind.isFullOS ? " (READY: the agent's service, once systemd has reached multi-user.target). " : ". ")
@@ -109,9 +114,13 @@ public enum Claims {
             if vmInMinutes && containerInSeconds {
                 verdict = .holds
                 prose += ", and the scale holds too: the VM took minutes."
-            } else {
+            } else if vmNotMinutes || (vmInMinutes && !containerInSeconds && containerMedian.map({ $0.lower >= 60_000 }) == true) {
                 verdict = .partlyHolds
-                prose += "; the scale does not: the container took \(Format.duration(container)) and the VM \(Format.duration(vm)), not minutes."
+                prose += "; the scale does not: the container took \(Format.duration(container)) and the VM \(Format.duration(vm))"
+                    + (vmNotMinutes ? ", not minutes." : ", the container minutes too.")
+            } else {
+                verdict = .inconclusive
+                prose += "; the scale is not established: the interval of the VM's median (or the container's) holds one minute."
             }
         case .vmFirst:
             verdict = .doesNotHold
@@ -121,7 +130,7 @@ public enum Claims {
             prose += interval == nil ? ": too few trials for an interval." : ": the interval includes 1, the order is not established."
         }
         if accelerator.contains(.tcg) {
-            prose += " The VM ran under TCG (software emulation): with KVM the same guest boots several times faster; these are not KVM figures."
+            prose += " The VM ran under TCG (software emulation): these are not KVM figures."
         } else if accelerator == [.kvm] {
             prose += " The VM ran under KVM."
         }
@@ -161,7 +170,11 @@ public enum Claims {
         }
         if vm.tbCacheMiB != nil || data.accelerators(.vm).contains(.tcg) { prose += " The VMs ran under TCG: their memory includes its translation buffer." }
         let verdict: Claim.Verdict
-        if !many {
+        if !many && [container, vm].contains(where: { ($0.maxInstances ?? 2) < 2 }) {
+            // A ramp told to stop at one asked nothing about "many".
+            verdict = .notMeasured
+            prose = "A ramp was configured to stop at one instance (max_instances), so \"many at once\" was not tried. " + prose
+        } else if !many {
             verdict = .doesNotHold
             prose = "Fewer than two instances ran at once. " + prose
         } else if let interval, interval.lower > 1 {
@@ -204,10 +217,19 @@ public enum Claims {
         }
         let verdict: Claim.Verdict
         var prose = "The neighbour: \(run.neighbour); its limits: \(run.limits). "
-        if unlimited.isEmpty {
+        // The control: a neighbour that was not busy disturbs nothing and proves nothing.
+        let busy = run.neighbourCPUs?["unlimited"].flatMap { $0.isEmpty ? nil : Statistics.median($0) }
+        if let busy { prose += String(format: "While the victim ran, the unlimited neighbour kept %.2f CPUs busy (median). ", busy) }
+        if let limitedBusy = run.neighbourCPUs?["limited"], !limitedBusy.isEmpty {
+            prose += String(format: "The limited one %.2f. ", Statistics.median(limitedBusy))
+        }
+        if unlimited.isEmpty, let busy, busy < NeighbourRun.busyEnoughCPUs {
+            verdict = .inconclusive
+            prose += String(format: "Under %.1f CPU: the neighbour was not busy enough for an undisturbed victim to mean anything.", NeighbourRun.busyEnoughCPUs)
+        } else if unlimited.isEmpty {
             verdict = .holds
-            prose += "No victim metric was more than 5 % slower beside it, beyond noise, even without limits: each container is still a cgroup of its own "
-                + "with the default CPU weight, and the scheduler shares the CPUs between groups, not processes, so a neighbour's many busy processes share its half."
+            prose += "No victim metric was more than 5 % slower beside it, beyond noise, even without limits. The likely reason: each container is "
+                + "a cgroup of its own with the default CPU weight, and the scheduler shares the CPUs between groups, not processes."
         } else if limited.isEmpty {
             verdict = .partlyHolds
             prose += "Without limits it disturbs the victim (\(unlimited.joined(separator: ", ")) more than 5 % slower, beyond noise); with limits it does not: the isolation is the cgroups', not the namespaces'."
@@ -304,7 +326,11 @@ public enum Claims {
             evidence += String(format: "the rest, %.1f MiB, is the image's files packed as an initramfs (%.1f MiB as a tree for the container). ",
                                vmImage - kernel, containerImage)
         }
-        evidence += "Neither writes its working state to disk here (tmpfs), so what each instance adds is small on both sides."
+        if let volume = data.results.environment.volume {
+            evidence += "Each instance had a volume (\(volume)): what it adds counts the volume's allocated blocks on both sides."
+        } else {
+            evidence += "Neither writes its working state to disk here (tmpfs), so what each instance adds is small on both sides."
+        }
         return Claim(id: "disk", statement: statement, measured: measured, verdict: verdict, evidence: evidence)
     }
 
@@ -379,15 +405,19 @@ public enum Claims {
         let refused = evidence.probes.filter { $0.status == .refused }
         let escaped = evidence.probes.filter { $0.status == .escaped }
         let blind = evidence.probes.filter { $0.status == .inconclusive }
-        let verdict: Claim.Verdict = !escaped.isEmpty ? .doesNotHold : (refused.isEmpty ? .inconclusive : .holds)
+        let unrun = evidence.probes.filter { $0.status == .notRun }
+        // A suite that did not finish on both sides proves no "holds": what it skipped may be a way out.
+        let verdict: Claim.Verdict = !escaped.isEmpty ? .doesNotHold : (refused.isEmpty || !unrun.isEmpty ? .inconclusive : .holds)
         var measured = "\(refused.count) probes refused inside, each allowed on the host as root"
         if !escaped.isEmpty { measured += "; ESCAPED: " + escaped.map { "\($0.name) (\($0.insideText))" }.joined(separator: ", ") }
         if !blind.isEmpty {
             measured += "; \(blind.count) inconclusive, not allowed on the host either: " + blind.map { "\($0.name) (\($0.outsideText))" }.joined(separator: ", ")
         }
+        if !unrun.isEmpty {
+            measured += "; \(unrun.count) without a result (the probes ended early): " + unrun.map { "\($0.name) (host: \($0.outsideText); inside: \($0.insideText))" }.joined(separator: ", ")
+        }
         return Claim(id: "escape", statement: statement, measured: measured, verdict: verdict,
-                     evidence: "The agent's escape probes (mknod of a host device, writing /proc, mount, modules, kexec, open_by_handle_at, bpf, "
-                        + "perf_event_open, keyctl, a user namespace, ptrace, the chroot escape, TIOCSTI), each harmless by construction, "
+                     evidence: "The agent's escape probes (\(evidence.probes.map(\.name).joined(separator: ", "))), each harmless by construction, "
                         + "inside a container (seccomp \(evidence.seccomp); \(evidence.devices)) and, as the positive control, as root on the host "
                         + "(the chroot escape in a plain chroot). A refusal inside counts only where the control was allowed.")
     }
@@ -412,11 +442,14 @@ public enum Claims {
             let peakWithin = limit.peakMiB.map { $0 <= Double(limit.memoryLimitMiB) * 1.02 } ?? false
             let controlCompleted = limit.controlExit == "exited with 0"
             let pidsHeld = (limit.pidsPeak ?? Int.max) <= limit.pidsLimit && (limit.forksRefused ?? 0) > 0
+            // The fork bomb's control: without the limit it must pass it.
+            let pidsShown = limit.pidsControlPeak.map { $0 > limit.pidsLimit } ?? true
             let measured = "\(limit.allocationMiB) MiB under a \(limit.memoryLimitMiB) MiB limit: \(limit.limitedExit), OOM kills \(limit.oomKills.map(String.init) ?? "?"), "
                 + "peak \(limit.peakMiB.map { String(format: "%.1f MiB", $0) } ?? "?"); without the limit: \(limit.controlExit). "
                 + "Fork bomb under pids.max \(limit.pidsLimit): at most \(limit.pidsPeak.map(String.init) ?? "?") processes, \(limit.forksRefused.map(String.init) ?? "?") forks refused"
+                + (limit.pidsControlPeak.map { "; without the limit: \($0)" } ?? "")
             let verdict: Claim.Verdict
-            if !controlCompleted {
+            if !controlCompleted || !pidsShown {
                 verdict = .inconclusive
             } else {
                 let parts = [killed && peakWithin, pidsHeld]
@@ -425,7 +458,9 @@ public enum Claims {
             return Claim(id: "cgroup.limit", statement: statement, measured: measured, verdict: verdict,
                          evidence: "The OOM-kill counter (\(evidence.mode == "v2" ? "memory.events oom_kill" : "memory.oom_control oom_kill")) and the group's peak, "
                             + "against the same allocation in an unlimited container as the control" + (controlCompleted ? " (it completed)" : " (it did not complete: the probe proves nothing)")
-                            + "; pids counted while the fork bomb ran, and pids.events max.")
+                            + "; pids counted while the fork bomb ran, and pids.events max"
+                            + (limit.pidsControlPeak == nil ? " (these results have no run of the bomb without the limit)."
+                               : ", against the same bomb without the limit" + (pidsShown ? "." : " (it stayed within the limit: the limit proved nothing).")))
         }
     }
 
@@ -458,12 +493,18 @@ public enum Claims {
         let statement = "cgroups account for what each container uses."
         return cgroupClaim(data, "cgroup.account", statement, "account") { evidence in
             guard let a = evidence.account else { return nil }
-            let verdict: Claim.Verdict = abs(a.ratio - 1) <= a.tolerance ? .holds : .doesNotHold
+            // The control: the idle group must read a small fraction of the busy one's.
+            let discriminates = a.idleCgroupMs.map { $0 < 0.1 * a.cgroupMs } ?? true
+            let verdict: Claim.Verdict = !discriminates || a.agentMs < 100 ? .inconclusive : (abs(a.ratio - 1) <= a.tolerance ? .holds : .doesNotHold)
             return Claim(id: "cgroup.account", statement: statement,
-                         measured: String(format: "the group's CPU time %.0f ms, the agent's own %.0f ms (%.3f ×)", a.cgroupMs, a.agentMs, a.ratio),
+                         measured: String(format: "the group's CPU time %.0f ms, the agent's own %.0f ms (%.3f ×)", a.cgroupMs, a.agentMs, a.ratio)
+                            + (a.idleCgroupMs.map { String(format: "; an idle container's %.1f ms", $0) } ?? ""),
                          verdict: verdict,
                          evidence: "\(a.instrument) of a container whose only process ran the cpu workload, against the CPU time the agent measured for itself "
-                            + "(getrusage, itself and its children, on its DONE line); within ± \(Int(a.tolerance * 100)) % counts as agreeing.")
+                            + "(getrusage, itself and its children, on its DONE line); within ± \(Int(a.tolerance * 100)) % counts as agreeing. "
+                            + (a.idleCgroupMs == nil ? "These results have no idle control. "
+                               : "The control: the same instrument on a container idle as long must read under a tenth of it" + (discriminates ? ". " : " (it did not: inconclusive). "))
+                            + (a.agentMs < 100 ? "The agent's own time, under 100 ms, is too little to compare." : ""))
         }
     }
 

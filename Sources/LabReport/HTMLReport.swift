@@ -219,7 +219,8 @@ extension HTMLReport {
         for run in runs {
             for step in run.steps {
                 let rate = step.creationRatePerS.map { String(format: "%.3g instances/s", $0) } ?? "-"
-                html += "<tr><td>\(e(run.backend.rawValue))</td><td>\(step.n)</td><td>\(e(Format.mib(step.memAvailableDropPerInstanceMiB)))</td>"
+                let drop = Format.mib(step.memAvailableDropPerInstanceMiB) + (run.dropIsUnsettled(step) ? " (MemAvailable still moving)" : "")
+                html += "<tr><td>\(e(run.backend.rawValue))</td><td>\(step.n)</td><td>\(e(drop))</td>"
                     + "<td>\(e(Format.mib(step.pssPerInstanceMiB)))</td><td>\(e(String(format: "%.3g ms/s", step.idleCPUPerInstanceMsPerS)))</td><td>\(e(rate))</td></tr>\n"
             }
         }
@@ -228,6 +229,8 @@ extension HTMLReport {
             var line = "\(run.backend.rawValue): stopped because \(run.stoppedBecause)"
             if let fit = run.extrapolatedFit {
                 line += "; by memory alone (the last step's MemAvailable drop), about \(fit) would fill this host's \(Format.mib(run.memTotalMiB))"
+            } else if let last = run.steps.last, run.dropIsUnsettled(last) {
+                line += "; MemAvailable was still moving when the drop was read (no 3 s of calm within 90 s): no extrapolation"
             } else {
                 line += "; the MemAvailable drop is within the host's own churn: no extrapolation"
             }
@@ -280,7 +283,11 @@ extension HTMLReport {
         }
         html += "<ul>\n"
         for run in runs {
-            html += "<li>\(e("\(run.backend.rawValue): the neighbour is \(run.neighbour); limited: \(run.limits)"))</li>\n"
+            var busy = ""
+            for condition in ["unlimited", "limited"] {
+                if let cpus = run.neighbourCPUs?[condition], !cpus.isEmpty { busy += String(format: "; %@, it kept %.2f CPUs busy (median)", condition, Statistics.median(cpus)) }
+            }
+            html += "<li>\(e("\(run.backend.rawValue): the neighbour is \(run.neighbour); limited: \(run.limits)\(busy)"))</li>\n"
             for error in run.errors { html += "<li class=\"warn\">\(e(error))</li>\n" }
         }
         return html + "</ul>\n"

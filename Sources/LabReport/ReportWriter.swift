@@ -15,6 +15,30 @@ public enum ReportWriter {
 
     /// Writes the chosen formats; returns the paths written.
     @discardableResult
+    /// Whether reports can be written to `directory` (created if missing),
+    /// checked before the work that produces them: an existing file in its
+    /// place, or an ancestor that cannot be written, is bad input (exit 2).
+    /// Nothing is created.
+    public static func checkDestination(_ directory: String, option: String = "--out") throws {
+        let files = FileManager.default
+        var path = directory
+        while true {
+            var isDirectory: ObjCBool = false
+            if files.fileExists(atPath: path, isDirectory: &isDirectory) {
+                guard isDirectory.boolValue else {
+                    throw LabError(.invalidInput, "\(option) \(directory): \(path) is a file, not a directory; name a directory (it is created if missing)")
+                }
+                guard files.isWritableFile(atPath: path) else {
+                    throw LabError(.invalidInput, "\(option) \(directory): \(path) cannot be written; name a directory you can write to")
+                }
+                return
+            }
+            // The nearest ancestor that exists decides.
+            guard let slash = path.lastIndex(of: "/") else { path = "."; continue }
+            path = slash == path.startIndex ? "/" : String(path[..<slash])
+        }
+    }
+
     public static func write(_ results: RunResults, to directory: String, formats: [Format]) throws -> [String] {
         let results = results.summarizedFromTrials()
         do {

@@ -34,7 +34,7 @@ public enum TextReport {
         }
         for run in results.density ?? [] {
             guard let last = run.steps.last else { continue }
-            lines.append("density \(run.backend.rawValue): \(last.n) at once, \(Format.mib(last.pssPerInstanceMiB)) PSS and \(Format.mib(last.memAvailableDropPerInstanceMiB)) of MemAvailable each; stopped: \(run.stoppedBecause)")
+            lines.append("density \(run.backend.rawValue): \(last.n) at once, \(Format.mib(last.pssPerInstanceMiB)) PSS and \(Format.mib(last.memAvailableDropPerInstanceMiB)) of MemAvailable each\(run.dropIsUnsettled(last) ? " (MemAvailable still moving)" : ""); stopped: \(run.stoppedBecause)")
             if let ksm = run.ksm {
                 lines.append("density \(run.backend.rawValue) with KSM: PSS per instance \(Format.mib(ksm.pssPerInstanceOffMiB)) -> \(Format.mib(ksm.pssPerInstanceOnMiB)), pages_sharing \(ksm.pagesSharing)")
             }

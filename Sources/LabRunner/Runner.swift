@@ -288,7 +288,9 @@ public struct Runner {
             for backend in backends where [.container, .vm, .systemContainer, .osVM].contains(backend) {
                 if CleanupRegistry.shared.interrupted != nil { break }
                 progress("density: \(backend.rawValue), up to \(density.maxInstances) instances at once (budget \(Int(density.budgetSeconds)) s)", false)
-                let run = await DensityRamp.run(DensityRamp.Context(backend: trialBackends[backend]!, settings: density, tbCacheMiB: scenario.vm.tbCacheMiB,
+                // The translation buffer is TCG's: recorded only for guests that ran under it.
+                let tcg = (trialBackends[backend] as? VMBackend)?.accelerator == .tcg
+                let run = await DensityRamp.run(DensityRamp.Context(backend: trialBackends[backend]!, settings: density, tbCacheMiB: tcg ? scenario.vm.tbCacheMiB : nil,
                                                                     progress: { progress("density: " + $0, true) }))
                 progress("density: \(backend.rawValue) stopped: \(run.stoppedBecause)", false)
                 densityRuns.append(run)

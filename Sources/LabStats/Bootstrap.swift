@@ -20,9 +20,14 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
 
 /// Percentile bootstrap confidence intervals.
 public enum Bootstrap {
-    /// Interval for the median of `values`.
+    /// The fewest values a group needs for an interval. One value resamples
+    /// to itself, an interval of width zero that would decide any verdict;
+    /// two give the span between them. Below this there is no interval.
+    public static let minimumCount = 2
+
+    /// Interval for the median of `values`; nil with fewer than `minimumCount`.
     public static func median(_ values: [Double], level: Double = 0.95, resamples: Int = 2000, seed: UInt64 = 1) -> Interval? {
-        guard !values.isEmpty else { return nil }
+        guard values.count >= minimumCount else { return nil }
         var generator = SeededGenerator(seed: seed)
         var estimates: [Double] = []
         estimates.reserveCapacity(resamples)
@@ -35,11 +40,12 @@ public enum Bootstrap {
     }
 
     /// Interval for median(numerator) / median(denominator), resampling each
-    /// group independently (the groups are separate trials).
+    /// group independently (the groups are separate trials); nil when either
+    /// has fewer than `minimumCount` values.
     public static func ratioOfMedians(
         _ numerator: [Double], _ denominator: [Double], level: Double = 0.95, resamples: Int = 2000, seed: UInt64 = 1
     ) -> Interval? {
-        guard !numerator.isEmpty, !denominator.isEmpty else { return nil }
+        guard numerator.count >= minimumCount, denominator.count >= minimumCount else { return nil }
         var generator = SeededGenerator(seed: seed)
         var estimates: [Double] = []
         estimates.reserveCapacity(resamples)

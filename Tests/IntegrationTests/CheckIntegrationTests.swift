@@ -49,6 +49,8 @@ struct CgroupCheckIntegrationTests {
         let a = try await CgroupCheck.account(try checkContext())
         #expect(a.agentMs > 500, "the cpu workload ran for about a second: \(a.agentMs) ms")
         #expect(abs(a.ratio - 1) <= a.tolerance, "cgroup \(a.cgroupMs) ms, agent \(a.agentMs) ms")
+        // The control: an idle container reads a small fraction of it.
+        #expect(a.idleCgroupMs.map { $0 < 0.1 * a.cgroupMs } == true, "idle: \(a.idleCgroupMs.map { "\($0) ms" } ?? "nothing")")
     }
 
     @Test func limitAndFreezeAreMeasuredWithTheirControls() async throws {
@@ -57,6 +59,7 @@ struct CgroupCheckIntegrationTests {
         #expect(limit.limitedExit == "killed by the memory limit (32 MiB)" && (limit.oomKills ?? 0) >= 1)
         #expect(limit.controlExit == "exited with 0")
         #expect((limit.pidsPeak ?? 99) <= limit.pidsLimit && (limit.forksRefused ?? 0) > 0)
+        #expect((limit.pidsControlPeak ?? 0) > limit.pidsLimit, "without the limit the bomb held \(limit.pidsControlPeak.map(String.init) ?? "?")")
         let freeze = try await CgroupCheck.freeze(context)
         #expect(freeze.countBefore > 0 && freeze.countFrozen == freeze.countAfterHold && freeze.countAfterThaw > freeze.countAfterHold)
     }

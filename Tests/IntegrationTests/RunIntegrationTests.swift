@@ -112,6 +112,20 @@ struct RunIntegrationTests {
         try FileSystem.writeAtomically(wrongSchema, text: "{\"schema_version\": 0}")
         let report = try HostCommand.run(try isolabExecutable(), ["report", wrongSchema])
         #expect(report.status == 2 && report.stderr.contains("schema_version 0; this lab reads \(RunResults.currentSchemaVersion)"))
+        // Where the reports go is checked before any trial: a file in the way, or no backend at all.
+        let quick = packageRoot + "/scenarios/quick.yaml"
+        let blocked = home.path + "/a-file"
+        try FileSystem.writeAtomically(blocked, text: "x\n")
+        for out in [blocked, blocked + "/sub"] {
+            let run = try HostCommand.run(try isolabExecutable(), ["run", quick, "--out", out])
+            #expect(run.status == 2 && run.stderr == "isolab: --out \(out): \(blocked) is a file, not a directory; name a directory (it is created if missing)\n", "\(run.stderr)")
+            #expect(!run.stdout.contains("trial"))
+        }
+        let none = try HostCommand.run(try isolabExecutable(), ["run", quick, "--backends", ",", "--out", home.path + "/y"])
+        #expect(none.status == 2 && none.stderr.contains("--backends names no backend"), "\(none.stderr)")
+        #expect(!FileSystem.exists(home.path + "/y"))
+        let reportOut = try HostCommand.run(try isolabExecutable(), ["report", packageRoot + "/reports/sample/results.json", "--out", blocked])
+        #expect(reportOut.status == 2 && reportOut.stderr.contains("is a file, not a directory"), "\(reportOut.stderr)")
     }
 
     /// Two runs at once in one ISOLAB_HOME: the second fails at once with

@@ -95,6 +95,33 @@ struct StartupClaimTests {
         #expect(run.claim("startup").verdict == .holds)
     }
 
+    /// The scale is read from the VM median's interval: a median past a
+    /// minute whose interval still holds one minute decides nothing.
+    @Test func aMedianJustPastAMinuteWithAWideIntervalIsInconclusive() {
+        var run = Synthetic()
+        run.add(.container, "startup", "ready", around(400))
+        run.add(.vm, "startup", "ready", around(61_000, spread: 0.3))
+        let claim = run.claim("startup")
+        #expect(claim.verdict == .inconclusive && claim.evidence.contains("the scale is not established"), "\(claim)")
+        var tight = Synthetic()
+        tight.add(.container, "startup", "ready", around(400))
+        tight.add(.vm, "startup", "ready", around(61_000, spread: 0.01))
+        #expect(tight.claim("startup").verdict == .holds)
+    }
+
+    /// One trial each resamples to itself: no interval, no verdict.
+    @Test func oneTrialEachGivesNoIntervalAndNoVerdict() {
+        var run = Synthetic()
+        run.add(.container, "startup", "ready", [40])
+        run.add(.vm, "startup", "ready", [5400])
+        let claim = run.claim("startup")
+        #expect(claim.verdict == .inconclusive && claim.evidence.contains("too few trials"), "\(claim)")
+        var two = Synthetic()
+        two.add(.container, "startup", "ready", around(40, count: 2))
+        two.add(.vm, "startup", "ready", around(5400, count: 2))
+        #expect(two.claim("startup").verdict == .partlyHolds)
+    }
+
     /// The notes' own case, its own row: a whole OS both ways.
     @Test func theWholeOSRowFollowsTheWholeOSBackendsAndFlips() {
         var run = Synthetic()
@@ -188,7 +215,11 @@ struct ResourceClaimTests {
         run.add(.vm, "resources", "disk_instance", [8], unit: "KiB")
         let claim = run.claim("disk")
         #expect(claim.verdict == .holds)
-        #expect(claim.evidence.contains("structural"))
+        #expect(claim.evidence.contains("structural") && claim.evidence.contains("tmpfs"))
+        var withVolume = run.results
+        withVolume.environment.volume = "host disk: ext4"
+        let volumeClaim = Claims.evaluate(withVolume).first { $0.id == "disk" }!
+        #expect(volumeClaim.evidence.contains("had a volume (host disk: ext4)") && !volumeClaim.evidence.contains("tmpfs"))
         var flipped = Synthetic()
         flipped.add(.container, "resources", "disk_image", [40], unit: "MiB")
         flipped.add(.container, "resources", "disk_instance", [900], unit: "KiB")
@@ -254,11 +285,11 @@ struct CheckClaimTests {
         CgroupEvidence(
             mode: mode,
             limit: .init(memoryLimitMiB: 32, allocationMiB: 64, limitedExit: "killed by the memory limit (32 MiB)", oomKills: 1, peakMiB: 32,
-                         controlExit: "exited with 0", pidsLimit: 16, pidsPeak: 16, forksRefused: 3),
+                         controlExit: "exited with 0", pidsLimit: 16, pidsPeak: 16, forksRefused: 3, pidsControlPeak: 49),
             prioritise: .init(cpu: 1, windowSeconds: 2, weights: [100, 300], written: ["cpu.shares=1024", "cpu.shares=3072"],
                               shares: [0.26, 0.74], controlShares: [0.49, 0.51], quota: 0.2, quotaUsed: 0.21, quotaControlUsed: 0.97,
                               tolerance: 0.08),
-            account: .init(cgroupMs: 1002, agentMs: 999, instrument: "cpuacct.usage", tolerance: 0.1),
+            account: .init(cgroupMs: 1002, agentMs: 999, instrument: "cpuacct.usage", tolerance: 0.1, idleCgroupMs: 3),
             freeze: .init(countBefore: 100, countFrozen: 120, countAfterHold: 120, holdSeconds: 0.5, countAfterThaw: 500, freezeMs: 0.3,
                           thawMs: 0.5, memoryBeforeKiB: 400, memoryFrozenKiB: 400))
     }
@@ -306,6 +337,17 @@ struct CheckClaimTests {
         for id in ["cgroup.limit", "cgroup.prioritise", "cgroup.freeze"] {
             #expect(run.claim(id).verdict == .inconclusive, "\(id)")
         }
+        // Each control alone: a fork bomb that never passes the limit without it,
+        // an idle group that reads as busy as the working one.
+        var pids = cgroups()
+        pids.limit?.pidsControlPeak = 12
+        var idle = cgroups()
+        idle.account?.idleCgroupMs = 900
+        var alone = Synthetic()
+        alone.cgroups = pids
+        #expect(alone.claim("cgroup.limit").verdict == .inconclusive && alone.claim("cgroup.limit").evidence.contains("the limit proved nothing"))
+        alone.cgroups = idle
+        #expect(alone.claim("cgroup.account").verdict == .inconclusive && alone.claim("cgroup.account").evidence.contains("it did not"))
     }
 
     @Test func theWeightsCheckedOnV1AreTheSameConversionForBothSiblings() {
@@ -360,6 +402,13 @@ struct EscapeClaimTests {
         #expect(claim.verdict == .doesNotHold && claim.measured.contains("ESCAPED: userns_mount"))
         results.escape = EscapeEvidence(probes: [probe("read_kcore", outside: 2, inside: 2)], seccomp: "default", devices: "d")
         #expect(Claims.evaluate(results).first { $0.id == "escape" }!.verdict == .inconclusive)
+        // A probe without a result inside (its agent ended early) leaves the suite unfinished: no "holds".
+        results.escape = EscapeEvidence(probes: [probe("keyctl", outside: 0, inside: 1), probe("bpf", outside: 0, inside: -1)], seccomp: "default", devices: "d")
+        #expect(results.escape!.probes[1].status == .notRun)
+        claim = Claims.evaluate(results).first { $0.id == "escape" }!
+        #expect(claim.verdict == .inconclusive && claim.measured.contains("1 without a result") && claim.evidence.contains("keyctl, bpf"), "\(claim)")
+        results.escape!.probes[1].inside = 1
+        #expect(Claims.evaluate(results).first { $0.id == "escape" }!.verdict == .holds)
     }
 }
 
@@ -384,6 +433,11 @@ struct DensityClaimTests {
         #expect(run.claim("density").verdict == .partlyHolds)
         run.density = [ramp(.container, pss: 5, upTo: 1), ramp(.vm, pss: 250, upTo: 1)]
         #expect(run.claim("density").verdict == .doesNotHold)
+        // Told to stop at one: nothing was asked about "many".
+        var capped = ramp(.vm, pss: 250, upTo: 1)
+        capped.maxInstances = 1
+        run.density = [ramp(.container, pss: 5, upTo: 1), capped]
+        #expect(run.claim("density").verdict == .notMeasured && run.claim("density").evidence.contains("configured to stop at one"))
     }
 
     func neighbour(unlimited: Double, limited: Double) -> NeighbourRun {
@@ -404,5 +458,14 @@ struct DensityClaimTests {
         #expect(partly.verdict == .partlyHolds && partly.evidence.contains("cgroups"), "\(partly)")
         run.neighbours = [neighbour(unlimited: 0.6, limited: 0.7)]
         #expect(run.claim("neighbours").verdict == .doesNotHold)
+        // The control: an undisturbed victim beside an idle neighbour proves nothing.
+        var idle = neighbour(unlimited: 1.0, limited: 1.0)
+        idle.neighbourCPUs = ["unlimited": around(0.05, count: 5), "limited": around(0.05, count: 5)]
+        run.neighbours = [idle]
+        let claim = run.claim("neighbours")
+        #expect(claim.verdict == .inconclusive && claim.evidence.contains("not busy enough"), "\(claim)")
+        idle.neighbourCPUs = ["unlimited": around(1.9, count: 5), "limited": around(0.5, count: 5)]
+        run.neighbours = [idle]
+        #expect(run.claim("neighbours").verdict == .holds && run.claim("neighbours").evidence.contains("1.90 CPUs busy"))
     }
 }

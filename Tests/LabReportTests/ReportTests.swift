@@ -193,4 +193,30 @@ struct ReportTests {
         let text = TextReport.render(run.results)
         #expect(text.contains("density vm with KSM") && text.contains("neighbour container cpu.sieve"))
     }
+
+    /// A drop read while MemAvailable still moved is marked, and nothing is
+    /// extrapolated from it; settled, the same figures give the estimate.
+    @Test func anUnsettledDropIsMarkedAndNotExtrapolated() {
+        var run = Synthetic()
+        run.add(.container, "startup", "ready", around(15))
+        var vm = DensityClaimTests().ramp(.vm, pss: 250)
+        for index in vm.steps.indices { vm.steps[index].memAvailableSettled = true }
+        vm.baselineSettled = true
+        #expect(vm.extrapolatedFit == Int(24_000 / (250 * 0.9)))
+        run.density = [vm]
+        #expect(HTMLReport.render(run.results).contains("would fill this host") && !HTMLReport.render(run.results).contains("still moving"))
+        vm.steps[vm.steps.count - 1].memAvailableSettled = false
+        #expect(vm.extrapolatedFit == nil)
+        run.density = [vm]
+        let html = HTMLReport.render(run.results)
+        #expect(html.contains("(MemAvailable still moving)") && html.contains("no 3 s of calm") && !html.contains("would fill this host"))
+        #expect(TextReport.render(run.results).contains("(MemAvailable still moving)"))
+        vm.steps[vm.steps.count - 1].memAvailableSettled = true
+        vm.baselineSettled = false
+        #expect(vm.extrapolatedFit == nil)
+        // Results written before settling was recorded: nothing marked.
+        vm.baselineSettled = nil
+        for index in vm.steps.indices { vm.steps[index].memAvailableSettled = nil }
+        #expect(vm.extrapolatedFit != nil && !vm.steps.contains { vm.dropIsUnsettled($0) })
+    }
 }

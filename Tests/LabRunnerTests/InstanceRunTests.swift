@@ -133,3 +133,19 @@ struct TrialRecordTests {
         #expect(killed.error == "container x killed by the memory limit (32 MiB)")
     }
 }
+
+@Suite("density: when MemAvailable has settled")
+struct MemAvailableCalmTests {
+    @Test func calmNeedsThreeSecondsWithinThreeMiB() {
+        let steady = Array(repeating: 20_000.0, count: 13)
+        #expect(DensityRamp.isCalm(steady))
+        // Too few readings: not yet three seconds.
+        #expect(!DensityRamp.isCalm(Array(steady.dropFirst())))
+        // An 8 MiB step inside the window (free page reporting returning memory).
+        var drifting = steady
+        drifting[6] += 8
+        #expect(!DensityRamp.isCalm(drifting))
+        // The same step before the window no longer counts.
+        #expect(DensityRamp.isCalm([20_008] + steady))
+    }
+}

@@ -92,9 +92,7 @@ struct ContainerRun: AsyncParsableCommand, WritesLabState {
         _ = global.bootstrapLogging()
         let limits = try ContainerOptions.limits(memory: memory, cpus: cpus, cpuWeight: cpuWeight, pids: pids)
         let capabilities = try Capabilities.set(adding: capAdd, dropping: capDrop)
-        guard geteuid() == 0 || userns else {
-            throw LabError(.invalidInput, "containers need root (namespaces, mounts, cgroups); run as root, or pass --userns")
-        }
+        try Container.requireRoot()
         let record = try ContainerImage.resolve(image)
         StartTrace.mark("image")
         let layout = try CgroupLayout.detectHost()

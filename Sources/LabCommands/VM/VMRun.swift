@@ -81,7 +81,12 @@ struct VMRunCommand: AsyncParsableCommand, WritesLabState {
         let input = try checkInput()
         let logger = global.bootstrapLogging()
         let paths = LabPaths.fromEnvironment()
-        let guestKernel = try (kernel.map { GuestKernel.at($0) } ?? GuestKernel.find(paths: paths)).get()
+        // A kernel the user named and that is not there is bad input, not a host to set up.
+        let guestKernel = try (kernel.map { path in
+            GuestKernel.at(path).mapError { _ in
+                LabError(.invalidInput, "--kernel \(path): no such kernel file; give the path of a bzImage, or leave --kernel out for the one scripts/setup-host extracted")
+            }
+        } ?? GuestKernel.find(paths: paths)).get()
         let record = try ContainerImage.resolve(image)
         CleanupRegistry.shared.installSignalHandlers()
         var doctorOptions = LabDoctor.Doctor.Options()

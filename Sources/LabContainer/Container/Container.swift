@@ -67,13 +67,18 @@ public final class Container: @unchecked Sendable {
         try CleanupRegistry.shared.holding { try make(spec, layout: layout, paths: paths) }
     }
 
+    /// Not rootless: the cgroups, and for a user namespace the uid maps, need root.
+    public static func requireRoot() throws {
+        guard geteuid() == 0 else {
+            throw LabError(.invalidInput, "containers need root (namespaces, mounts, cgroups, and with --userns the uid maps); run as root")
+        }
+    }
+
     private static func make(_ spec: ContainerSpec, layout: CgroupLayout, paths: LabPaths) throws -> Container {
         var spec = spec
         var timeline = Timeline()
         timeline.mark("spawn_start")
-        guard geteuid() == 0 || spec.userNamespace else {
-            throw LabError(.invalidInput, "containers need root (namespaces, mounts, cgroups); run as root, or pass --userns")
-        }
+        try requireRoot()
         guard FileSystem.isDirectory(spec.rootfs) else {
             throw LabError(.notFound, "image root \(spec.rootfs) does not exist; build the image with isolab image build")
         }

@@ -37,10 +37,11 @@ enum CgroupCheck {
         // A shell that starts 48 sleeping children: each is a process the pids limit counts.
         let bomb = "i=0; while [ $i -lt 48 ]; do sleep 2 & i=$((i+1)); done 2>/dev/null; wait"
         let (pidsPeak, forksRefused) = try await processPeak(try context.container(limits: CgroupLimits(pids: pidsLimit)), context.shell(bomb, timeout: 60))
+        let (pidsControlPeak, _) = try await processPeak(try context.container(), context.shell(bomb, timeout: 60))
         return CgroupEvidence.Limit(
             memoryLimitMiB: limitMiB, allocationMiB: allocationMiB, limitedExit: limited.exit.text, oomKills: stats?.oomKills,
             peakMiB: stats?.memoryPeakBytes.map { Double($0) / 1_048_576 }, controlExit: control.exit.text,
-            pidsLimit: pidsLimit, pidsPeak: pidsPeak, forksRefused: forksRefused)
+            pidsLimit: pidsLimit, pidsPeak: pidsPeak, forksRefused: forksRefused, pidsControlPeak: pidsControlPeak)
     }
 
     /// The most processes `request` had at once in a container of `backend`
@@ -128,8 +129,11 @@ enum CgroupCheck {
             throw LabError(.failed, "the agent reported no CPU time of its own (cpu_ns on DONE)")
         }
         guard let group = stats?.cpuUsageNs else { throw LabError(.failed, "the container's cgroup accounted no CPU time") }
+        // The control: as long, idle.
+        let (_, idle) = try await contained(try context.container(), InstanceRequest(.agent(["idle", "--idle.seconds", "1"]), timeout: 60))
         return CgroupEvidence.Account(cgroupMs: Double(group) / 1e6, agentMs: agent / 1e6,
-                                      instrument: context.layout.mode == .v2 ? "cpu.stat usage_usec" : "cpuacct.usage", tolerance: 0.1)
+                                      instrument: context.layout.mode == .v2 ? "cpu.stat usage_usec" : "cpuacct.usage", tolerance: 0.1,
+                                      idleCgroupMs: idle?.cpuUsageNs.map { Double($0) / 1e6 })
     }
 
     static func freeze(_ context: CheckContext) async throws -> CgroupEvidence.Freeze {

@@ -125,6 +125,7 @@ public enum EscapeSuite {
             case .refused: "refused"
             case .escaped: "ESCAPED"
             case .inconclusive: "inconclusive: not allowed on the host either"
+            case .notRun: "not run: no result"
             }
             rows.append([probe.name, probe.outsideText, probe.insideText, verdict])
         }
@@ -133,7 +134,8 @@ public enum EscapeSuite {
             row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ")
         }.joined(separator: "\n") + "\n"
         text += "\(evidence.count(.refused)) refused inside and allowed on the host, \(evidence.count(.escaped)) escaped, "
-            + "\(evidence.count(.inconclusive)) inconclusive (seccomp \(evidence.seccomp); \(evidence.devices))\n"
+            + "\(evidence.count(.inconclusive)) inconclusive" + (evidence.count(.notRun) > 0 ? ", \(evidence.count(.notRun)) without a result" : "")
+            + " (seccomp \(evidence.seccomp); \(evidence.devices))\n"
         return text
     }
 }

@@ -42,7 +42,7 @@ public enum DensityRamp {
     public static func run(_ context: Context) async -> DensityRun {
         let collector = Collector()
         let memTotal = Double(MemInfo.value("MemTotal", in: FileSystem.readTextIfPresent("/proc/meminfo") ?? "") ?? 0) / 1024
-        let baseline = settledMemAvailable()
+        let (baseline, baselineSettled) = settledMemAvailable()
         let deadline = MonotonicClock.now() + UInt64(context.settings.budgetSeconds * 1e9)
         do {
             try await hold(level: 1, running: [], context: context, baseline: baseline, memTotal: memTotal, deadline: deadline, collector: collector)
@@ -51,9 +51,11 @@ public enum DensityRamp {
         }
         let interrupted = CleanupRegistry.shared.interrupted != nil
         return collector.lock.withLock {
-            DensityRun(backend: context.backend.kind, startLatencies: collector.latencies, steps: collector.steps,
-                       stoppedBecause: collector.stopped ?? "ended", complete: !interrupted, ksm: collector.ksm,
-                       tbCacheMiB: context.backend.kind.isVM ? context.tbCacheMiB : nil, memTotalMiB: memTotal)
+            var run = DensityRun(backend: context.backend.kind, startLatencies: collector.latencies, steps: collector.steps,
+                                 stoppedBecause: collector.stopped ?? "ended", complete: !interrupted, ksm: collector.ksm,
+                                 tbCacheMiB: context.backend.kind.isVM ? context.tbCacheMiB : nil, memTotalMiB: memTotal, baselineSettled: baselineSettled)
+            run.maxInstances = context.settings.maxInstances
+            return run
         }
     }
 
@@ -134,17 +136,24 @@ public enum DensityRamp {
     /// instances' drop look smaller than their memory, by as much as came
     /// back meanwhile (a second VM's by 70-150 MiB; eight containers' drop
     /// once read -143 MiB with a one-second window, which a pause in the
-    /// steps had passed).
-    static func settledMemAvailable(limit: Double = 90) -> Double {
+    /// steps had passed). `settled` is false when the wait ran out first:
+    /// the step's record says so, and no extrapolation is made from it.
+    static func settledMemAvailable(limit: Double = 90) -> (mib: Double, settled: Bool) {
         let deadline = MonotonicClock.now() + UInt64(limit * 1e9)
         var readings = [Double(MemAvailable.read() ?? 0) / 1024]
         while MonotonicClock.now() < deadline {
             usleep(250_000)
             readings.append(Double(MemAvailable.read() ?? 0) / 1024)
-            let window = readings.suffix(13)
-            if window.count == 13, let high = window.max(), let low = window.min(), high - low < 3 { break }
+            if isCalm(readings) { return (readings[readings.count - 1], true) }
         }
-        return readings[readings.count - 1]
+        return (readings[readings.count - 1], false)
+    }
+
+    /// The last 13 readings (three seconds at 250 ms) within 3 MiB of each other.
+    static func isCalm(_ readings: [Double]) -> Bool {
+        let window = readings.suffix(13)
+        guard window.count == 13, let high = window.max(), let low = window.min() else { return false }
+        return high - low < 3
     }
 
     static func pssPerInstance(_ instances: [any Instance]) -> Double {
@@ -155,7 +164,7 @@ public enum DensityRamp {
     /// MemAvailable, PSS and idle CPU of what runs, then the creation rate of `concurrency` more.
     static func measure(_ instances: [any Instance], context: Context, baseline: Double) async -> DensityRun.Step {
         try? await Task.sleep(nanoseconds: 300_000_000)
-        let available = settledMemAvailable()
+        let (available, settled) = settledMemAvailable()
         let pss = pssPerInstance(instances)
         let anonymous = anonymousPSSPerInstance(instances)
         let pids = { instances.flatMap { $0.hostProcesses() } }
@@ -168,7 +177,7 @@ public enum DensityRamp {
         let rate = await creationRate(context)
         return DensityRun.Step(n: instances.count, memAvailableDropPerInstanceMiB: (baseline - available) / Double(instances.count),
                                pssPerInstanceMiB: pss, idleCPUPerInstanceMsPerS: idle, creationRatePerS: rate, memAvailableMiB: available,
-                               pssAnonPerInstanceMiB: anonymous)
+                               pssAnonPerInstanceMiB: anonymous, memAvailableSettled: settled)
     }
 
     /// `concurrency` instances (the agent's noop) started at once: how many

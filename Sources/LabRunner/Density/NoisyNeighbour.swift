@@ -93,14 +93,19 @@ public enum NoisyNeighbour {
                         _ = try await DensityRamp.waitForReady(instance, until: MonotonicClock.now() + 600_000_000_000)
                         // Let it get going before the victim is timed.
                         try await Task.sleep(nanoseconds: 500_000_000)
+                        // The control: what the neighbour used while the victim ran.
+                        let cpu = { instance.hostProcesses().reduce(UInt64(0)) { $0 + (ProcessState.cpuNs($1) ?? 0) } }
+                        let (cpu0, t0) = (cpu(), MonotonicClock.now())
                         await victim(condition, round: round)
+                        let (cpu1, t1) = (cpu(), MonotonicClock.now())
+                        if t1 > t0 { record.busy(condition, Double(cpu1 >= cpu0 ? cpu1 - cpu0 : 0) / Double(t1 - t0)) }
                     }
                 } catch {
                     record.error("\(condition) neighbour: \(error)")
                 }
             }
         }
-        let (values, units, order, errors) = record.lock.withLock { (record.values, record.units, record.order, record.errors) }
+        let (values, units, order, errors, busy) = record.lock.withLock { (record.values, record.units, record.order, record.errors, record.busy) }
         let metrics = order.map { key -> NeighbourRun.Metric in
             let parts = key.split(separator: ".", maxSplits: 1).map(String.init)
             return NeighbourRun.Metric(workload: parts[0], metric: parts.count > 1 ? parts[1] : "", unit: units[key] ?? "",
@@ -108,7 +113,7 @@ public enum NoisyNeighbour {
                                        limited: values["limited"]?[key] ?? [])
         }
         let neighbour = kind.isVM ? "a VM running the agent's cpu workload (its one vCPU busy)" : "a container running the agent's cpu and memory workloads at once (two busy processes)"
-        return NeighbourRun(backend: kind, metrics: metrics, limits: context.limits, neighbour: neighbour, errors: errors)
+        return NeighbourRun(backend: kind, metrics: metrics, limits: context.limits, neighbour: neighbour, errors: errors, neighbourCPUs: busy)
     }
 
     /// The victims' values, from the threads that ran them.
@@ -118,6 +123,9 @@ public enum NoisyNeighbour {
         var units: [String: String] = [:]
         var order: [String] = []
         var errors: [String] = []
+        var busy: [String: [Double]] = [:]  // condition -> the neighbour's CPUs during each victim run
+
+        func busy(_ condition: String, _ cpus: Double) { lock.withLock { busy[condition, default: []].append(cpus) } }
 
         func add(_ condition: String, _ result: AgentResult) {
             let key = result.workload + "." + result.metric
