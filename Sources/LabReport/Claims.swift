@@ -145,8 +145,10 @@ public enum Claims {
     static let densityStatement = "One image gives many simultaneous instances; containers pack more densely than VMs."
 
     /// Many: each ramp held at least two instances at once. Denser: the
-    /// VM's PSS per instance over the container's, every step of each ramp
-    /// a sample, with its interval above 1.
+    /// VM's PSS per instance over the container's at the same N (a
+    /// container's falls with N as the shared files spread), one ratio per
+    /// N both ramps reached, the median of those ratios with its interval
+    /// above 1.
     static func density(_ data: ClaimData) -> Claim {
         let runs = data.results.density ?? []
         guard let container = runs.first(where: { $0.backend == .container }), let vm = runs.first(where: { $0.backend == .vm }),
@@ -155,15 +157,19 @@ public enum Claims {
                          evidence: "Needs a density ramp of the container and the VM (scenarios/density.yaml).")
         }
         let (c, v) = (container.steps.map(\.pssPerInstanceMiB), vm.steps.map(\.pssPerInstanceMiB))
-        let ratio = Statistics.median(v) / Statistics.median(c)
-        let interval = Bootstrap.ratioOfMedians(v, c, seed: data.seed)
+        let containerAt = Dictionary(container.steps.map { ($0.n, $0.pssPerInstanceMiB) }, uniquingKeysWith: { $1 })
+        let pairs = vm.steps.compactMap { step in containerAt[step.n].flatMap { $0 > 0 ? (step.n, step.pssPerInstanceMiB / $0) : nil } }
+        let ratios = pairs.map(\.1)
+        let ratio = ratios.isEmpty ? Statistics.median(v) / Statistics.median(c) : Statistics.median(ratios)
+        let interval = Bootstrap.median(ratios, seed: data.seed)
         let reached = (container.steps.map(\.n).max() ?? 0, vm.steps.map(\.n).max() ?? 0)
         let many = reached.0 >= 2 && reached.1 >= 2
         var measured = "at once: \(reached.0) containers, \(reached.1) VMs; PSS per instance \(Format.mib(Statistics.median(c))) and \(Format.mib(Statistics.median(v))) (medians over the ramp)"
         for (run, name) in [(container, "containers"), (vm, "VMs")] {
             if let fit = run.extrapolatedFit { measured += "; by memory alone about \(fit) \(name) would fill this host" }
         }
-        var prose = "A VM takes \(Format.interval(ratio, interval)) the PSS of a container, each step of each ramp a sample. "
+        let at = pairs.isEmpty ? "no N reached by both ramps" : "at the same N (" + pairs.map { "\($0.0)" }.joined(separator: ", ") + "), the median of one ratio per N"
+        var prose = "A VM takes \(Format.interval(ratio, interval)) the PSS of a container, \(at). "
             + "The container ramp stopped because \(container.stoppedBecause); the VM ramp because \(vm.stoppedBecause)."
         if let ksm = vm.ksm {
             prose += " With KSM the VM's PSS per instance went from \(Format.mib(ksm.pssPerInstanceOffMiB)) to \(Format.mib(ksm.pssPerInstanceOnMiB))."

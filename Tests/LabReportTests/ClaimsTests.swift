@@ -429,8 +429,16 @@ struct DensityClaimTests {
         run.density = [ramp(.container, pss: 5), ramp(.vm, pss: 250)]
         let claim = run.claim("density")
         #expect(claim.verdict == .holds && claim.measured.contains("8 containers, 8 VMs"), "\(claim)")
+        #expect(claim.evidence.contains("at the same N (1, 2, 4, 8)"), "\(claim)")
         run.density = [ramp(.container, pss: 300), ramp(.vm, pss: 250)]
         #expect(run.claim("density").verdict == .partlyHolds)
+        // Ramps of different lengths are compared where both went: the
+        // container's per-instance PSS at N = 16 is not set against a VM's at 1.
+        var falling = ramp(.container, pss: 5, upTo: 16)
+        for index in falling.steps.indices { falling.steps[index].pssPerInstanceMiB = 400 / Double(falling.steps[index].n) }
+        run.density = [falling, ramp(.vm, pss: 250, upTo: 2)]
+        let unequal = run.claim("density")
+        #expect(unequal.evidence.contains("at the same N (1, 2)") && unequal.verdict == .inconclusive, "\(unequal)")
         run.density = [ramp(.container, pss: 5, upTo: 1), ramp(.vm, pss: 250, upTo: 1)]
         #expect(run.claim("density").verdict == .doesNotHold)
         // Told to stop at one: nothing was asked about "many".
