@@ -31,7 +31,7 @@ struct Report: ParsableCommand {
         }
         let stored = try RunResults.load(file: results)
         let directory = out ?? String(results[..<(results.lastIndex(of: "/") ?? results.startIndex)]).ifEmpty(".")
-        try ReportWriter.checkDestination(directory)
+        try ReportWriter.checkDestination(directory, option: out == nil ? "the results' directory" : "--out")
         let loaded = stored.summarizedFromTrials()
         if !stored.hasSameSummary(as: loaded) {
             FileOutput.standardError("isolab: the summary stored in \(results) disagrees with its trials' samples; every figure here is computed from the samples\n")

@@ -79,7 +79,7 @@ struct Run: AsyncParsableCommand, WritesLabState {
             }
         }
         // Where the reports go is checked before the trials, not after them.
-        try ReportWriter.checkDestination(out ?? "reports")
+        try ReportWriter.checkDestination(out ?? "reports", option: out == nil ? "the reports directory" : "--out")
         CleanupRegistry.shared.installSignalHandlers(onSignal: { _ in })
         let terminal = isatty(2) == 1
         // One run at a time per $ISOLAB_HOME: two would share the two cores

@@ -101,6 +101,11 @@ public enum ProcessState {
         return (user + system) * 1_000_000_000 / ticks
     }
 
+    /// User + system CPU time of `pids` together, ns (a pid gone counts 0).
+    public static func cpuNs(of pids: [Int32]) -> UInt64 {
+        pids.reduce(0) { $0 + (cpuNs($1) ?? 0) }
+    }
+
     /// The parent pid (field 4).
     public static func parent(_ pid: Int32) -> Int32? {
         guard let fields = statFields(pid), fields.count > 1 else { return nil }

@@ -190,13 +190,18 @@ public struct DensityRun: Codable, Sendable {
         step.memAvailableSettled == false || baselineSettled == false
     }
 
+    /// The least total MemAvailable drop an extrapolation is made from:
+    /// ten times the 3 MiB a settled reading may still move.
+    public static let extrapolationFloorMiB = 30.0
+
     /// How many instances of this size fit in the host's memory, by memory
     /// alone, from the last step's MemAvailable drop per instance; nil when
-    /// that drop is within the host's own churn (under half the PSS, or
-    /// none: a few containers) or was read while MemAvailable still moved,
-    /// where no extrapolation is honest.
+    /// that drop is within the host's own churn (under half the PSS, a
+    /// total under `extrapolationFloorMiB`, or none: containers) or was read
+    /// while MemAvailable still moved, where no extrapolation is honest.
     public var extrapolatedFit: Int? {
         guard let last = steps.last, !dropIsUnsettled(last), last.memAvailableDropPerInstanceMiB > 0,
+              last.memAvailableDropPerInstanceMiB * Double(last.n) >= Self.extrapolationFloorMiB,
               last.memAvailableDropPerInstanceMiB >= 0.5 * last.pssPerInstanceMiB else { return nil }
         return Int(memTotalMiB / last.memAvailableDropPerInstanceMiB)
     }
@@ -233,8 +238,13 @@ public struct NeighbourRun: Codable, Sendable {
     /// condition ("unlimited", "limited"); nil in older results.
     public var neighbourCPUs: [String: [Double]]?
 
-    /// An unlimited neighbour that kept less than half a CPU busy tested nothing.
-    public static let busyEnoughCPUs = 0.5
+    /// An unlimited neighbour that kept less than a quarter of a CPU busy
+    /// tested nothing (sharing one CPU with the victim it gets about half).
+    public static let busyEnoughCPUs = 0.25
+    /// A limited neighbour under this was not running (its limits, a low
+    /// weight beside the victim, leave it a little, not nothing): "with
+    /// limits it does not disturb" would then prove nothing about them.
+    public static let runningCPUs = 0.01
 
     public init(backend: BackendKind, metrics: [Metric], limits: String, neighbour: String, errors: [String],
                 neighbourCPUs: [String: [Double]]? = nil) {

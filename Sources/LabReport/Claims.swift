@@ -231,11 +231,15 @@ public enum Claims {
         }
         if unlimited.isEmpty, let busy, busy < NeighbourRun.busyEnoughCPUs {
             verdict = .inconclusive
-            prose += String(format: "Under %.1f CPU: the neighbour was not busy enough for an undisturbed victim to mean anything.", NeighbourRun.busyEnoughCPUs)
+            prose += String(format: "Under %.2f CPU: the neighbour was not busy enough for an undisturbed victim to mean anything.", NeighbourRun.busyEnoughCPUs)
         } else if unlimited.isEmpty {
             verdict = .holds
             prose += "No victim metric was more than 5 % slower beside it, beyond noise, even without limits. The likely reason: each container is "
                 + "a cgroup of its own with the default CPU weight, and the scheduler shares the CPUs between groups, not processes."
+        } else if limited.isEmpty, let limitedBusy = run.neighbourCPUs?["limited"], !limitedBusy.isEmpty,
+                  Statistics.median(limitedBusy) < NeighbourRun.runningCPUs {
+            verdict = .inconclusive
+            prose += "It disturbed the victim without limits; with limits it hardly ran at all, so an undisturbed victim there says nothing of the limits."
         } else if limited.isEmpty {
             verdict = .partlyHolds
             prose += "Without limits it disturbs the victim (\(unlimited.joined(separator: ", ")) more than 5 % slower, beyond noise); with limits it does not: the isolation is the cgroups', not the namespaces'."

@@ -13,13 +13,13 @@ public enum ReportWriter {
         return encoder
     }
 
-    /// Writes the chosen formats; returns the paths written.
-    @discardableResult
     /// Whether reports can be written to `directory` (created if missing),
-    /// checked before the work that produces them: an existing file in its
-    /// place, or an ancestor that cannot be written, is bad input (exit 2).
-    /// Nothing is created.
+    /// checked before the work that produces them: an empty name, an
+    /// existing file or a dangling link in its place, or an ancestor that
+    /// cannot be written, is bad input (exit 2). Nothing is created.
+    /// `option` names where the path came from (`--out`, or the default).
     public static func checkDestination(_ directory: String, option: String = "--out") throws {
+        guard !directory.isEmpty else { throw LabError(.invalidInput, "\(option) is empty; name a directory (it is created if missing)") }
         let files = FileManager.default
         var path = directory
         while true {
@@ -33,12 +33,18 @@ public enum ReportWriter {
                 }
                 return
             }
+            // A link that leads nowhere would block the mkdir as a file does.
+            if (try? files.destinationOfSymbolicLink(atPath: path)) != nil {
+                throw LabError(.invalidInput, "\(option) \(directory): \(path) is a link to nothing; name a directory (it is created if missing)")
+            }
             // The nearest ancestor that exists decides.
             guard let slash = path.lastIndex(of: "/") else { path = "."; continue }
             path = slash == path.startIndex ? "/" : String(path[..<slash])
         }
     }
 
+    /// Writes the chosen formats; returns the paths written.
+    @discardableResult
     public static func write(_ results: RunResults, to directory: String, formats: [Format]) throws -> [String] {
         let results = results.summarizedFromTrials()
         do {

@@ -113,10 +113,12 @@ struct DensityIntegrationTests {
         }
         let (unlimited, limited) = (slowdown(\.unlimited), slowdown(\.limited))
         #expect(unlimited < 1 && limited > unlimited, "beside an unlimited neighbour \(unlimited)x, a limited one \(limited)x")
-        // The control: the neighbours were busy, the limited one less (its quota is half a CPU).
+        // The control: the neighbours were busy (the unlimited one shares the victim's
+        // CPU at equal weight: about half of it), the limited one less but running.
         let busy = (run.neighbourCPUs?["unlimited"] ?? []).isEmpty ? 0 : Statistics.median(run.neighbourCPUs!["unlimited"]!)
         let limitedBusy = (run.neighbourCPUs?["limited"] ?? []).isEmpty ? 0 : Statistics.median(run.neighbourCPUs!["limited"]!)
-        #expect(run.neighbourCPUs?["unlimited"]?.count == 3 && busy >= NeighbourRun.busyEnoughCPUs && limitedBusy < busy,
+        #expect(run.neighbourCPUs?["unlimited"]?.count == 3 && busy >= NeighbourRun.busyEnoughCPUs
+                && limitedBusy >= NeighbourRun.runningCPUs && limitedBusy < busy,
                 "the neighbour's CPUs: unlimited \(busy), limited \(limitedBusy)")
         #expect(leftoverCgroups().isEmpty, "\(leftoverCgroups())")
     }

@@ -121,6 +121,12 @@ struct RunIntegrationTests {
             #expect(run.status == 2 && run.stderr == "isolab: --out \(out): \(blocked) is a file, not a directory; name a directory (it is created if missing)\n", "\(run.stderr)")
             #expect(!run.stdout.contains("trial"))
         }
+        let dangling = home.path + "/dangling"
+        #expect(symlink(home.path + "/nowhere", dangling) == 0)
+        let link = try HostCommand.run(try isolabExecutable(), ["run", quick, "--out", dangling + "/sub"])
+        #expect(link.status == 2 && link.stderr.contains("\(dangling) is a link to nothing"), "\(link.stderr)")
+        let empty = try HostCommand.run(try isolabExecutable(), ["run", quick, "--out", ""])
+        #expect(empty.status == 2 && empty.stderr == "isolab: --out is empty; name a directory (it is created if missing)\n", "\(empty.stderr)")
         let none = try HostCommand.run(try isolabExecutable(), ["run", quick, "--backends", ",", "--out", home.path + "/y"])
         #expect(none.status == 2 && none.stderr.contains("--backends names no backend"), "\(none.stderr)")
         #expect(!FileSystem.exists(home.path + "/y"))

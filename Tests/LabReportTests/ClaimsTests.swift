@@ -107,6 +107,12 @@ struct StartupClaimTests {
         tight.add(.container, "startup", "ready", around(400))
         tight.add(.vm, "startup", "ready", around(61_000, spread: 0.01))
         #expect(tight.claim("startup").verdict == .holds)
+        // Both in minutes: the order, not the contrast the notes draw.
+        var slow = Synthetic()
+        slow.add(.container, "startup", "ready", around(70_000, spread: 0.01))
+        slow.add(.vm, "startup", "ready", around(300_000, spread: 0.01))
+        let both = slow.claim("startup")
+        #expect(both.verdict == .partlyHolds && both.evidence.contains("the container minutes too"), "\(both)")
     }
 
     /// One trial each resamples to itself: no interval, no verdict.
@@ -348,6 +354,11 @@ struct CheckClaimTests {
         #expect(alone.claim("cgroup.limit").verdict == .inconclusive && alone.claim("cgroup.limit").evidence.contains("the limit proved nothing"))
         alone.cgroups = idle
         #expect(alone.claim("cgroup.account").verdict == .inconclusive && alone.claim("cgroup.account").evidence.contains("it did not"))
+        // Too little work to compare: 40 ms of the agent's own.
+        var short = cgroups()
+        short.account = .init(cgroupMs: 41, agentMs: 40, instrument: "cpuacct.usage", tolerance: 0.1, idleCgroupMs: 1)
+        alone.cgroups = short
+        #expect(alone.claim("cgroup.account").verdict == .inconclusive && alone.claim("cgroup.account").evidence.contains("too little to compare"))
     }
 
     @Test func theWeightsCheckedOnV1AreTheSameConversionForBothSiblings() {
@@ -475,5 +486,13 @@ struct DensityClaimTests {
         idle.neighbourCPUs = ["unlimited": around(1.9, count: 5), "limited": around(0.5, count: 5)]
         run.neighbours = [idle]
         #expect(run.claim("neighbours").verdict == .holds && run.claim("neighbours").evidence.contains("1.90 CPUs busy"))
+        // A limited neighbour that never ran proves nothing about the limits.
+        var dead = neighbour(unlimited: 0.6, limited: 0.98)
+        dead.neighbourCPUs = ["unlimited": around(0.5, count: 5), "limited": around(0.001, count: 5)]
+        run.neighbours = [dead]
+        #expect(run.claim("neighbours").verdict == .inconclusive && run.claim("neighbours").evidence.contains("hardly ran"))
+        dead.neighbourCPUs?["limited"] = around(0.08, count: 5)
+        run.neighbours = [dead]
+        #expect(run.claim("neighbours").verdict == .partlyHolds)
     }
 }

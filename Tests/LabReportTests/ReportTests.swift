@@ -218,5 +218,11 @@ struct ReportTests {
         vm.baselineSettled = nil
         for index in vm.steps.indices { vm.steps[index].memAvailableSettled = nil }
         #expect(vm.extrapolatedFit != nil && !vm.steps.contains { vm.dropIsUnsettled($0) })
+        // Sixteen containers' 0.33 MiB each (5 MiB in all) is the host's churn, not a size to extrapolate.
+        var containers = DensityClaimTests().ramp(.container, pss: 0.42, upTo: 16)
+        for index in containers.steps.indices { containers.steps[index].memAvailableDropPerInstanceMiB = 0.33 }
+        #expect(containers.extrapolatedFit == nil)
+        for index in containers.steps.indices { containers.steps[index].memAvailableDropPerInstanceMiB = 2 }
+        #expect(containers.extrapolatedFit == Int(24_000 / 2.0))
     }
 }

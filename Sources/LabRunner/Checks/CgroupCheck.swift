@@ -131,9 +131,10 @@ enum CgroupCheck {
         guard let group = stats?.cpuUsageNs else { throw LabError(.failed, "the container's cgroup accounted no CPU time") }
         // The control: as long, idle.
         let (_, idle) = try await contained(try context.container(), InstanceRequest(.agent(["idle", "--idle.seconds", "1"]), timeout: 60))
+        guard let idleGroup = idle?.cpuUsageNs else { throw LabError(.failed, "the idle container's cgroup accounted no CPU time") }
         return CgroupEvidence.Account(cgroupMs: Double(group) / 1e6, agentMs: agent / 1e6,
                                       instrument: context.layout.mode == .v2 ? "cpu.stat usage_usec" : "cpuacct.usage", tolerance: 0.1,
-                                      idleCgroupMs: idle?.cpuUsageNs.map { Double($0) / 1e6 })
+                                      idleCgroupMs: Double(idleGroup) / 1e6)
     }
 
     static func freeze(_ context: CheckContext) async throws -> CgroupEvidence.Freeze {

@@ -168,10 +168,10 @@ public enum DensityRamp {
         let pss = pssPerInstance(instances)
         let anonymous = anonymousPSSPerInstance(instances)
         let pids = { instances.flatMap { $0.hostProcesses() } }
-        let cpu0 = pids().reduce(UInt64(0)) { $0 + (ProcessState.cpuNs($1) ?? 0) }
+        let cpu0 = ProcessState.cpuNs(of: pids())
         let t0 = MonotonicClock.now()
         try? await Task.sleep(nanoseconds: UInt64(context.settings.idleWindow * 1e9))
-        let cpu1 = pids().reduce(UInt64(0)) { $0 + (ProcessState.cpuNs($1) ?? 0) }
+        let cpu1 = ProcessState.cpuNs(of: pids())
         let window = Double(MonotonicClock.now() - t0) / 1e9
         let idle = Double(cpu1 >= cpu0 ? cpu1 - cpu0 : 0) / 1e6 / window / Double(instances.count)
         let rate = await creationRate(context)

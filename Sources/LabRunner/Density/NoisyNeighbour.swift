@@ -94,10 +94,9 @@ public enum NoisyNeighbour {
                         // Let it get going before the victim is timed.
                         try await Task.sleep(nanoseconds: 500_000_000)
                         // The control: what the neighbour used while the victim ran.
-                        let cpu = { instance.hostProcesses().reduce(UInt64(0)) { $0 + (ProcessState.cpuNs($1) ?? 0) } }
-                        let (cpu0, t0) = (cpu(), MonotonicClock.now())
+                        let (cpu0, t0) = (ProcessState.cpuNs(of: instance.hostProcesses()), MonotonicClock.now())
                         await victim(condition, round: round)
-                        let (cpu1, t1) = (cpu(), MonotonicClock.now())
+                        let (cpu1, t1) = (ProcessState.cpuNs(of: instance.hostProcesses()), MonotonicClock.now())
                         if t1 > t0 { record.busy(condition, Double(cpu1 >= cpu0 ? cpu1 - cpu0 : 0) / Double(t1 - t0)) }
                     }
                 } catch {
