@@ -104,6 +104,7 @@ public enum Claims {
         let vmInMinutes = vmMedian.map { $0.lower >= 60_000 } ?? false
         let vmNotMinutes = vmMedian.map { $0.upper < 60_000 } ?? false
         let containerInSeconds = containerMedian.map { $0.upper < 60_000 } ?? false
+        let containerInMinutes = containerMedian.map { $0.lower >= 60_000 } ?? false
         let verdict: Claim.Verdict
         var prose = "Medians of \(data.counts(containerKind)) and \(data.counts(vmKind)), launch to READY"
             + (containerKind.isFullOS ? " (READY: the agent's service, once systemd has reached multi-user.target). " : ". ")
@@ -114,7 +115,7 @@ public enum Claims {
             if vmInMinutes && containerInSeconds {
                 verdict = .holds
                 prose += ", and the scale holds too: the VM took minutes."
-            } else if vmNotMinutes || (vmInMinutes && !containerInSeconds && containerMedian.map({ $0.lower >= 60_000 }) == true) {
+            } else if vmNotMinutes || (vmInMinutes && containerInMinutes) {
                 verdict = .partlyHolds
                 prose += "; the scale does not: the container took \(Format.duration(container)) and the VM \(Format.duration(vm))"
                     + (vmNotMinutes ? ", not minutes." : ", the container minutes too.")

@@ -97,14 +97,16 @@ public enum NoisyNeighbour {
                         let (cpu0, t0) = (ProcessState.cpuNs(of: instance.hostProcesses()), MonotonicClock.now())
                         await victim(condition, round: round)
                         let (cpu1, t1) = (ProcessState.cpuNs(of: instance.hostProcesses()), MonotonicClock.now())
-                        if t1 > t0 { record.busy(condition, Double(cpu1 >= cpu0 ? cpu1 - cpu0 : 0) / Double(t1 - t0)) }
+                        if t1 > t0 { record.neighbourUsed(condition, cpus: Double(cpu1 >= cpu0 ? cpu1 - cpu0 : 0) / Double(t1 - t0)) }
                     }
                 } catch {
                     record.error("\(condition) neighbour: \(error)")
                 }
             }
         }
-        let (values, units, order, errors, busy) = record.lock.withLock { (record.values, record.units, record.order, record.errors, record.busy) }
+        let (values, units, order, errors, neighbourCPUs) = record.lock.withLock {
+            (record.values, record.units, record.order, record.errors, record.neighbourCPUs)
+        }
         let metrics = order.map { key -> NeighbourRun.Metric in
             let parts = key.split(separator: ".", maxSplits: 1).map(String.init)
             return NeighbourRun.Metric(workload: parts[0], metric: parts.count > 1 ? parts[1] : "", unit: units[key] ?? "",
@@ -112,7 +114,7 @@ public enum NoisyNeighbour {
                                        limited: values["limited"]?[key] ?? [])
         }
         let neighbour = kind.isVM ? "a VM running the agent's cpu workload (its one vCPU busy)" : "a container running the agent's cpu and memory workloads at once (two busy processes)"
-        return NeighbourRun(backend: kind, metrics: metrics, limits: context.limits, neighbour: neighbour, errors: errors, neighbourCPUs: busy)
+        return NeighbourRun(backend: kind, metrics: metrics, limits: context.limits, neighbour: neighbour, errors: errors, neighbourCPUs: neighbourCPUs)
     }
 
     /// The victims' values, from the threads that ran them.
@@ -122,9 +124,9 @@ public enum NoisyNeighbour {
         var units: [String: String] = [:]
         var order: [String] = []
         var errors: [String] = []
-        var busy: [String: [Double]] = [:]  // condition -> the neighbour's CPUs during each victim run
+        var neighbourCPUs: [String: [Double]] = [:]  // condition -> the neighbour's CPUs during each victim run
 
-        func busy(_ condition: String, _ cpus: Double) { lock.withLock { busy[condition, default: []].append(cpus) } }
+        func neighbourUsed(_ condition: String, cpus: Double) { lock.withLock { neighbourCPUs[condition, default: []].append(cpus) } }
 
         func add(_ condition: String, _ result: AgentResult) {
             let key = result.workload + "." + result.metric
