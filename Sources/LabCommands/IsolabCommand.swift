@@ -27,7 +27,10 @@ public struct IsolabCommand: AsyncParsableCommand {
             var command = try parseAsRoot()
             StartTrace.mark("parsed")
             // A command that writes state makes $ISOLAB_HOME private first.
-            if command is any WritesLabState { try LabPaths.fromEnvironment().secureStateDirectory() }
+            // A tree an older lab left is repaired, and each change said.
+            if command is any WritesLabState {
+                for repair in try LabPaths.fromEnvironment().secureStateDirectory() { FileOutput.standardError("isolab: \(repair)\n") }
+            }
             if var asyncCommand = command as? any AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
@@ -84,6 +87,7 @@ func asksForHelp(_ captured: [String]) -> Bool {
 }
 
 /// A command that creates files in `$ISOLAB_HOME`: before it runs, the
-/// directory is created or tightened to 0710 (group QEMU's) or 0700, so that
-/// no other local user reaches images, console sockets or state files.
+/// directory is created or repaired to 0710 (group QEMU's) or 0700, so that
+/// no other local user reaches images, console sockets or state files, and
+/// the lab's directories on QEMU's way let it pass (`secureStateDirectory`).
 protocol WritesLabState {}

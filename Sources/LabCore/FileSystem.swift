@@ -46,7 +46,6 @@ public enum FileSystem {
         return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
     }
 
-    /// `mkdir -p`.
     /// The target of a symbolic link, or nil.
     public static func readLink(_ path: String) -> String? {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
@@ -55,17 +54,39 @@ public enum FileSystem {
         return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    public static func createDirectory(_ path: String, mode: mode_t = 0o755) throws {
+    /// Makes the directory `path` with exactly `mode` (the umask does not
+    /// narrow it); its parent must exist. Returns false when `path` was
+    /// already a directory, whose mode is then left as it is.
+    @discardableResult
+    public static func makeDirectory(_ path: String, mode: mode_t) throws -> Bool {
+        if mkdir(path, mode) != 0 {
+            if errno == EEXIST && isDirectory(path) { return false }
+            throw LabError.syscall("create directory \(path)")
+        }
+        // mkdir applies the umask: a mode stated on purpose is set as stated.
+        guard chmod(path, mode) == 0 else { throw LabError.syscall("chmod \(path)") }
+        return true
+    }
+
+    /// `mkdir -p` with both modes stated by the caller: the leaf gets `mode`,
+    /// every missing parent `parents`. No parent takes the leaf's mode by
+    /// accident (a private leaf made its parents private too, and QEMU's
+    /// user could no longer pass through them to its guests' directories).
+    /// Directories that exist are left as they are.
+    public static func createDirectory(_ path: String, mode: mode_t, parents: mode_t) throws {
         // The path itself first: usually its parent exists (or it does), and
         // one mkdir is the whole cost. A container start makes several.
-        if mkdir(path, mode) == 0 { return }
+        if mkdir(path, mode) == 0 {
+            guard chmod(path, mode) == 0 else { throw LabError.syscall("chmod \(path)") }
+            return
+        }
         if errno == EEXIST && isDirectory(path) { return }
+        guard errno == ENOENT else { throw LabError.syscall("create directory \(path)") }
         var current = path.hasPrefix("/") ? "" : "."
-        for part in path.split(separator: "/") {
+        let parts = path.split(separator: "/")
+        for (index, part) in parts.enumerated() {
             current += "/" + part
-            if mkdir(current, mode) != 0 && errno != EEXIST {
-                throw LabError.syscall("create directory \(current)")
-            }
+            try makeDirectory(current, mode: index == parts.count - 1 ? mode : parents)
         }
     }
 

@@ -59,23 +59,108 @@ public enum QEMUUser {
     }
 }
 
+/// One change a state-writing command made to a directory of the lab's
+/// tree: its mode and owner before and after, and why.
+public struct StateRepair: Sendable, Equatable, CustomStringConvertible {
+    public var path: String
+    public var before: String
+    public var after: String
+    public var why: String
+
+    public var description: String { "repaired \(path): \(before) -> \(after) (\(why))" }
+}
+
 extension LabPaths {
-    /// Creates the state directory, or tightens it: 0710, group QEMU's,
-    /// so that no other local user may enter it while QEMU may pass through
-    /// to the guests' files (0700 where libvirt's QEMU user does not exist).
-    public func secureStateDirectory() throws {
-        try FileSystem.createDirectory(stateDirectory, mode: 0o700)
-        // Already closed to others (the group is QEMU's, or one the owner
-        // chose): nothing to do, and no need to look QEMU's user up on every
-        // command.
+    /// Creates the state directory, or repairs it and the tree below it, and
+    /// returns what it changed. The state directory is 0710, group QEMU's
+    /// (0700 where the host has no QEMU user): nobody else enters, QEMU's
+    /// user passes through to its guests' files. Below it, each directory
+    /// QEMU must pass (`LabDirectory.qemuPasses`) that an older lab made
+    /// without that passage gets its stated mode and group. A state
+    /// directory owned by another user is refused, not taken over; nothing
+    /// is ever removed. A home the lab has not used is set up without a word
+    /// (it is new, not repaired). Costs a few stats when all is in place.
+    @discardableResult
+    public func secureStateDirectory() throws -> [StateRepair] {
+        // A missing home's parents: searchable, so that QEMU's user can pass
+        // them (a home inside a private directory can never work for it).
+        try FileSystem.createDirectory(stateDirectory, mode: 0o700, parents: 0o755)
         var st = stat()
-        if stat(stateDirectory, &st) == 0, st.st_mode & 0o007 == 0 { return }
-        if getuid() == 0, let qemu = QEMUUser.lookup() {
-            guard chown(stateDirectory, 0, qemu.gid) == 0 else { throw LabError.syscall("chown \(stateDirectory)") }
-            guard chmod(stateDirectory, 0o710) == 0 else { throw LabError.syscall("chmod \(stateDirectory)") }
-        } else {
-            guard chmod(stateDirectory, 0o700) == 0 else { throw LabError.syscall("chmod \(stateDirectory)") }
+        guard stat(stateDirectory, &st) == 0 else { throw LabError.syscall("stat \(stateDirectory)") }
+        let root = geteuid() == 0
+        if root && st.st_uid != 0 {
+            throw LabError(.failed, "\(stateDirectory) is owned by uid \(st.st_uid), not root: the lab keeps its state, images and console sockets in a directory "
+                           + "only root and QEMU's user may enter; chown root \(stateDirectory), or set ISOLAB_HOME to another directory")
         }
+        var repairs: [StateRepair] = []
+        var looked = false
+        var qemu: QEMUUser.Identity?
+        func qemuUser() -> QEMUUser.Identity? {
+            if !looked { qemu = root ? QEMUUser.lookup() : nil; looked = true }
+            return qemu
+        }
+        func describe(_ st: stat) -> String {
+            "mode 0\(String(st.st_mode & 0o7777, radix: 8)) \(Self.userName(st.st_uid)):\(Self.groupName(st.st_gid))"
+        }
+        // A home the lab has not used yet (none of its directories but the
+        // kernels setup-host puts there) is being set up, not repaired: nothing to say.
+        let fresh = !LabDirectory.allCases.contains { $0.parent == nil && $0 != .kernels && FileSystem.isDirectory(path($0)) }
+        func set(_ path: String, mode: mode_t, group: gid_t?, why: String, was st: stat) throws {
+            if let group, st.st_gid != group {
+                guard chown(path, 0, group) == 0 else { throw LabError.syscall("chown \(path)") }
+            }
+            guard chmod(path, mode) == 0 else { throw LabError.syscall("chmod \(path)") }
+            var now = stat()
+            _ = stat(path, &now)
+            if !(fresh && path == stateDirectory) {
+                repairs.append(StateRepair(path: path, before: describe(st), after: describe(now), why: why))
+            }
+        }
+
+        // The gate. Closed to others with a group that may pass: taken as
+        // QEMU's (or one the owner chose) without looking QEMU's user up.
+        let gateSet = st.st_mode & 0o007 == 0 && st.st_mode & 0o010 != 0 && st.st_gid != 0
+        if !gateSet {
+            if let qemu = qemuUser() {
+                if st.st_mode & 0o7777 != 0o710 || st.st_gid != qemu.gid {
+                    try set(stateDirectory, mode: 0o710, group: qemu.gid, why: "only root and QEMU's user \(qemu.name), which passes to its guests' files", was: st)
+                }
+            } else if st.st_mode & 0o077 != 0 {
+                try set(stateDirectory, mode: 0o700, group: nil, why: "no other user may enter it", was: st)
+            }
+        }
+
+        // Below the gate: each directory on QEMU's way that it could not pass.
+        for directory in LabDirectory.allCases where directory.qemuPasses {
+            let path = path(directory)
+            var inner = stat()
+            guard stat(path, &inner) == 0, (inner.st_mode & S_IFMT) == S_IFDIR else { continue }
+            let fine = inner.st_mode & 0o001 != 0 || (directory.qemuGroup && inner.st_mode & 0o010 != 0 && inner.st_gid != 0)
+            guard !fine, let qemu = qemuUser(), !QEMUUser.passes(inner, qemu) else { continue }
+            try set(path, mode: directory.mode, group: directory.qemuGroup ? qemu.gid : nil,
+                    why: "QEMU's user \(qemu.name) must pass through it", was: inner)
+        }
+        return repairs
+    }
+
+    static func userName(_ uid: uid_t) -> String {
+        guard let entry = getpwuid(uid) else { return String(uid) }
+        return String(cString: entry.pointee.pw_name)
+    }
+
+    static func groupName(_ gid: gid_t) -> String {
+        guard let entry = getgrgid(gid) else { return String(gid) }
+        return String(cString: entry.pointee.gr_name)
+    }
+}
+
+extension QEMUUser {
+    /// Whether QEMU's user may search a directory with this stat, by its
+    /// mode bits (owner, then group, then others, as the kernel decides).
+    static func passes(_ st: stat, _ qemu: Identity) -> Bool {
+        if st.st_uid == qemu.uid { return st.st_mode & 0o100 != 0 }
+        if st.st_gid == qemu.gid { return st.st_mode & 0o010 != 0 }
+        return st.st_mode & 0o001 != 0
     }
 }
 

@@ -76,6 +76,7 @@ public struct Doctor: Sendable {
             canRunContainers: false,
             canRunVMs: false,
             checks: [])
+        report.qemuAccess = QEMUAccess.check(paths: options.paths, kernel: (try? kernel.get())?.path)
         report.deriveVerdicts()
         return report
     }
@@ -233,6 +234,10 @@ extension DoctorReport {
         }
         row("accel.kvm", kvmFound, kvm?.usable ?? false, required: false,
             fix: "optional: the lab uses TCG instead (--accel auto); TCG timings are not KVM timings")
+        if let qemuAccess {
+            // The way QEMU walks, asked as its user: the VM side of the doctor.
+            row("guest.qemu_access", qemuAccess.found, qemuAccess.reachable && qemuAccess.closedToOthers != false, fix: qemuAccess.fix)
+        }
         if let guestKernel {
             row("guest.kernel", "\(guestKernel.path) (\(guestKernel.version), \(guestKernel.sizeBytes / 1024) KiB)", true)
         } else {
@@ -251,7 +256,7 @@ extension DoctorReport {
         let requiredNamespacesOK = namespaces.filter { DoctorCheckPolicy.requiredNamespaces.contains($0.kind) }.allSatisfy(\.usable)
         let controllersOK = !cgroups.controllers.isEmpty && cgroups.controllers.allSatisfy(\.usable)
         canRunContainers = host.isRoot && requiredNamespacesOK && controllersOK
-        canRunVMs = libvirt.reachable && guestKernel != nil && ((tcg?.usable ?? false) || (kvm?.usable ?? false))
+        canRunVMs = libvirt.reachable && guestKernel != nil && ((tcg?.usable ?? false) || (kvm?.usable ?? false)) && (qemuAccess?.reachable ?? true)
     }
 }
 

@@ -71,6 +71,8 @@ public struct DoctorReport: Codable, Sendable {
     public var guestKernel: GuestKernel?
     public var guestKernelError: String?
     public var peers: [Peer]
+    /// Whether QEMU's user reaches the lab's guest files (nil in a report of an older lab).
+    public var qemuAccess: QEMUAccess.Report?
     public var canRunContainers: Bool
     public var canRunVMs: Bool
     public var checks: [DoctorCheck]

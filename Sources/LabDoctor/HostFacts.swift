@@ -30,7 +30,13 @@ extension Doctor {
     /// The accelerator a run or a command uses for `request`: from this
     /// host's probe verdict, probing now (once, cached) when none is cached,
     /// so that the first run on a fresh KVM host measures KVM. `.tcg` probes nothing.
+    /// Before that, the way to the guest's files is made (the lab's own
+    /// directories) and checked (as QEMU's user, its ancestors too): a guest
+    /// QEMU could not open fails here with the doctor's message, before any
+    /// trial, not as libvirt's `Permission denied` at the first start.
     public func acceleratorDecision(_ request: AcceleratorRequest, kernel: GuestKernel) throws -> (AcceleratorDecision, AcceleratorVerdict?) {
+        try options.paths.secureStateDirectory()
+        try QEMUAccess.require(paths: options.paths, kernel: kernel.path)
         guard request != .tcg else { return (try AcceleratorChoice.decide(.tcg, kvm: nil), nil) }
         let qemu = HostCommand.which("qemu-system-x86_64")
         let facts = probeAccelerators(kernel: .success(kernel), qemu: qemu, qemuVersion: qemu.flatMap { HostCommand.version(of: $0) })

@@ -21,7 +21,19 @@ public enum HTMLReport {
         if let ratio = results.ratio(.vm, over: .container, "startup", "ready") {
             text += ": the VM takes \(Format.ratio(ratio)) as long as the container"
         }
-        return text.isEmpty ? "No trial reached READY." : text.prefix(1).uppercased() + text.dropFirst()
+        text = text.isEmpty ? "No trial reached READY." : text.prefix(1).uppercased() + text.dropFirst()
+        // A backend that failed every trial is said first: its rows then read "not measured".
+        let failures = everyTrialFailed(results)
+        return failures.isEmpty ? text : failures.joined(separator: " ") + " " + text
+    }
+
+    /// One sentence per backend whose every trial failed, with the first error.
+    public static func everyTrialFailed(_ results: RunResults) -> [String] {
+        Dictionary(grouping: results.trials, by: \.backend).sorted { $0.key < $1.key }.compactMap { backend, trials in
+            guard !trials.isEmpty, trials.allSatisfy({ $0.error != nil }), let first = trials.first?.error else { return nil }
+            let error = first.count > 300 ? first.prefix(300) + "…" : first[...]
+            return "Every \(backend.rawValue) trial failed (\(trials.count) of \(trials.count)): \(error)."
+        }
     }
 
     public static func render(_ results: RunResults) -> String {

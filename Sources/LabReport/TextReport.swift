@@ -53,7 +53,10 @@ public enum TextReport {
             lines.append("[\(claim.verdict.rawValue)] \(claim.statement) \(claim.measured)")
         }
         let failed = results.trials.filter { $0.error != nil }.count
-        if failed > 0 { lines.append("\(failed) trial(s) failed: see results.json") }
+        if failed > 0 {
+            let whole = HTMLReport.everyTrialFailed(results)
+            lines.append("\(failed) trial(s) failed" + (whole.isEmpty ? "; " : ": " + whole.joined(separator: " ") + " ") + "every error is in results.json")
+        }
         if !results.complete { lines.append("interrupted: results are incomplete") }
         return lines.joined(separator: "\n") + "\n"
     }

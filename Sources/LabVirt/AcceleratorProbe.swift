@@ -76,7 +76,7 @@ public struct AcceleratorProbe: Sendable {
 
     /// Boots the probe guest with `accelerator`, giving up after `timeout` seconds.
     public func run(_ accelerator: Accelerator, timeout: Double) throws -> AcceleratorVerdict {
-        try FileSystem.createDirectory(paths.run)
+        try paths.ensure(.run)
         let image = paths.run + "/accel-probe-\(getpid()).cpio"
         try FileSystem.writeAtomically(image, bytes: try initramfs())
         defer { unlink(image) }
@@ -128,7 +128,7 @@ public struct AcceleratorCache: Codable, Sendable {
     }
 
     public func store(paths: LabPaths) throws {
-        try FileSystem.createDirectory(paths.cache)
+        try paths.ensure(.cache)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try FileSystem.writeAtomically(Self.path(paths), bytes: Array(try encoder.encode(self)) + [10])
@@ -137,7 +137,7 @@ public struct AcceleratorCache: Codable, Sendable {
     /// Runs `body` holding an exclusive lock on the cache, so that lab
     /// processes started together boot one probe, not one each.
     public static func withProbeLock<T>(paths: LabPaths, _ body: () throws -> T) throws -> T {
-        try FileSystem.createDirectory(paths.cache)
+        try paths.ensure(.cache)
         let lock = try FileLock.acquire(paths.cache + "/accelerators.lock", purpose: "accelerator probe", wait: true)
         defer { lock?.release() }
         return try body()

@@ -113,7 +113,7 @@ public final class VirtualMachine: @unchecked Sendable {
         self._timeline = timeline
     }
 
-    public static func stateDirectory(_ paths: LabPaths) -> String { paths.run + "/vms" }
+    public static func stateDirectory(_ paths: LabPaths) -> String { paths.path(.vms) }
 
     /// What gc reads: which lab process owns which domain.
     public struct State: Codable, Sendable {
@@ -156,7 +156,8 @@ public final class VirtualMachine: @unchecked Sendable {
         let console: ConsoleSocket
         do {
             // The guest's own directory: only QEMU's user (and root) may enter it.
-            try FileSystem.createDirectory(directory, mode: 0o700)
+            try spec.paths.ensure(.vms)
+            try FileSystem.makeDirectory(directory, mode: 0o700)
             if let qemu = QEMUUser.lookup() {
                 guard chown(directory, qemu.uid, qemu.gid) == 0 else { throw LabError.syscall("chown \(directory) to \(qemu.name)") }
             }

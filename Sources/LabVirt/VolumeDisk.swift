@@ -83,7 +83,7 @@ extension GuestModules {
         guard stat(image, &st) == 0 else { throw LabError.syscall("stat \(image)") }
         let key = SHA256.hash(Array("\(image) \(st.st_size) \(st.st_mtim.tv_sec) \(kernel.version) \(kernel.sizeBytes)".utf8))
             .prefix(12).map { String(format: "%02x", $0) }.joined()
-        let cache = paths.cache + "/initrd"
+        let cache = paths.path(.initrdCache)
         let path = cache + "/" + key + ".cpio"
         if FileSystem.exists(path) { return path }
         var writer = CpioWriter()
@@ -98,7 +98,7 @@ extension GuestModules {
             try writer.appendFile(String(directoryInGuest.dropFirst()) + "/" + name + ".ko", mode: 0o644, contents: try FileSystem.readBytes(file))
         }
         writer.finish()
-        try FileSystem.createDirectory(cache)
+        try paths.ensure(.initrdCache)
         try FileSystem.writeAtomically(path, bytes: try FileSystem.readBytes(image) + writer.bytes, mode: 0o644, durable: false)
         return path
     }

@@ -411,7 +411,7 @@ struct ContainerCommandIntegrationTests {
         unrelated.arguments = ["60"]
         try unrelated.run()
         let victim = NSTemporaryDirectory() + "isolab-victim-\(UUID().uuidString)"
-        try FileSystem.createDirectory(victim)
+        try FileSystem.createDirectory(victim, mode: 0o755, parents: 0o755)
         defer {
             // SIGKILL for sleep: a child of the test runner may inherit SIGINT ignored.
             for (process, signal) in [(other, SIGINT), (unrelated, SIGKILL)] where process.isRunning {
@@ -434,7 +434,7 @@ struct ContainerCommandIntegrationTests {
         let fake: [String: Any] = ["id": fakeID, "ownerPID": dead.processIdentifier, "ownerStartTime": 1, "pid": unrelated.processIdentifier,
                                    "cgroups": ["/sys/fs/cgroup/memory/isolab/\(otherID)", victim], "runDirectory": victim]
         let directory = Container.stateDirectory(.fromEnvironment())
-        try FileSystem.createDirectory(directory)
+        try FileSystem.createDirectory(directory, mode: 0o755, parents: 0o755)
         try FileSystem.writeAtomically(directory + "/\(fakeID).json", bytes: Array(try JSONSerialization.data(withJSONObject: fake)))
 
         let gc = try HostCommand.run(try isolabExecutable(), ["gc"])

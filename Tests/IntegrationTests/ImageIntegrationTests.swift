@@ -8,26 +8,6 @@ import Testing
 @testable import LabVirt
 
 /// A state directory of its own for each test, removed afterwards.
-final class TemporaryHome {
-    let path: String
-    init() throws {
-        var template = Array("/tmp/isolab-home-XXXXXX".utf8CString)
-        guard let dir = mkdtemp(&template) else { throw LabError.syscall("mkdtemp") }
-        path = String(cString: dir)
-    }
-    deinit { try? FileSystem.removeTree(path) }
-
-    var paths: LabPaths { LabPaths(stateDirectory: path) }
-
-    func builder() throws -> ImageBuilder {
-        ImageBuilder(store: ImageStore(paths: paths), agentPath: try builtExecutable("isolab-agent"))
-    }
-
-    func isolab(_ arguments: [String], timeout: Double = 60) throws -> HostCommand.Output {
-        try HostCommand.run(try isolabExecutable(), arguments, timeout: timeout, environment: ["ISOLAB_HOME": path])
-    }
-}
-
 @Suite("Integration (root, this host): images")
 struct ImageIntegrationTests {
     /// The library closure is complete: a dynamic /bin/ls runs chrooted into an image holding nothing else.

@@ -88,7 +88,7 @@ struct PeerIntegrationTests {
     @Test func aRunSkipsAMissingOrRefusingPeerWithItsReason() throws {
         let home = try TemporaryHome()
         let bin = home.path + "/bin"
-        try FileSystem.createDirectory(bin, mode: 0o755)
+        try FileSystem.createDirectory(bin, mode: 0o755, parents: 0o755)
         let crun = try #require(HostCommand.which("crun"), "crun is not installed (scripts/setup-host --tests installs it)")
         #expect(symlink(crun, bin + "/crun") == 0)
         let scenario = home.path + "/skip.yaml"
@@ -122,7 +122,7 @@ struct PeerIntegrationTests {
         // hyperfine's command: the one the peer runs, with a bundle of its own for runc.
         // Beside the lab's own bundles: the same file system for runc's state.
         let scratch = PeerBackend.directory(.fromEnvironment()) + "/isolab-hyperfine-\(getpid())"
-        try FileSystem.createDirectory(scratch, mode: 0o700)
+        try FileSystem.createDirectory(scratch, mode: 0o700, parents: 0o755)
         defer { try? FileSystem.removeTree(scratch) }
         var command: [String]
         switch kind {

@@ -59,7 +59,7 @@ struct RunIntegrationTests {
         // The verdicts come from the trials' samples: change the samples, and
         // the start-up, memory and hardware verdicts change with them.
         let flipped = home.path + "/flipped"
-        try FileSystem.createDirectory(flipped)
+        try FileSystem.createDirectory(flipped, mode: 0o755, parents: 0o755)
         try flipSamples(out + "/results.json", to: flipped + "/results.json")
         let before = try HostCommand.run(try isolabExecutable(), ["report", out + "/results.json", "--format", "text", "--out", again])
         let after = try HostCommand.run(try isolabExecutable(), ["report", flipped + "/results.json", "--format", "text"])

@@ -1,5 +1,6 @@
 import Foundation
 import LabCore
+import LabImage
 import LabModel
 
 /// An executable of this package built beside the test bundle (`make test` builds them first).
@@ -27,4 +28,43 @@ func leftoverCgroups() -> [String] {
         }
     }
     return found
+}
+
+/// A pristine `ISOLAB_HOME`: a new temporary directory (0700, as mkdtemp
+/// makes it) with nothing in it, or only what `scripts/setup-host` would
+/// put there (the guest kernel) and, to save a minute, the Debian package
+/// cache, copied from the default home. Nothing else of another home.
+final class TemporaryHome {
+    let path: String
+    init(kernels: Bool = false, debianCache: Bool = false) throws {
+        var template = Array("/tmp/isolab-home-XXXXXX".utf8CString)
+        guard let dir = mkdtemp(&template) else { throw LabError.syscall("mkdtemp") }
+        path = String(cString: dir)
+        let source = LabPaths.fromEnvironment()
+        if kernels { try copy(source.kernels, to: path + "/kernels") }
+        if debianCache, FileSystem.isDirectory(source.path(.debianCache)) {
+            try FileSystem.makeDirectory(path + "/cache", mode: 0o755)
+            try copy(source.path(.debianCache), to: path + "/cache/debian")
+        }
+    }
+    deinit { try? FileSystem.removeTree(path) }
+
+    private func copy(_ from: String, to: String) throws {
+        // No base systems of the other home: only the downloaded packages and lists.
+        let output = try HostCommand.run("/bin/cp", ["-a", "--no-preserve=ownership", from, to], timeout: 300)
+        guard output.status == 0 else { throw LabError(.failed, "cp -a \(from) \(to): \(output.stderr)") }
+        for base in (try? HostCommand.run("/usr/bin/find", [to, "-maxdepth", "2", "-name", "base-*"], timeout: 60))?.stdout.split(separator: "\n") ?? [] {
+            try FileSystem.removeTree(String(base))
+        }
+    }
+
+    var paths: LabPaths { LabPaths(stateDirectory: path) }
+
+    func builder() throws -> ImageBuilder {
+        ImageBuilder(store: ImageStore(paths: paths), agentPath: try builtExecutable("isolab-agent"))
+    }
+
+    func isolab(_ arguments: [String], timeout: Double = 60) throws -> HostCommand.Output {
+        try HostCommand.run(try isolabExecutable(), arguments, timeout: timeout, environment: ["ISOLAB_HOME": path])
+    }
 }

@@ -138,7 +138,7 @@ struct CgroupPlacementTests {
         // A real kernel would populate the new group; the fake tree does not,
         // so the probe must say the group lacks the controller's file.
         try FileSystem.writeAtomically(root + "/cgroup.subtree_control", text: "memory")
-        try FileSystem.createDirectory(root + "/isolab")
+        try FileSystem.createDirectory(root + "/isolab", mode: 0o755, parents: 0o755)
         try FileSystem.writeAtomically(root + "/isolab/cgroup.subtree_control", text: "")
         let statuses = layout.probeControllers(group: "probe")
         let memory = try #require(statuses.first { $0.placement.controller == "memory" })
@@ -151,7 +151,7 @@ struct CgroupPlacementTests {
         let root = try fakeTree()
         defer { remove(root) }
         let mountinfo = ["cpu", "cpuacct", "memory", "pids", "freezer"].enumerated().map { i, c in
-            try? FileSystem.createDirectory(root + "/" + c)
+            try? FileSystem.createDirectory(root + "/" + c, mode: 0o755, parents: 0o755)
             return "\(30 + i) 23 0:\(i) / \(root)/\(c) rw - cgroup cgroup rw,\(c)"
         }.joined(separator: "\n")
         let layout = try CgroupLayout.detect(mountInfo: mountinfo)

@@ -16,7 +16,7 @@ final class FakeCgroupTree {
         root = String(cString: dir)
         try FileSystem.writeAtomically(root + "/cgroup.controllers", text: controllers + "\n")
         try FileSystem.writeAtomically(root + "/cgroup.subtree_control", text: "")
-        try FileSystem.createDirectory(root + "/isolab")
+        try FileSystem.createDirectory(root + "/isolab", mode: 0o755, parents: 0o755)
         try FileSystem.writeAtomically(root + "/isolab/cgroup.subtree_control", text: "")
     }
 
@@ -105,8 +105,8 @@ struct CgroupV2ManagerTests {
 
     @Test func labGroupsAreFoundForGC() throws {
         let tree = try FakeCgroupTree()
-        try FileSystem.createDirectory(tree.root + "/isolab/aaa")
-        try FileSystem.createDirectory(tree.root + "/isolab/bbb")
+        try FileSystem.createDirectory(tree.root + "/isolab/aaa", mode: 0o755, parents: 0o755)
+        try FileSystem.createDirectory(tree.root + "/isolab/bbb", mode: 0o755, parents: 0o755)
         let layout = try CgroupLayout.detect(mountInfo: "30 23 0:26 / \(tree.root) rw - cgroup2 cgroup2 rw\n")
         #expect(layout.labGroups() == [tree.root + "/isolab/aaa", tree.root + "/isolab/bbb"])
     }

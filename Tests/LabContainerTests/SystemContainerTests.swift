@@ -60,7 +60,7 @@ struct SystemContainerTests {
         defer { try? FileSystem.removeTree(root) }
         let group = root + "/isolab/abc"
         for sub in ["", "/init.scope", "/system.slice", "/system.slice/dbus.service"] {
-            try FileSystem.createDirectory(group + sub)
+            try FileSystem.createDirectory(group + sub, mode: 0o755, parents: 0o755)
         }
         #expect(CgroupFile.subgroups(group).first == group + "/init.scope" || CgroupFile.subgroups(group).first == group + "/system.slice/dbus.service")
         try CgroupFile.remove(group)

@@ -72,10 +72,30 @@ struct FileSystemTests {
 
     @Test func createDirectoryIsRecursiveAndIdempotent() throws {
         let dir = try temporaryDirectory()
-        try FileSystem.createDirectory(dir + "/a/b/c")
-        try FileSystem.createDirectory(dir + "/a/b/c")
+        try FileSystem.createDirectory(dir + "/a/b/c", mode: 0o755, parents: 0o755)
+        try FileSystem.createDirectory(dir + "/a/b/c", mode: 0o755, parents: 0o755)
         #expect(FileSystem.isDirectory(dir + "/a/b/c"))
         rmdir(dir + "/a/b/c"); rmdir(dir + "/a/b"); rmdir(dir + "/a"); rmdir(dir)
+    }
+
+    /// The parents get the mode stated for them, not the leaf's (the bug
+    /// that closed `run/vms` to QEMU), and both are exact, whatever the umask.
+    @Test func parentsTakeTheirOwnStatedModeNotTheLeafs() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileSystem.removeTree(dir) }
+        let old = umask(0o077)
+        defer { umask(old) }
+        try FileSystem.createDirectory(dir + "/a/b/leaf", mode: 0o700, parents: 0o755)
+        func mode(_ path: String) -> mode_t {
+            var st = stat()
+            stat(path, &st)
+            return st.st_mode & 0o7777
+        }
+        #expect(mode(dir + "/a") == 0o755 && mode(dir + "/a/b") == 0o755 && mode(dir + "/a/b/leaf") == 0o700)
+        #expect(try FileSystem.makeDirectory(dir + "/a/m", mode: 0o711) && mode(dir + "/a/m") == 0o711)
+        // An existing directory is left as it is; a missing parent is an error naming it.
+        #expect(try !FileSystem.makeDirectory(dir + "/a/m", mode: 0o700) && mode(dir + "/a/m") == 0o711)
+        #expect(throws: LabError.self) { try FileSystem.makeDirectory(dir + "/missing/leaf", mode: 0o700) }
     }
 
     @Test func meminfoValues() {
@@ -103,8 +123,8 @@ struct FileSystemTests {
     @Test func subdirectoriesListsOnlyDirectories() throws {
         let dir = try temporaryDirectory()
         defer { try? FileSystem.removeTree(dir) }
-        try FileSystem.createDirectory(dir + "/b")
-        try FileSystem.createDirectory(dir + "/a")
+        try FileSystem.makeDirectory(dir + "/b", mode: 0o755)
+        try FileSystem.makeDirectory(dir + "/a", mode: 0o755)
         try FileSystem.writeAtomically(dir + "/file", text: "x")
         #expect(symlink(dir + "/a", dir + "/link") == 0)
         #expect(FileSystem.subdirectories(dir) == ["a", "b"])

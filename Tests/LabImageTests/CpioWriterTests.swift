@@ -101,7 +101,7 @@ struct CpioWriterTests {
     @Test func gnuCpioAgrees() throws {
         let cpio = try #require(HostCommand.which("cpio"), "GNU cpio is not installed; run scripts/setup-host")
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("isolab-cpio-\(UUID().uuidString)").path
-        try FileSystem.createDirectory(dir)
+        try FileSystem.createDirectory(dir, mode: 0o755, parents: 0o755)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let archive = dir + "/archive.cpio"
         try FileSystem.writeAtomically(archive, bytes: try sampleArchive())
@@ -111,7 +111,7 @@ struct CpioWriterTests {
         #expect(list.stdout.split(separator: "\n") == ["dir", "dir/hello.txt", "dir/empty", "dir/big.bin", Substring(Self.longName), "dir/link"])
 
         let out = dir + "/out"
-        try FileSystem.createDirectory(out)
+        try FileSystem.createDirectory(out, mode: 0o755, parents: 0o755)
         let extract = try HostCommand.run("/bin/sh", ["-c", "cd \(out) && \(cpio) -i --quiet --make-directories < \(archive)"])
         #expect(extract.status == 0, "\(extract.stderr)")
         #expect(try FileSystem.readBytes(out + "/dir/big.bin") == Self.big)

@@ -176,7 +176,7 @@ struct ImageBuilderTests {
 
     @Test func abandonedBuildDirectoriesOfDeadProcessesAreCleared() throws {
         let temporary = try TemporaryStore()
-        try FileSystem.createDirectory(temporary.store.root + "/.build-999999-abcdef/rootfs")
+        try FileSystem.createDirectory(temporary.store.root + "/.build-999999-abcdef/rootfs", mode: 0o755, parents: 0o755)
         _ = try temporary.builder().build(ImageDefinition(name: "t", base: .empty))
         #expect(!FileSystem.exists(temporary.store.root + "/.build-999999-abcdef"))
     }

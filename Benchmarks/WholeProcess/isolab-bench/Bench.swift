@@ -361,7 +361,7 @@ struct RuncBundle {
         guard let runc = HostCommand.which("runc") else { return nil }
         let directory = NSTemporaryDirectory() + "isolab-bench-runc-\(getpid())"
         try? FileSystem.removeTree(directory)
-        guard (try? FileSystem.createDirectory(directory)) != nil,
+        guard (try? FileSystem.makeDirectory(directory, mode: 0o700)) != nil,
               (try? HostCommand.run(runc, ["spec", "--bundle", directory]))?.status == 0 else { return nil }
         let config = directory + "/config.json"
         guard var json = (try? JSONSerialization.jsonObject(with: Data(FileSystem.readTextIfPresent(config)?.utf8 ?? "".utf8))) as? [String: Any],

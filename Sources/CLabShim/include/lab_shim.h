@@ -153,6 +153,20 @@ int lab_load_module(const char *path);
 /// In C because glibc 2.36 declares no wrapper for it.
 int lab_pidfd_open(int pid);
 
+/// One answer of `lab_access_as`: 0 or the errno of the access, and the
+/// length of the path's first ancestor the user cannot search (-1: none).
+struct lab_access_answer {
+    int error;
+    int blocked_at;
+};
+
+/// Tries `access(paths[i], modes[i])` as uid/gid with `groups`, in a forked
+/// child that takes them, and fills `answers`. 0, or the errno of the fork or
+/// pipe. In C because the child of a multi-threaded process may only make
+/// async-signal-safe calls (see lab_access.c).
+int lab_access_as(unsigned uid, unsigned gid, const unsigned *groups, int group_count, const char *const *paths,
+                  const int *modes, int count, struct lab_access_answer *answers);
+
 #ifdef __cplusplus
 }
 #endif

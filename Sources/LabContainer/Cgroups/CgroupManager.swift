@@ -227,7 +227,7 @@ enum CgroupFile {
 
     static func createGroup(_ directory: String) throws {
         let parent = String(directory[..<(directory.lastIndex(of: "/") ?? directory.endIndex)])
-        try FileSystem.createDirectory(parent)
+        try FileSystem.createDirectory(parent, mode: 0o755, parents: 0o755)
         guard mkdir(directory, 0o755) == 0 else { throw LabError.syscall("create cgroup \(directory)") }
     }
 }

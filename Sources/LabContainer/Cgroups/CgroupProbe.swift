@@ -79,7 +79,7 @@ extension CgroupLayout {
             }
             do {
                 let parent = mountPoint + "/isolab"
-                try FileSystem.createDirectory(parent)
+                try FileSystem.createDirectory(parent, mode: 0o755, parents: 0o755)
                 if placement.hierarchy == .v2, let name = v2ControllerName(controller) {
                     try enable(name, in: mountPoint)
                     try enable(name, in: parent)

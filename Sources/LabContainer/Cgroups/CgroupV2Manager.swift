@@ -22,7 +22,7 @@ public struct CgroupV2Manager: CgroupManager {
     var root: String { String(parent[..<(parent.lastIndex(of: "/") ?? parent.endIndex)]) }
 
     public func create(limits: CgroupLimits) throws {
-        try FileSystem.createDirectory(parent)
+        try FileSystem.createDirectory(parent, mode: 0o755, parents: 0o755)
         // A child sees only the controllers its parent enables for it: the
         // ones the limits need, of those the hierarchy has (the cgroup2 mount
         // of a hybrid host may have none; devices need no controller).

@@ -57,7 +57,7 @@ public final class Container: @unchecked Sendable {
         public var runDirectory: String
     }
 
-    public static func stateDirectory(_ paths: LabPaths) -> String { paths.run + "/containers" }
+    public static func stateDirectory(_ paths: LabPaths) -> String { paths.path(.containers) }
 
     /// Creates and starts the container; returns once its command has been
     /// exec'd. Anything that fails is torn down before the error is thrown.
@@ -108,16 +108,17 @@ public final class Container: @unchecked Sendable {
         do {
             // The state file first: whatever exists of a container is named
             // by one, so that gc, and only gc of this ISOLAB_HOME, can find it.
-            try FileSystem.createDirectory(stateDirectory(paths))
+            try paths.ensure(.containers)
             try writeState(state, to: stateFile)
             // 0755: with --userns the child is root only inside, and must still reach its mount point.
-            try FileSystem.createDirectory(mountPoint, mode: 0o755)
+            try FileSystem.makeDirectory(runDirectory, mode: 0o755)
+            try FileSystem.makeDirectory(mountPoint, mode: 0o755)
             if spec.system != nil {
                 // The instance's writable layer over the image, removed with the run directory.
-                try FileSystem.createDirectory(runDirectory + "/upper", mode: 0o755)
-                try FileSystem.createDirectory(runDirectory + "/work", mode: 0o700)
+                try FileSystem.makeDirectory(runDirectory + "/upper", mode: 0o755)
+                try FileSystem.makeDirectory(runDirectory + "/work", mode: 0o700)
                 // systemd's READY=1, a second finish line.
-                try FileSystem.createDirectory(runDirectory + "/host", mode: 0o755)
+                try FileSystem.makeDirectory(runDirectory + "/host", mode: 0o755)
                 let socket = try NotifySocket(path: runDirectory + "/host/notify")
                 undo.append { socket.stop() }
                 notify = socket

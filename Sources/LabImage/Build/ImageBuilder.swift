@@ -115,7 +115,7 @@ public struct ImageBuilder: Sendable {
                                      initramfsFile: initramfsFile))
             }, gzip: definition.gzip)
         }
-        try FileSystem.createDirectory(store.inputs)
+        try store.paths.ensure(.imageInputs)
         try FileSystem.writeAtomically(store.inputs + "/" + fingerprint, text: hex + "\n")
         try store.tag(definition.name, digestHex: hex)
         return Result(record: try store.resolve(definition.name), cached: false, warnings: plan.sorted.compactMap { entry in
@@ -252,7 +252,7 @@ public struct ImageBuilder: Sendable {
     /// looks like a complete image.
     func write(plan: ImagePlan, contents: [String: [UInt8]], hex: String,
                manifest: (_ initramfsBytes: Int, _ diskBytes: Int) -> ImageManifest, gzip: Bool) throws {
-        try FileSystem.createDirectory(store.root)
+        try store.paths.ensure(.images)
         removeAbandonedBuilds()
         // Unique per build: two threads may build the same image at once.
         let temporary = store.root + "/.build-\(getpid())-\(UInt32.random(in: 0...UInt32.max))-\(hex.prefix(12))"
@@ -261,7 +261,9 @@ public struct ImageBuilder: Sendable {
             if !complete { try? FileSystem.removeTree(temporary) }
         }
         let rootfs = temporary + "/rootfs"
-        try FileSystem.createDirectory(rootfs)
+        // QEMU reads the initramfs in it: the image directory is searchable below the state directory's gate.
+        try FileSystem.makeDirectory(temporary, mode: 0o755)
+        try FileSystem.makeDirectory(rootfs, mode: 0o755)
         var cpio = CpioWriter()
         var diskBytes = 0
         for entry in plan.sorted {

@@ -30,7 +30,7 @@ struct DebianImage {
     var agentPath: String
     var definition: ImageDefinition
 
-    var cacheRoot: String { String(store.root.dropLast("/images".count)) + "/cache/debian" }
+    var cacheRoot: String { store.paths.path(.debianCache) }
 
     static let tools = [("mmdebstrap", "mmdebstrap"), ("mkfs.ext4", "e2fsprogs"), ("qemu-img", "qemu-utils"), ("unshare", "util-linux")]
 
@@ -64,7 +64,7 @@ struct DebianImage {
             return ImageBuilder.Result(record: try store.resolve(definition.name), cached: true)
         }
 
-        try FileSystem.createDirectory(store.root)
+        try store.paths.ensure(.images)
         let scratch = try Scratch(store.root + "/.build-\(getpid())-\(UInt32.random(in: 0...UInt32.max))-debian")
         defer { scratch.end() }
         let temporary = scratch.path
@@ -131,7 +131,7 @@ struct DebianImage {
             guard rename(temporary, destination) == 0 else { throw LabError.syscall("rename \(temporary) to \(destination)") }
             scratch.keep()
         }
-        try FileSystem.createDirectory(store.inputs)
+        try store.paths.ensure(.imageInputs)
         try FileSystem.writeAtomically(store.inputs + "/" + fingerprint, text: hex + "\n")
         try store.tag(definition.name, digestHex: hex)
         return ImageBuilder.Result(record: try store.resolve(definition.name), cached: false)
@@ -145,7 +145,8 @@ struct DebianImage {
         let key = Array(("base \(Self.layoutVersion)\n" + script + (FileSystem.readTextIfPresent(sources) ?? "")).utf8).sha256Hex.prefix(16)
         let base = cache + "/base-" + key
         if FileSystem.exists(base + "/packages.tsv") { return base }
-        try FileSystem.createDirectory(cache, mode: 0o755)
+        try store.paths.ensure(.debianCache)
+        try FileSystem.makeDirectory(cache, mode: 0o755)
         // Bases of builds whose process is gone.
         for name in FileSystem.list(cache) where name.hasPrefix(".base-") {
             if let pid = Int32(name.dropFirst(".base-".count).prefix { $0 != "-" }), kill(pid, 0) != 0, errno == ESRCH {
@@ -179,8 +180,9 @@ struct DebianImage {
         let cache = cacheRoot + "/" + packageCacheKey(sources)
         let (archives, lists) = (cache + "/archives", cache + "/lists")
         let offline = FileSystem.exists(cache + "/complete")
-        try FileSystem.createDirectory(archives, mode: 0o755)
-        try FileSystem.createDirectory(lists, mode: 0o755)
+        try store.paths.ensure(.debianCache)
+        try FileSystem.createDirectory(archives, mode: 0o755, parents: 0o755)
+        try FileSystem.createDirectory(lists, mode: 0o755, parents: 0o755)
         var arguments = ["--mount", "--propagation", "private", tools["mmdebstrap"]!,
                          "--variant=minbase", "--include=" + Self.packages.joined(separator: ","),
                          "--dpkgopt=force-unsafe-io", "--skip=essential/unlink",
@@ -303,7 +305,7 @@ final class Scratch: @unchecked Sendable {
 
     init(_ path: String) throws {
         self.path = path
-        try FileSystem.createDirectory(path, mode: 0o755)
+        try FileSystem.makeDirectory(path, mode: 0o755)
         let remove = Self.remover(path)
         token = CleanupRegistry.shared.register {
             for pid in ProcessTree.processes(mentioning: path) { kill(pid, SIGKILL) }

@@ -10,13 +10,15 @@ import LabModel
 /// always whole.
 public struct ImageStore: Sendable {
     public var root: String
+    public var paths: LabPaths
     /// Decode each manifest's file list (`image inspect` prints it); a
     /// store that only starts instances turns it off: records then carry
     /// `files: []`.
     public var readsFileLists = true
 
     public init(paths: LabPaths) {
-        root = paths.stateDirectory + "/images"
+        root = paths.path(.images)
+        self.paths = paths
     }
 
     /// A stored image: its manifest and the names that point at it.
@@ -32,8 +34,8 @@ public struct ImageStore: Sendable {
         public var disk: String? { manifest.os.map { directory + "/" + $0.disk } }
     }
 
-    var tags: String { root + "/tags" }
-    var inputs: String { root + "/inputs" }
+    var tags: String { paths.path(.imageTags) }
+    var inputs: String { paths.path(.imageInputs) }
 
     public func directory(ofDigestHex hex: String) -> String { root + "/" + hex }
 
@@ -108,7 +110,7 @@ public struct ImageStore: Sendable {
     func tag(_ name: String, digestHex hex: String) throws {
         // Unchanged: nothing to write (a cached build tags on every use).
         if FileSystem.readTextIfPresent(tags + "/" + name)?.trimmingWhitespace() == hex { return }
-        try FileSystem.createDirectory(tags)
+        try paths.ensure(.imageTags)
         try FileSystem.writeAtomically(tags + "/" + name, text: hex + "\n")
     }
 

@@ -229,13 +229,12 @@ public enum Blocking {
 public enum Volume {
     public static let path = "/data"
 
-    public static func directory(_ paths: LabPaths) -> String { paths.run + "/volumes" }
+    public static func directory(_ paths: LabPaths) -> String { paths.path(.volumes) }
 
     /// A fresh, empty directory under `ISOLAB_HOME/run/volumes`.
     static func makeDirectory(paths: LabPaths) throws -> String {
-        try FileSystem.createDirectory(directory(paths), mode: 0o700)
-        let path = directory(paths) + "/" + ContainerIDs.next()
-        try FileSystem.createDirectory(path, mode: 0o755)
+        let path = try paths.ensure(.volumes) + "/" + ContainerIDs.next()
+        try FileSystem.makeDirectory(path, mode: 0o755)
         return path
     }
 }

@@ -89,8 +89,10 @@ enum EscapeCheck {
     /// the agent, on the host, as root.
     static func chrootControl(_ context: CheckContext, marker: String) async throws -> Int32 {
         let scratch = context.paths.run + "/escape-chroot-\(ContainerIDs.next())"
-        try FileSystem.createDirectory(scratch + "/sbin", mode: 0o700)
-        try FileSystem.createDirectory(scratch + "/tmp", mode: 0o700)
+        try context.paths.ensure(.run)
+        try FileSystem.makeDirectory(scratch, mode: 0o700)
+        try FileSystem.makeDirectory(scratch + "/sbin", mode: 0o700)
+        try FileSystem.makeDirectory(scratch + "/tmp", mode: 0o700)
         defer { try? FileSystem.removeTree(scratch) }
         try FileSystem.writeAtomically(scratch + "/sbin/isolab-agent", bytes: try FileSystem.readBytes(context.rootfs + "/sbin/isolab-agent"), mode: 0o755, durable: false)
         guard let chroot = HostCommand.which("chroot") ?? HostCommand.which("/usr/sbin/chroot") else {

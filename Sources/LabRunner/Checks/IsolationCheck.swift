@@ -88,7 +88,8 @@ enum IsolationCheck {
     /// A tmpfs the host mounts after the container has started.
     static func mnt(_ context: CheckContext) async throws -> [IsolationProbe] {
         let point = context.paths.run + "/mnt-probe-\(getpid())-\(ContainerIDs.next())"
-        try FileSystem.createDirectory(point, mode: 0o700)
+        try context.paths.ensure(.run)
+        try FileSystem.makeDirectory(point, mode: 0o700)
         defer {
             umount2(point, Int32(MNT_DETACH))
             rmdir(point)

@@ -28,7 +28,9 @@ struct LayersDemo: Demo {
         }
         let token = CleanupRegistry.shared.register(cleanup)
         defer { cleanup(); CleanupRegistry.shared.unregister(token) }
-        try FileSystem.createDirectory(lower, mode: 0o755)
+        try s.context.paths.ensure(.run)
+        try FileSystem.makeDirectory(base, mode: 0o700)
+        try FileSystem.makeDirectory(lower, mode: 0o755)
         // A file worth copying (not sparse: the copy-up must move its bytes), and one to delete.
         let big = lower + "/big.bin"
         try Self.writePattern(big, mib: Self.bigMiB)
@@ -37,7 +39,7 @@ struct LayersDemo: Demo {
 
         func layer(_ name: String) throws -> String {
             let merged = base + "/merged" + name
-            for directory in ["/upper", "/work", "/merged"] { try FileSystem.createDirectory(base + directory + name, mode: 0o755) }
+            for directory in ["/upper", "/work", "/merged"] { try FileSystem.makeDirectory(base + directory + name, mode: 0o755) }
             if s.without { return lower }
             let options = "lowerdir=\(lower):\(s.image.rootfs),upperdir=\(base)/upper\(name),workdir=\(base)/work\(name)"
             guard mount("overlay", merged, "overlay", 0, options) == 0 else { throw LabError.syscall("mount overlay on \(merged) (\(options))") }
@@ -139,7 +141,7 @@ struct LayersDemo: Demo {
     /// A scratch copy of a lower file written in place: its digest changes.
     static func controlChangesDigest(base: String) throws -> Bool {
         let scratch = base + "/control"
-        try FileSystem.createDirectory(scratch)
+        try FileSystem.makeDirectory(scratch, mode: 0o700)
         try FileSystem.writeAtomically(scratch + "/file", text: "lower\n")
         let before = try digest(scratch)
         let fd = open(scratch + "/file", O_WRONLY | O_APPEND | O_CLOEXEC)

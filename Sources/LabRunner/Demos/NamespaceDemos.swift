@@ -203,7 +203,8 @@ struct MNTDemo: Demo {
 
     func run(_ s: DemoSession) async throws {
         let point = s.context.paths.run + "/demo-mnt-\(getpid())-\(ContainerIDs.next())"
-        try FileSystem.createDirectory(point, mode: 0o700)
+        try s.context.paths.ensure(.run)
+        try FileSystem.makeDirectory(point, mode: 0o700)
         let marker = (point as NSString).lastPathComponent
         let cleanup = { @Sendable in
             umount2(point, Int32(MNT_DETACH))
@@ -222,7 +223,7 @@ struct MNTDemo: Demo {
             // No mount namespace: the "container" is a host process, and the
             // "inside" mount is the host's own.
             let target = point + "-inner"
-            try FileSystem.createDirectory(target, mode: 0o700)
+            try FileSystem.makeDirectory(target, mode: 0o700)
             defer { umount2(target, Int32(MNT_DETACH)); rmdir(target) }
             guard mount("isolab-demo", target, "tmpfs", 0, "size=64k") == 0 else { throw LabError.syscall("mount tmpfs on \(target)") }
             guard mount("tmpfs", point, "tmpfs", 0, "size=64k") == 0 else { throw LabError.syscall("mount tmpfs on \(point)") }

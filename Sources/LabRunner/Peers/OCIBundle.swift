@@ -122,9 +122,9 @@ public struct OCIBundle {
         return ["defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"], "syscalls": rules]
     }
 
-    /// Writes `config.json` into `directory` (made 0700).
+    /// Writes `config.json` into `directory` (made 0700; its parent must exist).
     public func write(to directory: String) throws {
-        try FileSystem.createDirectory(directory, mode: 0o700)
+        try FileSystem.makeDirectory(directory, mode: 0o700)
         try FileSystem.writeAtomically(directory + "/config.json", bytes: try json(), mode: 0o600, durable: false)
     }
 }

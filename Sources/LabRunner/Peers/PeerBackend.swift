@@ -88,7 +88,7 @@ public struct PeerBackend: Backend {
         }
         let id = "isolab-peer-" + ContainerIDs.next()
         let agent = ["/sbin/isolab-agent", "run"] + arguments
-        let directory = Self.directory(paths) + "/" + id
+        let directory = try paths.ensure(.peers) + "/" + id
         var argv: [String]
         var related: (@Sendable () -> [pid_t])?
         var cleanup: @Sendable () -> Void = { try? FileSystem.removeTree(directory) }
@@ -151,7 +151,7 @@ public struct PeerBackend: Backend {
     }
 
     /// `$ISOLAB_HOME/run/peers`: bundles and runtime state, one directory per instance.
-    public static func directory(_ paths: LabPaths) -> String { paths.run + "/peers" }
+    public static func directory(_ paths: LabPaths) -> String { paths.path(.peers) }
 
     /// The cgroup parent of runc's and crun's containers (absolute, in every hierarchy).
     static let cgroupParent = "isolab-peers"
