@@ -43,46 +43,56 @@ let package = Package(
         .target(name: "LabModel"),
         .target(name: "LabStats", dependencies: ["LabModel"]),
 
-        // The host, and the agent that runs inside every instance.
-        .target(name: "CLabShim"),
-        .target(name: "LabCore", dependencies: ["LabModel", "CLabShim", .product(name: "Yams", package: "Yams")]),
+        // The wire between the host and the agent: the line protocol, the
+        // workloads' contract, percent encoding, SHA-256, ids and errno
+        // names. No Foundation: the agent links it too.
+        .target(name: "CLabShared"),
+        .target(name: "LabWire", dependencies: ["CLabShared"], swiftSettings: [.unsafeFlags(["-O"])]),
+
+        // The host's C seam, and its core.
+        .target(name: "CLabHost"),
+        .target(name: "LabCore", dependencies: ["LabModel", "LabWire", "CLabHost", .product(name: "Yams", package: "Yams")]),
         // The agent runs inside every instance: no Foundation (small, fast to
         // start), the Swift runtime linked statically, and always optimised so
         // that its measurements do not depend on the build configuration.
         .target(name: "CAgentInit"),
-        .target(name: "LabAgentCore", dependencies: ["CLabShim"], swiftSettings: [.unsafeFlags(["-O"])]),
+        .target(name: "CAgentShim"),
+        .target(name: "LabAgentCore", dependencies: ["LabWire", "CAgentShim"], swiftSettings: [.unsafeFlags(["-O"])]),
         .executableTarget(
             name: "isolab-agent",
-            dependencies: ["LabAgentCore", "CAgentInit"],
+            dependencies: ["LabAgentCore", "LabWire", "CAgentInit"],
             swiftSettings: [.unsafeFlags(["-O"])],
             linkerSettings: [.unsafeFlags(["-static-executable"])]
         ),
 
         // Images.
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
-        .target(name: "LabImage", dependencies: ["LabModel", "LabCore", "LabAgentCore", "CZlib"]),
+        .target(name: "LabImage", dependencies: ["LabModel", "LabCore", "LabWire", "CZlib"]),
 
         // Backends: containers and VMs.
         .systemLibrary(name: "CLibcap", pkgConfig: "libcap", providers: [.apt(["libcap-dev"])]),
         .systemLibrary(name: "CLibseccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
-        .target(name: "CLabSpawn", dependencies: ["CLabShim"]),
-        .target(name: "LabContainer", dependencies: ["LabModel", "LabCore", "CLabShim", "CLabSpawn", "CLibcap", "CLibseccomp"]),
+        .target(name: "CLabSpawn", dependencies: ["CLabShared"]),
+        .target(name: "LabContainer", dependencies: ["LabModel", "LabCore", "LabWire", "CLabHost", "CLabSpawn", "CLibcap", "CLibseccomp"]),
         // libvirt's C API, dlopened on first use (see its header for why): the
         // headers come from libvirt-dev, the library is loaded at run time.
         .target(name: "CLibvirt", linkerSettings: [.linkedLibrary("dl")]),
         .target(
             name: "LabVirt",
-            dependencies: ["LabModel", "LabCore", "LabImage", "LabAgentCore", "CLibvirt", "CLabShim", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["LabModel", "LabCore", "LabImage", "LabWire", "CLibvirt", "CLabHost", .product(name: "Logging", package: "swift-log")]
         ),
         .target(
             name: "LabDoctor",
-            dependencies: ["LabModel", "LabCore", "LabContainer", "LabVirt", "CLabShim", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["LabModel", "LabCore", "LabContainer", "LabVirt", .product(name: "Logging", package: "swift-log")]
         ),
 
         // Running scenarios, and reporting them.
         .target(
             name: "LabRunner",
-            dependencies: ["LabModel", "LabStats", "LabCore", "LabAgentCore", "LabImage", "LabContainer", "LabVirt", "LabDoctor", "CLabShim"]
+            dependencies: [
+                "LabModel", "LabStats", "LabCore", "LabWire", "LabImage", "LabContainer", "LabVirt", "LabDoctor",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .target(name: "LabReport", dependencies: ["LabModel", "LabStats", .product(name: "CSV", package: "CSV.swift")]),
 
@@ -90,7 +100,7 @@ let package = Package(
         .target(
             name: "LabCommands",
             dependencies: [
-                "LabModel", "LabCore", "LabDoctor", "LabImage", "LabContainer", "LabVirt", "LabAgentCore", "LabRunner", "LabReport",
+                "LabModel", "LabCore", "LabDoctor", "LabImage", "LabContainer", "LabVirt", "LabWire", "LabRunner", "LabReport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -102,7 +112,7 @@ let package = Package(
         .executableTarget(
             name: "isolab-bench",
             dependencies: [
-                "LabModel", "LabCore", "LabRunner", "LabStats", "LabImage", "LabContainer", "LabVirt", "LabDoctor",
+                "LabModel", "LabCore", "LabWire", "LabRunner", "LabStats", "LabImage", "LabContainer", "LabVirt", "LabDoctor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/WholeProcess/isolab-bench"
@@ -130,13 +140,13 @@ let package = Package(
         // real cgroup hierarchy are in IntegrationTests and say so in their names.
         .testTarget(name: "LabModelTests", dependencies: ["LabModel"]),
         .testTarget(name: "LabStatsTests", dependencies: ["LabStats", "LabModel"]),
-        .testTarget(name: "LabCoreTests", dependencies: ["LabCore", "LabModel", "CLabShim"]),
-        .testTarget(name: "LabAgentCoreTests", dependencies: ["LabAgentCore"]),
-        .testTarget(name: "LabImageTests", dependencies: ["LabImage", "LabCore", "LabModel", "LabAgentCore"]),
+        .testTarget(name: "LabCoreTests", dependencies: ["LabCore", "LabModel", "CLabHost"]),
+        .testTarget(name: "LabAgentCoreTests", dependencies: ["LabAgentCore", "LabWire"]),
+        .testTarget(name: "LabImageTests", dependencies: ["LabImage", "LabCore", "LabModel"]),
         .testTarget(name: "LabContainerTests", dependencies: ["LabContainer", "LabCore", "LabModel"]),
         .testTarget(name: "LabVirtTests", dependencies: ["LabVirt", "LabCore", "LabModel"], exclude: ["Golden"]),
         .testTarget(name: "LabDoctorTests", dependencies: ["LabDoctor", "LabCore", "LabModel", "LabContainer", "LabVirt"]),
-        .testTarget(name: "LabRunnerTests", dependencies: ["LabRunner", "LabModel", "LabCore", "LabStats", "LabAgentCore", "LabContainer"], exclude: ["Golden"]),
+        .testTarget(name: "LabRunnerTests", dependencies: ["LabRunner", "LabModel", "LabCore", "LabWire", "LabContainer"], exclude: ["Golden"]),
         // Renders a committed results.json from a graph with no backend in it:
         // the proof that reports need neither libvirt nor libcap.
         .testTarget(
@@ -147,7 +157,8 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "LabModel", "LabCore", "LabDoctor", "LabContainer", "LabVirt", "LabImage", "LabAgentCore", "LabRunner", "LabReport", "LabStats",
+                "LabModel", "LabCore", "LabDoctor", "LabContainer", "LabVirt", "LabImage", "LabWire", "LabRunner", "LabReport", "LabStats",
+                .product(name: "CSV", package: "CSV.swift"),
             ]
         ),
     ],

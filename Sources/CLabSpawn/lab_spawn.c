@@ -1,6 +1,6 @@
 #define _GNU_SOURCE
 #include "lab_spawn.h"
-#include "lab_shim.h"
+#include "lab_shared.h"
 
 #include <errno.h>
 #include <fcntl.h>

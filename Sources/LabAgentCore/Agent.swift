@@ -1,4 +1,5 @@
-import CLabShim
+import CAgentShim
+import LabWire
 import Glibc
 
 /// The program inside every instance: as a VM's PID 1 (from the initramfs),
@@ -200,7 +201,7 @@ public enum Agent {
         }
         var control = open("/dev/ttyS0", O_WRONLY | O_NOCTTY | O_CLOEXEC)
         if control < 0 { control = 1 }
-        let loopback = lab_loopback_up()
+        let loopback = Loopback.up()
         _ = session(control: control, role: .vm) { () throws(AgentError) in
             if let first = mountErrors.first { throw AgentError(first) }
             if loopback != 0 { throw AgentError("bring lo up: \(Sys.describe(loopback))") }

@@ -1,4 +1,4 @@
-import CLabShim
+import LabWire
 import Glibc
 
 /// The few system helpers the agent needs, on Glibc alone.
@@ -65,11 +65,7 @@ public enum Sys {
     }
 
     /// `EACCES (permission denied)`, from the errno.
-    public static func describe(_ err: Int32) -> String {
-        var buffer = [CChar](repeating: 0, count: 320)
-        lab_errno_describe(err, &buffer, buffer.count)
-        return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
+    public static func describe(_ err: Int32) -> String { ErrnoText.describe(err) }
 
     /// An AgentError for a failed system call, naming the step.
     public static func failure(_ step: String, workload: String? = nil, errno err: Int32 = errno) -> AgentError {

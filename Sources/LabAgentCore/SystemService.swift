@@ -1,3 +1,4 @@
+import LabWire
 import Glibc
 
 /// `isolab-agent service`: the agent of a whole-OS instance, started by

@@ -1,4 +1,4 @@
-import CLabShim
+import CLabHost
 import LabModel
 
 #if canImport(Glibc)
@@ -22,7 +22,7 @@ public enum ChildProcess {
 
     /// The child's end, or nil if it still runs at `deadline` (monotonic ns).
     public static func wait(_ pid: pid_t, until deadline: UInt64) -> Ended? {
-        let pidfd = lab_pidfd_open(pid)
+        let pidfd = Descriptors.processFD(pid)
         if pidfd >= 0 {
             defer { close(pidfd) }
             var poller = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)

@@ -1,5 +1,5 @@
-import CLabShim
 import LabModel
+import LabWire
 
 #if canImport(Glibc)
 import Glibc
@@ -20,14 +20,8 @@ extension LabError {
 /// Names for errno values, as the lab prints them.
 public enum Errno {
     /// `EACCES (permission denied)`.
-    public static func describe(_ err: Int32) -> String {
-        var buffer = [CChar](repeating: 0, count: 320)
-        lab_errno_describe(err, &buffer, buffer.count)
-        return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
+    public static func describe(_ err: Int32) -> String { ErrnoText.describe(err) }
 
     /// The bare symbol, `EACCES`.
-    public static func name(_ err: Int32) -> String {
-        lab_errno_name(err).map { String(cString: $0) } ?? "errno \(err)"
-    }
+    public static func name(_ err: Int32) -> String { ErrnoText.name(err) }
 }

@@ -1,4 +1,4 @@
-import CLabShim
+import CLabHost
 import LabModel
 
 #if canImport(Glibc)

@@ -1,4 +1,4 @@
-import CLabShim
+import CLabHost
 import LabCore
 import LabModel
 

@@ -1,5 +1,5 @@
 import Foundation
-import LabAgentCore
+import LabWire
 import LabCore
 import LabModel
 import Logging
@@ -34,18 +34,13 @@ public struct VMSpec: Sendable {
     /// `kernel` and `initramfs`); systemd is its init, the agent a service.
     public var osDisk: String?
 
-    public init(id: String = VMSpec.newID(), kernel: GuestKernel, initramfs: String, workload: [String]) {
+    public init(id: String = InstanceID.next(), kernel: GuestKernel, initramfs: String, workload: [String]) {
         self.id = id
         self.kernel = kernel
         self.initramfs = initramfs
         self.workload = workload
     }
 
-    public static func newID() -> String {
-        var generator = SystemRandomNumberGenerator()
-        let hex = String(generator.next() & 0xFFFF_FFFF_FFFF, radix: 16)
-        return String(repeating: "0", count: 12 - hex.count) + hex
-    }
 
     public var domainName: String { "isolab-" + id }
 
@@ -54,15 +49,14 @@ public struct VMSpec: Sendable {
     public var commandLine: String {
         if osDisk != nil {
             // The initramfs mounts vda read-write; no getty on the console the lab reads.
-            return "root=/dev/vda rw console=ttyS0 quiet panic=-1 systemd.getty_auto=0 isolab.run="
-                + PercentEncoding.encodeField(workload.joined(separator: " "))
+            return "root=/dev/vda rw console=ttyS0 quiet panic=-1 systemd.getty_auto=0 " + KernelCommandLine.render(.init(run: workload))
         }
-        var line = "console=ttyS0 quiet panic=-1 isolab.run=" + PercentEncoding.encodeField(workload.joined(separator: " "))
+        var settings = KernelCommandLine.Settings(run: workload)
         if volumeBytes != nil {
-            line += modules.map { " isolab.module=" + PercentEncoding.encodeField($0) }.joined()
-            line += " isolab.volume=/dev/vda:" + VMSpec.volumePath
+            settings.modules = modules
+            settings.volumes = [.init(device: "/dev/vda", directory: VMSpec.volumePath)]
         }
-        return line
+        return "console=ttyS0 quiet panic=-1 " + KernelCommandLine.render(settings)
     }
 
     /// Where the agent mounts a guest's volume: the same path as in a container.

@@ -1,6 +1,6 @@
-import CLabShim
+import CLabHost
 import Foundation
-import LabAgentCore
+import LabWire
 import LabCore
 import LabImage
 import LabModel

@@ -1,3 +1,4 @@
+import LabWire
 import CAgentInit
 import Glibc
 import LabAgentCore

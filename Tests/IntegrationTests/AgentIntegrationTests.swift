@@ -1,5 +1,5 @@
 import Foundation
-import LabAgentCore
+import LabWire
 import LabCore
 import LabImage
 import LabModel
@@ -71,7 +71,7 @@ struct AgentBareIntegrationTests {
         #expect(transcript.done == 2)
         let error = try #require(transcript.errors.first)
         #expect(error.error == "unknown workload 'bogus'")
-        #expect(error.accepted == WorkloadCatalog.names)
+        #expect(error.accepted == WorkloadContracts.names)
         #expect(output.stderr.contains("unknown workload 'bogus'"))
     }
 

@@ -1,5 +1,5 @@
 import Foundation
-import LabAgentCore
+import LabWire
 import LabContainer
 import LabCore
 import LabModel
@@ -72,7 +72,7 @@ struct EscapeIntegrationTests {
     /// host's errno, and never counted as a pass.
     @Test func everyProbeIsRefusedInsideOrInconclusiveAndNoneEscapes() async throws {
         let evidence = try await EscapeCheck.run(try checkContext())
-        #expect(evidence.probes.count == EscapeWorkload.probes.count)
+        #expect(evidence.probes.count == EscapeProbes.all.count)
         #expect(evidence.count(.escaped) == 0, "\(evidence.probes.filter { $0.status == .escaped }.map(\.name))")
         #expect(evidence.count(.refused) >= 8, "\(evidence.probes.map { "\($0.name): \($0.outsideText) / \($0.insideText)" })")
         for probe in evidence.probes where probe.status == .inconclusive {

@@ -1,5 +1,5 @@
 import Foundation
-import LabAgentCore
+import LabWire
 import LabContainer
 import LabCore
 import LabImage
@@ -428,7 +428,7 @@ struct ContainerCommandIntegrationTests {
         dead.executableURL = URL(fileURLWithPath: "/bin/true")
         try dead.run()
         dead.waitUntilExit()
-        let fakeID = ContainerSpec.newID()
+        let fakeID = InstanceID.next()
         // Written as JSON: the record a lab writes, with a dead owner, a pid that is
         // now another process's, another lab's cgroup and a path outside the store.
         let fake: [String: Any] = ["id": fakeID, "ownerPID": dead.processIdentifier, "ownerStartTime": 1, "pid": unrelated.processIdentifier,

@@ -1,3 +1,4 @@
+import LabWire
 import Foundation
 import Testing
 
@@ -5,6 +6,13 @@ import Testing
 
 @Suite("agent protocol encoder")
 struct ProtocolTests {
+    /// The wire's contract and the agent's work agree: every workload the
+    /// host may ask for has its work here, and nothing else runs.
+    @Test func everyContractHasItsWorkAndNoWorkIsWithoutAContract() {
+        #expect(WorkloadCatalog.names == WorkloadContracts.names)
+        #expect(Set(WorkloadCatalog.bodies.keys) == Set(WorkloadContracts.names))
+    }
+
     @Test func readyLineCarriesVersionAndEncodedFields() {
         let line = AgentProtocol.ready([("uptime_ns", "42"), ("hostname", "my host=x%"), ("kernel", "6.1.0")])
         #expect(line == "ISOLAB READY version=\(AgentProtocol.version) uptime_ns=42 hostname=my%20host%3Dx%25 kernel=6.1.0\n")

@@ -2,7 +2,7 @@ import Foundation
 import Glibc
 import LabModel
 import Testing
-import CLabShim
+import CLabHost
 
 @testable import LabCore
 

@@ -73,3 +73,83 @@ struct DependencyGraphTests {
         }
     }
 }
+
+/// Every target's imports against its declared dependencies, from
+/// `swift package dump-package` (the package's own reading of Package.swift)
+/// and the `import` lines of its sources: an import of a lab target or a
+/// package product the target does not declare would build only by luck
+/// (through another target's module path), and a declared dependency no
+/// source imports is a dead edge of the graph.
+@Suite("package graph (imports)")
+struct ImportGraphTests {
+    /// Modules of the toolchain and the system: imported freely.
+    static let system: Set<String> = ["Foundation", "FoundationEssentials", "Glibc", "Darwin", "Dispatch", "Testing", "XCTest",
+                                      "Synchronization", "_Concurrency", "CoreFoundation", "FoundationXML", "FoundationNetworking"]
+
+    struct Target {
+        var name: String
+        var directory: String
+        var declared: Set<String>
+        var isSwift: Bool
+    }
+
+    static func targets() throws -> [Target] {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let swift = ["/opt/swift/usr/bin/swift", "/usr/bin/swift"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "swift"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: swift)
+        // A scratch path of its own: `swift test` holds the package's build
+        // directory locked, and dump-package would wait for it forever.
+        let scratch = NSTemporaryDirectory() + "isolab-dump-package-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        process.arguments = ["package", "dump-package", "--package-path", root, "--scratch-path", scratch]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let json = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let entries = try #require(json["targets"] as? [[String: Any]])
+        return entries.compactMap { entry in
+            guard let name = entry["name"] as? String, let type = entry["type"] as? String, type != "system", type != "plugin" else { return nil }
+            let base = type == "test" ? "Tests" : "Sources"
+            let directory = root + "/" + ((entry["path"] as? String) ?? "\(base)/\(name)")
+            var declared = Set<String>()
+            for dependency in entry["dependencies"] as? [[String: Any]] ?? [] {
+                for (_, value) in dependency {
+                    if let list = value as? [Any], let first = list.first as? String { declared.insert(first) }
+                }
+            }
+            let isSwift = (FileManager.default.enumerator(atPath: directory)?.allObjects as? [String] ?? []).contains { $0.hasSuffix(".swift") }
+            return Target(name: name, directory: directory, declared: declared, isSwift: isSwift)
+        }
+    }
+
+    /// The modules `import`ed by the Swift files under `directory`.
+    static func imports(in directory: String) throws -> Set<String> {
+        var found = Set<String>()
+        let pattern = try NSRegularExpression(pattern: #"^\s*(?:@testable\s+|@_exported\s+|@preconcurrency\s+)?import\s+(?:(?:struct|class|enum|func|protocol)\s+)?([A-Za-z_][A-Za-z0-9_]*)"#, options: .anchorsMatchLines)
+        for file in FileManager.default.enumerator(atPath: directory)?.allObjects as? [String] ?? [] where file.hasSuffix(".swift") {
+            let text = try String(contentsOfFile: directory + "/" + file, encoding: .utf8)
+            for match in pattern.matches(in: text, range: NSRange(text.startIndex..., in: text)) {
+                found.insert(String(text[Range(match.range(at: 1), in: text)!]))
+            }
+        }
+        return found.subtracting(system)
+    }
+
+    @Test func everyImportIsDeclaredAndEveryDeclaredDependencyImported() throws {
+        let targets = try Self.targets()
+        #expect(targets.count > 20)
+        // C targets and system libraries are linked for their symbols; a
+        // target that declares one imports it, except where it only links.
+        let linkOnly: Set<String> = ["CAgentInit"]
+        for target in targets where target.isSwift {
+            let imported = try Self.imports(in: target.directory)
+            let undeclared = imported.subtracting(target.declared).subtracting([target.name])
+            #expect(undeclared.isEmpty, "\(target.name) imports \(undeclared.sorted()) without declaring them")
+            let unused = target.declared.subtracting(imported).subtracting(linkOnly)
+            #expect(unused.isEmpty, "\(target.name) declares \(unused.sorted()) but imports none of them")
+        }
+    }
+}

@@ -1,5 +1,5 @@
 import Foundation
-import LabAgentCore
+import LabWire
 import LabCore
 import LabModel
 import Testing

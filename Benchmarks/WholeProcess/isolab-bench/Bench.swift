@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import LabAgentCore
+import LabWire
 import LabContainer
 import LabCore
 import LabDoctor

@@ -1,3 +1,4 @@
+import LabWire
 import Glibc
 
 /// Touches `--mib` MiB, one write per page, and holds it `--hold-ms`: under a

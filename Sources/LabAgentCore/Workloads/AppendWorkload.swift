@@ -1,3 +1,4 @@
+import LabWire
 import Glibc
 
 /// Appends one byte to `--path`, `--count` times, timing each write (open,

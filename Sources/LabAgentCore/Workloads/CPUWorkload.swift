@@ -1,3 +1,4 @@
+import LabWire
 /// Integer and floating-point work of a fixed size per round. Like STREAM,
 /// each kernel reports the rate of its fastest round: on a shared machine the
 /// least disturbed round is the most repeatable figure.

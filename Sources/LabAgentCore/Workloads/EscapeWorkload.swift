@@ -1,4 +1,5 @@
-import CLabShim
+import CAgentShim
+import LabWire
 import Glibc
 
 /// The escape suite: attempts to reach the host that root in a container
@@ -7,26 +8,7 @@ import Glibc
 /// lab runs the same suite on the host as the positive control, where each
 /// must be allowed for a refusal inside to prove anything.
 public enum EscapeWorkload {
-    /// Every probe, in the order they run, with what it tries.
-    public static let probes: [(name: String, tries: String)] = [
-        ("mknod_host_disk", "mknod the host's root block device in /tmp and read one block"),
-        ("mknod_kmsg", "mknod /dev/kmsg's character device (1:11) in /tmp and open it"),
-        ("write_sysrq_trigger", "open /proc/sysrq-trigger for writing (never written)"),
-        ("write_core_pattern", "open /proc/sys/kernel/core_pattern for writing (never written)"),
-        ("read_kcore", "read a byte of /proc/kcore"),
-        ("mount_tmpfs", "mount a tmpfs on a scratch directory"),
-        ("init_module", "init_module of an empty module"),
-        ("finit_module", "finit_module of an empty module"),
-        ("kexec_load", "kexec_load for another architecture"),
-        ("open_by_handle_at", "open_by_handle_at of a made-up handle"),
-        ("bpf", "bpf(BPF_MAP_CREATE) of an empty map"),
-        ("perf_event_open", "perf_event_open of a disabled software clock"),
-        ("keyctl", "keyctl: the session keyring's id"),
-        ("userns_mount", "unshare a user and mount namespace, then mount a tmpfs"),
-        ("ptrace_outside", "ptrace (PTRACE_SEIZE) a process of the host"),
-        ("chroot_escape", "mkdir x; chroot x; cd ../../..; chroot . and look for a host path"),
-        ("tiocsti", "TIOCSTI: push a key into the terminal on stdin"),
-    ]
+    static var probes: [(name: String, tries: String)] { EscapeProbes.all }
 
     static func run(_ run: WorkloadRun, _ reporter: inout Reporter) throws(AgentError) {
         let only = run.params["only"] ?? "all"

@@ -1,3 +1,4 @@
+import LabWire
 import Glibc
 
 /// Sequential write + fsync and read back of `--mib` MiB, then 4 KiB random

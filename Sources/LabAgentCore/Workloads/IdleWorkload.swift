@@ -1,3 +1,4 @@
+import LabWire
 import Glibc
 
 /// Does nothing for `--seconds` (or until SIGTERM, which ends the agent):

@@ -1,3 +1,4 @@
+import LabWire
 import Glibc
 
 /// STREAM's four kernels over three arrays of `--mib` MiB each; like STREAM,

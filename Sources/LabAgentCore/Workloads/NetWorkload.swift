@@ -1,3 +1,4 @@
+import LabWire
 import Glibc
 
 /// TCP over the instance's own loopback: round-trip latency of 1-byte

@@ -1,3 +1,4 @@
+import LabWire
 import Glibc
 
 /// fork + exec + wait of a trivial program: the agent itself running `noop`,

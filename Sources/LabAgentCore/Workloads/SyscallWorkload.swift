@@ -1,3 +1,4 @@
+import LabWire
 import Glibc
 
 /// The cost of entering and leaving the kernel: getppid, which glibc does not cache.

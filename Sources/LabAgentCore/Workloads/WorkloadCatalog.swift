@@ -1,9 +1,13 @@
-/// A workload: its name, its parameters, and the work.
+import LabWire
+
+/// A workload: its contract (name, parameters) and the work.
 public struct WorkloadSpec: Sendable {
-    public var name: String
-    public var summary: String
-    public var parameters: [ParameterSpec]
+    public var contract: WorkloadContract
     public var body: @Sendable (WorkloadRun, inout Reporter) throws(AgentError) -> Void
+
+    public var name: String { contract.name }
+    public var summary: String { contract.summary }
+    public var parameters: [ParameterSpec] { contract.parameters }
 }
 
 /// Collects a workload's results into RESULT lines.
@@ -23,65 +27,25 @@ public struct Reporter {
 }
 
 public enum WorkloadCatalog {
-    static let seconds = ParameterSpec(
-        name: "seconds", kind: .seconds(0.001...3600), defaultValue: nil,
-        help: "run for this long instead of the fixed amount of work")
-    static func mib(_ defaultValue: Int, _ help: String) -> ParameterSpec {
-        ParameterSpec(name: "mib", kind: .integer(1...65_536), defaultValue: String(defaultValue), help: help)
-    }
-    static func count(_ defaultValue: Int, _ help: String) -> ParameterSpec {
-        ParameterSpec(name: "count", kind: .integer(1...1_000_000_000), defaultValue: String(defaultValue), help: help)
-    }
-
-    public static let all: [WorkloadSpec] = [
-        WorkloadSpec(name: "noop", summary: "nothing: the cost of starting alone", parameters: [], body: { _, _ in }),
-        WorkloadSpec(
-            name: "cpu", summary: "prime sieve (integer), SHA-256 (integer), multiply-add chain (floating point)",
-            parameters: [seconds], body: CPUWorkload.run),
-        WorkloadSpec(
-            name: "memory", summary: "STREAM copy, scale, add and triad",
-            parameters: [mib(64, "MiB per array (three arrays)"), seconds], body: MemoryWorkload.run),
-        WorkloadSpec(
-            name: "syscall", summary: "a tight loop of getppid",
-            parameters: [count(2_000_000, "calls"), seconds], body: SyscallWorkload.run),
-        WorkloadSpec(
-            name: "spawn", summary: "posix_spawn + wait of the agent itself running noop",
-            parameters: [count(100, "spawns"), seconds], body: SpawnWorkload.run),
-        WorkloadSpec(
-            name: "fileio", summary: "sequential write+fsync and read back, 4 KiB random writes with fsync",
-            parameters: [
-                mib(64, "MiB written sequentially"), count(200, "random 4 KiB writes"),
-                ParameterSpec(name: "dir", kind: .path, defaultValue: "/tmp", help: "directory of the test file"), seconds,
-            ], body: FileIOWorkload.run),
-        WorkloadSpec(
-            name: "net", summary: "TCP over loopback: round-trip latency and bulk throughput",
-            parameters: [count(2000, "round trips"), mib(64, "MiB sent in bulk"), seconds], body: NetWorkload.run),
-        WorkloadSpec(
-            name: "idle", summary: "nothing for --seconds: an instance at rest, to measure its memory and idle CPU",
-            parameters: [ParameterSpec(name: "seconds", kind: .seconds(0.001...86_400), defaultValue: "0.5", help: "how long to stay up")],
-            body: IdleWorkload.run),
-        WorkloadSpec(
-            name: "escape", summary: "the escape suite: attempts root in a container must be refused (value: the errno, 0 when allowed)",
-            parameters: [
-                ParameterSpec(name: "only", kind: .text, defaultValue: "all", help: "one probe, or all"),
-                ParameterSpec(name: "dev", kind: .text, defaultValue: "", help: "MAJOR:MINOR of the host's root block device"),
-                ParameterSpec(name: "target", kind: .integer(0...4_194_304), defaultValue: "0", help: "a host process to try to ptrace"),
-                ParameterSpec(name: "marker", kind: .path, defaultValue: "/nonexistent", help: "a host path the chroot escape looks for"),
-                ParameterSpec(name: "take-tty", kind: .integer(0...1), defaultValue: "0", help: "first make stdin the controlling terminal"),
-            ], body: EscapeWorkload.run),
-        WorkloadSpec(
-            name: "append", summary: "append one byte to --path, --count times, timing each write (an overlayfs copy-up shows in the first)",
-            parameters: [
-                ParameterSpec(name: "path", kind: .path, defaultValue: "/data/file", help: "the file to append to"),
-                count(2, "writes"),
-            ], body: AppendWorkload.run),
-        WorkloadSpec(
-            name: "alloc", summary: "touch --mib MiB and hold it for --hold-ms (to show a memory limit)",
-            parameters: [
-                mib(64, "MiB to touch"),
-                ParameterSpec(name: "hold-ms", kind: .integer(0...3_600_000), defaultValue: "0", help: "hold the memory this long"),
-            ], body: AllocWorkload.run),
+    /// The work of each workload the contracts name.
+    static let bodies: [String: @Sendable (WorkloadRun, inout Reporter) throws(AgentError) -> Void] = [
+        "noop": { _, _ in },
+        "cpu": CPUWorkload.run,
+        "memory": MemoryWorkload.run,
+        "syscall": SyscallWorkload.run,
+        "spawn": SpawnWorkload.run,
+        "fileio": FileIOWorkload.run,
+        "net": NetWorkload.run,
+        "idle": IdleWorkload.run,
+        "escape": EscapeWorkload.run,
+        "append": AppendWorkload.run,
+        "alloc": AllocWorkload.run,
     ]
+
+    /// Every contract with its work, in the contracts' order (a contract without work is a build defect a test catches).
+    public static let all: [WorkloadSpec] = WorkloadContracts.all.compactMap { contract in
+        bodies[contract.name].map { WorkloadSpec(contract: contract, body: $0) }
+    }
 
     public static var names: [String] { all.map(\.name) }
 

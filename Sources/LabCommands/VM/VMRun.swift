@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import LabAgentCore
+import LabWire
 import LabCore
 import LabDoctor
 import LabImage

@@ -1,4 +1,4 @@
-import CLabShim
+import CLabHost
 import CLabSpawn
 import Foundation
 import LabCore
@@ -135,10 +135,10 @@ public final class Container: @unchecked Sendable {
         undo.append { try? cgroups.destroy() }
 
         var syncPipe: [Int32] = [-1, -1], statusPipe: [Int32] = [-1, -1]
-        guard lab_pipe2(&syncPipe, O_CLOEXEC) == 0 else { rollback(); throw LabError.syscall("pipe2") }
-        guard lab_pipe2(&statusPipe, O_CLOEXEC) == 0 else {
+        do { let made = try Descriptors.pipe(); syncPipe = [made.read, made.write] } catch { rollback(); throw error }
+        do { let made = try Descriptors.pipe(); statusPipe = [made.read, made.write] } catch {
             close(syncPipe[0]); close(syncPipe[1]); rollback()
-            throw LabError.syscall("pipe2")
+            throw error
         }
 
         // Everything the child reads, as C memory prepared before the clone.

@@ -1,3 +1,4 @@
+import LabWire
 import LabCore
 import LabModel
 
@@ -124,7 +125,7 @@ public struct ContainerSpec: Sendable {
     }
 
     public init(
-        id: String = ContainerSpec.newID(), rootfs: String, command: [String], environment: [String] = ContainerSpec.defaultEnvironment,
+        id: String = InstanceID.next(), rootfs: String, command: [String], environment: [String] = ContainerSpec.defaultEnvironment,
         workdir: String = "/", hostname: String? = nil, limits: CgroupLimits = CgroupLimits(),
         capabilities: UInt64, userNamespace: Bool = false
     ) {
@@ -160,13 +161,6 @@ public struct ContainerSpec: Sendable {
         id.utf8.count == 12 && id.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }
     }
 
-    /// 12 random hex digits.
-    public static func newID() -> String {
-        var generator = SystemRandomNumberGenerator()
-        let value = generator.next() & 0xFFFF_FFFF_FFFF
-        let hex = String(value, radix: 16)
-        return String(repeating: "0", count: 12 - hex.count) + hex
-    }
 
     /// The host path of `command[0]` inside the rootfs, following symlinks
     /// inside the image (an absolute link target is the image's, not the

@@ -1,4 +1,4 @@
-import LabAgentCore
+import LabWire
 import LabModel
 
 /// `manifest.json` of a stored image.

@@ -1,4 +1,4 @@
-import CLabShim
+import LabWire
 import Foundation
 import LabCore
 import LabModel
@@ -100,9 +100,7 @@ final class BareInstance: Instance, @unchecked Sendable {
         var readEnd: Int32 = -1
         var writeEnd: Int32 = -1
         if output == .capture {
-            var fds: [Int32] = [-1, -1]
-            guard lab_pipe2(&fds, O_CLOEXEC) == 0 else { throw LabError.syscall("pipe2") }
-            (readEnd, writeEnd) = (fds[0], fds[1])
+            (readEnd, writeEnd) = try Descriptors.pipe()
             if let stdin {
                 posix_spawn_file_actions_adddup2(&actions, stdin, 0)
             } else {
@@ -125,12 +123,12 @@ final class BareInstance: Instance, @unchecked Sendable {
         var saved: UInt64 = 0
         var restore = false
         if let affinity, !affinity.isEmpty {
-            let mask = affinity.reduce(UInt64(0)) { $0 | (($1 >= 0 && $1 < 64) ? (1 << UInt64($1)) : 0) }
-            var err = lab_thread_affinity(&saved)
-            if err == 0 { err = lab_set_thread_affinity(mask) }
-            guard err == 0 else {
+            do {
+                saved = try ThreadAffinity.current()
+                try ThreadAffinity.set(ThreadAffinity.mask(affinity))
+            } catch {
                 if readEnd >= 0 { close(readEnd); close(writeEnd) }
-                throw LabError.syscall("set the CPU affinity to \(affinity)", errno: err)
+                throw LabError(.systemCall, "set the CPU affinity to \(affinity): \(error)")
             }
             restore = true
         }
@@ -139,7 +137,7 @@ final class BareInstance: Instance, @unchecked Sendable {
         timeline.mark("spawn_start")
         let err = posix_spawn(&pid, argv[0], &actions, nil, strings, envp)
         timeline.mark("spawned")
-        if restore { _ = lab_set_thread_affinity(saved) }
+        if restore { try? ThreadAffinity.set(saved) }
         if writeEnd >= 0 { close(writeEnd) }
         guard err == 0 else {
             if readEnd >= 0 { close(readEnd) }
@@ -233,17 +231,8 @@ public enum Volume {
 
     /// A fresh, empty directory under `ISOLAB_HOME/run/volumes`.
     static func makeDirectory(paths: LabPaths) throws -> String {
-        let path = try paths.ensure(.volumes) + "/" + ContainerIDs.next()
+        let path = try paths.ensure(.volumes) + "/" + InstanceID.next()
         try FileSystem.makeDirectory(path, mode: 0o755)
         return path
-    }
-}
-
-/// 12 random hex digits, as instance ids are everywhere in the lab.
-enum ContainerIDs {
-    static func next() -> String {
-        var generator = SystemRandomNumberGenerator()
-        let hex = String(generator.next() & 0xFFFF_FFFF_FFFF, radix: 16)
-        return String(repeating: "0", count: 12 - hex.count) + hex
     }
 }

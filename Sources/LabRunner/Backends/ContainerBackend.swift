@@ -1,6 +1,5 @@
-import CLabShim
 import Foundation
-import LabAgentCore
+import LabWire
 import LabContainer
 import LabCore
 import LabModel
@@ -33,7 +32,7 @@ public struct ContainerBackend: Backend {
     public func start(_ request: InstanceRequest) async throws -> any Instance {
         if system { return try await startSystem(request) }
         var spec = template
-        spec.id = ContainerSpec.newID()
+        spec.id = InstanceID.next()
         if template.hostname == template.id { spec.hostname = spec.id }
         switch request.program {
         case .agent(let arguments): spec.command = ["/sbin/isolab-agent", "run"] + arguments
@@ -102,7 +101,7 @@ extension ContainerBackend {
             throw LabError(.invalidInput, "a system container runs the image's agent as a service: give a workload, no command, terminal or volume")
         }
         var spec = template
-        spec.id = ContainerSpec.newID()
+        spec.id = InstanceID.next()
         spec.hostname = spec.id
         // systemd reads its own arguments as a kernel command line; the agent reads them back from /proc/1/cmdline.
         spec.command = ["/sbin/init", "isolab.run=" + PercentEncoding.encodeField(arguments.joined(separator: " "))]
@@ -119,9 +118,7 @@ extension ContainerBackend {
         var own = rlimit()
         getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &own)
         spec.rlimits = [(Int32(RLIMIT_NOFILE.rawValue), 1024, min(524_288, UInt64(own.rlim_max)))]
-        var master: Int32 = -1, slave: Int32 = -1
-        let err = lab_open_pty(&master, &slave)
-        guard err == 0 else { throw LabError.syscall("open a pty for the system container's console", errno: err) }
+        let (master, slave) = try Descriptors.pseudoTerminal()
         guard let console = FileSystem.readLink("/proc/self/fd/\(slave)") else {
             close(master); close(slave)
             throw LabError.syscall("find the console pty's name")
@@ -141,7 +138,7 @@ extension ContainerBackend {
         // console nobody drains. The lab keeps a slave open until then, since
         // systemd closes and reopens the console as it starts, and a master
         // with no slave open reads as the end (EIO).
-        let pidfd = lab_pidfd_open(created.pid)
+        let pidfd = Descriptors.processFD(created.pid)
         if pidfd >= 0 {
             let heldSlave = slave
             Thread.detachNewThread {

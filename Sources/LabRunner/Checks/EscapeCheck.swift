@@ -1,6 +1,5 @@
-import CLabShim
 import Foundation
-import LabAgentCore
+import LabWire
 import LabContainer
 import LabCore
 import LabModel
@@ -21,7 +20,7 @@ enum EscapeCheck {
         // The host's root block device, for the mknod probe.
         let (major, minor) = rootDevice()
         // A host path the chroot escape looks for: absent in the container.
-        let marker = context.paths.run + "/escape-marker-\(ContainerIDs.next())"
+        let marker = context.paths.run + "/escape-marker-\(InstanceID.next())"
         try FileSystem.writeAtomically(marker, text: "host\n")
         defer { unlink(marker) }
         // A host process the ptrace probe reaches for: a sleeping child of the lab's.
@@ -37,7 +36,7 @@ enum EscapeCheck {
             template.restrictDevices = restrictDevices
             let inside = try await probe(ContainerBackend(template: template, layout: context.layout, paths: context.paths), arguments)
             result.value = EscapeEvidence(
-                probes: EscapeWorkload.probes.map { entry in
+                probes: EscapeProbes.all.map { entry in
                     let outsideErrno = entry.name == "chroot_escape" ? chroot : (outside[entry.name] ?? -1)
                     let insideErrno = inside[entry.name] ?? -1
                     return EscapeProbe(name: entry.name, tries: entry.tries, outside: outsideErrno, outsideText: describe(outsideErrno),
@@ -64,9 +63,7 @@ enum EscapeCheck {
     /// Runs the agent's escape workload with a pty of its own as stdin; the
     /// errno of each probe by name.
     static func probe(_ backend: any Backend, _ arguments: [String]) async throws -> [String: Int32] {
-        var master: Int32 = -1, slave: Int32 = -1
-        let err = lab_open_pty(&master, &slave)
-        guard err == 0 else { throw LabError.syscall("open a pty for the escape probes", errno: err) }
+        let (master, slave) = try Descriptors.pseudoTerminal()
         defer {
             close(master)
             close(slave)
@@ -88,7 +85,7 @@ enum EscapeCheck {
     /// mount namespace, no pivot_root) into a scratch directory that holds
     /// the agent, on the host, as root.
     static func chrootControl(_ context: CheckContext, marker: String) async throws -> Int32 {
-        let scratch = context.paths.run + "/escape-chroot-\(ContainerIDs.next())"
+        let scratch = context.paths.run + "/escape-chroot-\(InstanceID.next())"
         try context.paths.ensure(.run)
         try FileSystem.makeDirectory(scratch, mode: 0o700)
         try FileSystem.makeDirectory(scratch + "/sbin", mode: 0o700)

@@ -1,4 +1,4 @@
-import CLabShim
+import LabWire
 import Foundation
 import LabContainer
 import LabCore
@@ -87,7 +87,7 @@ enum IsolationCheck {
 
     /// A tmpfs the host mounts after the container has started.
     static func mnt(_ context: CheckContext) async throws -> [IsolationProbe] {
-        let point = context.paths.run + "/mnt-probe-\(getpid())-\(ContainerIDs.next())"
+        let point = context.paths.run + "/mnt-probe-\(getpid())-\(InstanceID.next())"
         try context.paths.ensure(.run)
         try FileSystem.makeDirectory(point, mode: 0o700)
         defer {
@@ -134,8 +134,7 @@ enum IsolationCheck {
             guard let pidA = (a as? ContainerInstance)?.container.pid else { return }
             outcomeB.value = try await InstanceRun.run(backend, context.shell(scriptB, timeout: 120)) { b in
                 guard let pidB = (b as? ContainerInstance)?.container.pid else { return }
-                let err = await Blocking.run { lab_veth_pair(pidA, "isl0", addressA, pidB, "isl0", addressB, 24) }
-                guard err == 0 else { throw LabError.syscall("create a veth pair between two containers", errno: err) }
+                try await Blocking.run { try NamespaceTools.vethPair(pidA, addressA, pidB, addressB) }
                 for _ in 0..<3000 {
                     if FileSystem.exists("/proc/\(pidA)/root/tmp/shown") && FileSystem.exists("/proc/\(pidB)/root/tmp/shown") { return }
                     try await Task.sleep(nanoseconds: 10_000_000)

@@ -1,5 +1,5 @@
 import Foundation
-import LabAgentCore
+import LabWire
 import LabContainer
 import LabCore
 import LabModel

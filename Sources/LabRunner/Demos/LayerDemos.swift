@@ -1,6 +1,5 @@
-import CLabShim
 import Foundation
-import LabAgentCore
+import LabWire
 import LabContainer
 import LabCore
 import LabModel
@@ -19,7 +18,7 @@ struct LayersDemo: Demo {
     static let bigMiB = 64
 
     func run(_ s: DemoSession) async throws {
-        let base = s.context.paths.run + "/demo-layers-\(getpid())-\(ContainerIDs.next())"
+        let base = s.context.paths.run + "/demo-layers-\(getpid())-\(InstanceID.next())"
         let lower = base + "/lower"
         var mounted: [String] = []
         let cleanup = { @Sendable [base] in

@@ -1,4 +1,4 @@
-import CLabShim
+import LabWire
 import Foundation
 import LabContainer
 import LabCore
@@ -148,14 +148,13 @@ struct IPCDemo: Demo {
         guard segment >= 0 else { throw LabError.syscall("shmget") }
         let queue = "/isolab-demo-\(getpid())"
         let insideQueue = "isolab-inside-\(getpid())"
-        let created = lab_mq_create(queue)
-        guard created == 0 else { shmctl(segment, IPC_RMID, nil); throw LabError.syscall("mq_open \(queue)", errno: created) }
+        do { try NamespaceTools.createMessageQueue(queue) } catch { shmctl(segment, IPC_RMID, nil); throw error }
         // Removed on every path, a signal included; the queue made inside too
         // (it is the host's when the container shares the host's namespace).
         let cleanup = { @Sendable in
             shmctl(segment, IPC_RMID, nil)
-            _ = lab_mq_unlink(queue)
-            _ = lab_mq_unlink("/" + insideQueue)
+            NamespaceTools.removeMessageQueue(queue)
+            NamespaceTools.removeMessageQueue("/" + insideQueue)
         }
         let token = CleanupRegistry.shared.register(cleanup)
         defer { cleanup(); CleanupRegistry.shared.unregister(token) }
@@ -178,12 +177,13 @@ struct IPCDemo: Demo {
                expect: "the host's queue is not there",
                inside: insideQueues.isEmpty ? "no queue" : insideQueues.joined(separator: ", "), host: "queue \(queue)",
                passed: !insideQueues.contains(String(queue.dropFirst())))
-        let onHost = lab_mq_exists("/" + insideQueue)
+        let onHost: Bool?
+        do { onHost = try NamespaceTools.messageQueueExists("/" + insideQueue) } catch { onHost = nil }
         s.step("The container makes a queue of its own (\(insideQueue)); the host looks for it",
                command: "touch /dev/mqueue/\(insideQueue) (inside); mq_open(\"/\(insideQueue)\") (host)",
                expect: "made inside, absent on the host",
-               inside: inside["made"] == "yes" ? "made" : "not made", host: onHost == 1 ? "present" : onHost == 0 ? "absent (ENOENT)" : "error \(-onHost)",
-               passed: inside["made"] == "yes" && onHost == 0)
+               inside: inside["made"] == "yes" ? "made" : "not made", host: onHost == true ? "present" : onHost == false ? "absent (ENOENT)" : "error",
+               passed: inside["made"] == "yes" && onHost == false)
         let control = try await s.ask(try s.container(sharing: [.ipc]), #"echo "shm=$(tail -n +2 /proc/sysvipc/shm | awk '{print $2}' | tr '\n' ' ')"; echo "mq=$(ls /dev/mqueue | tr '\n' ' ')""#)
         s.control("The same container, sharing the host's IPC namespace",
                   command: "cat /proc/sysvipc/shm; ls /dev/mqueue", expect: "the host's segment and queue",
@@ -202,7 +202,7 @@ struct MNTDemo: Demo {
     let needsVM = false
 
     func run(_ s: DemoSession) async throws {
-        let point = s.context.paths.run + "/demo-mnt-\(getpid())-\(ContainerIDs.next())"
+        let point = s.context.paths.run + "/demo-mnt-\(getpid())-\(InstanceID.next())"
         try s.context.paths.ensure(.run)
         try FileSystem.makeDirectory(point, mode: 0o700)
         let marker = (point as NSString).lastPathComponent
@@ -234,8 +234,8 @@ struct MNTDemo: Demo {
                 guard let container = (instance as? ContainerInstance)?.container else { return }
                 let root = "/proc/\(container.pid)/root"
                 for _ in 0..<500 where !FileSystem.isDirectory(root + insideTarget) { try await Task.sleep(nanoseconds: 10_000_000) }
-                let err = await Blocking.run { lab_mount_tmpfs_in(container.pid, insideTarget) }
-                guard err == 0 else { throw LabError.syscall("mount a tmpfs inside the container (setns into its mount namespace)", errno: err) }
+                let pid = container.pid
+                try await Blocking.run { try NamespaceTools.mountTmpfs(inMountNamespaceOf: pid, at: insideTarget) }
                 guard mount("tmpfs", point, "tmpfs", 0, "size=64k") == 0 else { throw LabError.syscall("mount tmpfs on \(point)") }
                 sawInner.value = (FileSystem.readTextIfPresent("/proc/self/mountinfo") ?? "").contains("isolab-demo")
                 let go = open(root + "/tmp/go", O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)

@@ -1,4 +1,3 @@
-import CLabShim
 import Foundation
 import LabContainer
 import LabCore
@@ -50,8 +49,7 @@ struct NETDemo: Demo {
                 guard let pidB = (b as? ContainerInstance)?.container.pid else { return }
                 // Sharing the host's namespace, a veth pair would be the host's: not made.
                 if !s.without {
-                    let err = await Blocking.run { lab_veth_pair(pidA, "isl0", addressA, pidB, "isl0", addressB, 24) }
-                    guard err == 0 else { throw LabError.syscall("create a veth pair between two containers", errno: err) }
+                    try await Blocking.run { try NamespaceTools.vethPair(pidA, addressA, pidB, addressB) }
                 }
                 for _ in 0..<3000 {
                     if FileSystem.exists("/proc/\(pidA)/root/tmp/shown") && FileSystem.exists("/proc/\(pidB)/root/tmp/shown") { return }

@@ -1,4 +1,4 @@
-import LabAgentCore
+import LabWire
 import LabCore
 import LabModel
 

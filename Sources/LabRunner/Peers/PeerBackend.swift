@@ -1,3 +1,4 @@
+import LabWire
 import Foundation
 import LabContainer
 import LabCore
@@ -86,7 +87,7 @@ public struct PeerBackend: Backend {
         guard request.output == .capture, request.volume == nil else {
             throw LabError(.invalidInput, "a peer's output is captured, and peers get no volume")
         }
-        let id = "isolab-peer-" + ContainerIDs.next()
+        let id = "isolab-peer-" + InstanceID.next()
         let agent = ["/sbin/isolab-agent", "run"] + arguments
         let directory = try paths.ensure(.peers) + "/" + id
         var argv: [String]

@@ -4,7 +4,7 @@
 // raw system calls (glibc's setuid would signal every thread of the parent,
 // which the child does not have), writes its answers to a pipe and exits.
 #define _GNU_SOURCE
-#include "lab_shim.h"
+#include "lab_host.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -3,7 +3,7 @@
 // crun build theirs. The kernel runs it at open() and mknod() of a device
 // node: 1 allows, 0 refuses with EPERM.
 #define _GNU_SOURCE
-#include "lab_shim.h"
+#include "lab_host.h"
 
 #include <errno.h>
 #include <linux/bpf.h>

@@ -6,7 +6,7 @@
 // through, else the errno. In C because they are raw system calls with
 // structures Swift does not import (or variadic syscall()).
 #define _GNU_SOURCE
-#include "lab_shim.h"
+#include "lab_agent.h"
 
 #include <errno.h>
 #include <fcntl.h>

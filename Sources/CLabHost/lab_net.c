@@ -2,7 +2,7 @@
 // end: the lab's own small rtnetlink client, so that two containers can be
 // joined without iproute2.
 #define _GNU_SOURCE
-#include "lab_shim.h"
+#include "lab_host.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

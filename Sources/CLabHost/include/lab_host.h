@@ -1,7 +1,9 @@
-// C for what Swift cannot do safely or at all. Every symbol is prefixed lab_;
-// each says why it is in C.
-#ifndef LAB_SHIM_H
-#define LAB_SHIM_H
+// The host's C seam: what the lab's host side (LabCore, LabContainer, LabVirt)
+// cannot do safely or at all in Swift. The guest agent has its own seam
+// (CAgentShim), and what both need lives in CLabShared, so neither side links
+// the other's C. Every symbol is prefixed lab_; each says why it is in C.
+#ifndef LAB_HOST_H
+#define LAB_HOST_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -12,14 +14,7 @@
 extern "C" {
 #endif
 
-/// The errno symbol ("EACCES"), or NULL when glibc has none for it.
-/// In C because strerrorname_np is a GNU extension Glibc does not import into Swift.
-const char *lab_errno_name(int err);
 
-/// Writes `EACCES (permission denied)` for `err` into `buffer`: the lab's one
-/// way of naming an errno, shared by the lab and the agent (which links no
-/// Foundation). In C because strerrorname_np is a GNU extension.
-void lab_errno_describe(int err, char *buffer, size_t size);
 
 /// pipe2(2). In C because it is a GNU extension that Glibc does not import;
 /// the lab needs O_CLOEXEC set atomically so that no concurrent spawn
@@ -51,16 +46,7 @@ int lab_kvm_check(int *api_version, int *step);
 /// -errno. In C because Glibc's Swift module does not export statfs.
 long lab_statfs_type(const char *path);
 
-/// Brings the loopback interface `lo` up in the calling process's network
-/// namespace (a new namespace, or a VM just booted, has it down). Returns 0
-/// or an errno. In C because struct ifreq and SIOCSIFFLAGS are macros and
-/// unions Swift does not import well.
-int lab_loopback_up(void);
 
-/// sync() then reboot(RB_POWER_OFF): the end of a VM's PID 1. Returns only
-/// on failure, with the errno. In C because RB_POWER_OFF is a macro of
-/// <sys/reboot.h>, which Glibc does not import.
-int lab_power_off(void);
 
 /// The calling thread's CPU affinity as a mask (bit n: CPU n, the first
 /// 64 CPUs), or set it to one: 0 on success, else the errno. In C because
@@ -98,22 +84,6 @@ const struct lab_device_rule *lab_default_device_rules(int *count);
 /// instruction encoding are macros and bitfields.
 int lab_attach_device_program(int cgroup_fd, const struct lab_device_rule *rules, int count, char *log, size_t log_size);
 
-/// The escape probes (lab_probes.c): 0 when the kernel let the call
-/// through, else the errno. Each is harmless by construction.
-int lab_probe_mknod_open(const char *path, int block, unsigned major, unsigned minor, int read_block);
-int lab_probe_open(const char *path, int flags);
-int lab_probe_mount(const char *directory);
-int lab_probe_finit_module(void);
-int lab_probe_init_module(void);
-int lab_probe_kexec_load(void);
-int lab_probe_open_by_handle_at(void);
-int lab_probe_bpf(void);
-int lab_probe_perf_event_open(void);
-int lab_probe_keyctl(void);
-int lab_probe_userns_mount(void);
-int lab_probe_ptrace(int target);
-int lab_probe_chroot_escape(const char *scratch, const char *marker);
-int lab_probe_tiocsti(int fd, int take_terminal);
 
 /// A new pseudo-terminal pair, both ends close-on-exec: 0 or the errno. In
 /// C because TIOCGPTPEER and ptsname_r need _GNU_SOURCE.
@@ -143,9 +113,6 @@ int lab_mount_tmpfs_in(int pid, const char *target);
 int lab_get_window_size(int fd, struct winsize *size);
 int lab_set_window_size(int fd, const struct winsize *size);
 
-/// finit_module(2) of a .ko file: 0, or the errno. In C because glibc
-/// declares no wrapper for it. For a VM's init, which has no modprobe.
-int lab_load_module(const char *path);
 
 /// pidfd_open(2): a descriptor that polls readable when the process exits,
 /// and names that process only (a pid may be reused; a pidfd is not).

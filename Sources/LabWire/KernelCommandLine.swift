@@ -15,6 +15,11 @@ public enum KernelCommandLine {
     public struct Volume: Sendable, Equatable {
         public var device: String
         public var directory: String
+
+        public init(device: String, directory: String) {
+            self.device = device
+            self.directory = directory
+        }
     }
 
     /// What the kernel command line asks of the agent as a VM's init.
@@ -25,6 +30,21 @@ public enum KernelCommandLine {
         /// (`isolab.module=/lib/modules/virtio.ko`, repeatable).
         public var modules: [String] = []
         public var volumes: [Volume] = []
+
+        public init(run: [String] = [], modules: [String] = [], volumes: [Volume] = []) {
+            self.run = run
+            self.modules = modules
+            self.volumes = volumes
+        }
+    }
+
+    /// The `isolab.` keys for `settings`, as the host writes them on a
+    /// guest's command line and `settings(_:)` reads them back.
+    public static func render(_ settings: Settings) -> String {
+        var keys = ["isolab.run=" + PercentEncoding.encodeField(settings.run.joined(separator: " "))]
+        keys += settings.modules.map { "isolab.module=" + PercentEncoding.encodeField($0) }
+        keys += settings.volumes.map { "isolab.volume=" + $0.device + ":" + $0.directory }
+        return keys.joined(separator: " ")
     }
 
     public static func runArguments(_ text: String) throws(AgentError) -> [String] {

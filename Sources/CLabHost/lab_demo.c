@@ -3,7 +3,7 @@
 // made inside a container's mount namespace on its behalf (its process has
 // neither CAP_SYS_ADMIN nor mount(2): `nsenter -t PID -m mount ...`).
 #define _GNU_SOURCE
-#include "lab_shim.h"
+#include "lab_host.h"
 
 #include <errno.h>
 #include <fcntl.h>
