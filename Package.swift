@@ -7,15 +7,17 @@ import PackageDescription
 // no back-edge (a target names only targets of the layers above it):
 //
 //   LabModel                      plain Codable data: scenario, trial, results, host facts, LabError
-//     <- LabStats                 statistics over the models (summaries, bootstrap)
-//     <- LabCore (+ CLabShim)     paths, clocks, files, processes, strict YAML (Yams)
-//     <- LabAgentCore             the agent's protocol and workloads (no Foundation)
+//     <- LabStats                 statistics over the models (summaries, exact rank intervals)
+//     <- LabAnalysis              verdicts, ratios, neighbour and density analysis: what reports show
+//   LabWire (+ CLabShared)        the agent protocol, ids, SHA-256: Foundation-free, host and agent
+//     <- LabAgentCore (+ CAgentShim)  the agent's workloads (no Foundation)
+//     <- LabCore (+ CLabHost)     paths, clocks, files, processes, strict YAML (Yams)
 //     <- LabImage (+ CZlib)       image definitions -> rootfs + initramfs, the store
 //     <- LabContainer (+ CLabSpawn, CLibcap, CLibseccomp)   the lab's own containers
 //     <- LabVirt (+ CLibvirt)     libvirt guests
 //     <- LabDoctor                host checks and the facts a run records
 //     <- LabRunner                instances (one path for every backend), trials, checks
-//     <- LabReport                JSON, CSV, HTML, text: needs LabModel and LabStats only
+//     <- LabReport                JSON, CSV, HTML, text: formats LabAnalysis's values, links no backend
 //     <- LabCommands <- isolab    the command line
 //
 // C libraries are reached only from the one target that wraps each of them:
@@ -42,6 +44,7 @@ let package = Package(
         // Models and statistics.
         .target(name: "LabModel"),
         .target(name: "LabStats", dependencies: ["LabModel"]),
+        .target(name: "LabAnalysis", dependencies: ["LabModel", "LabStats"]),
 
         // The wire between the host and the agent: the line protocol, the
         // workloads' contract, percent encoding, SHA-256, ids and errno
@@ -90,11 +93,13 @@ let package = Package(
         .target(
             name: "LabRunner",
             dependencies: [
-                "LabModel", "LabStats", "LabCore", "LabWire", "LabImage", "LabContainer", "LabVirt", "LabDoctor",
+                "LabModel", "LabStats", "LabAnalysis", "LabCore", "LabWire", "LabImage", "LabContainer", "LabVirt", "LabDoctor",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .target(name: "LabReport", dependencies: ["LabModel", "LabStats", .product(name: "CSV", package: "CSV.swift")]),
+        .target(name: "LabReport", dependencies: ["LabModel", "LabStats", "LabAnalysis", .product(name: "CSV", package: "CSV.swift")]),
+        // Synthetic results for the analysis's and the reports' tests.
+        .target(name: "LabTestSupport", dependencies: ["LabAnalysis", "LabModel"], path: "Tests/LabTestSupport"),
 
         // The command line.
         .target(
@@ -146,18 +151,19 @@ let package = Package(
         .testTarget(name: "LabContainerTests", dependencies: ["LabContainer", "LabCore", "LabModel"]),
         .testTarget(name: "LabVirtTests", dependencies: ["LabVirt", "LabCore", "LabModel"], exclude: ["Golden"]),
         .testTarget(name: "LabDoctorTests", dependencies: ["LabDoctor", "LabCore", "LabModel", "LabContainer", "LabVirt"]),
-        .testTarget(name: "LabRunnerTests", dependencies: ["LabRunner", "LabModel", "LabCore", "LabWire", "LabContainer"], exclude: ["Golden"]),
+        .testTarget(name: "LabRunnerTests", dependencies: ["LabRunner", "LabAnalysis", "LabModel", "LabCore", "LabWire", "LabContainer"], exclude: ["Golden"]),
         // Renders a committed results.json from a graph with no backend in it:
         // the proof that reports need neither libvirt nor libcap.
         .testTarget(
             name: "LabReportTests",
-            dependencies: ["LabReport", "LabModel", "LabStats", .product(name: "CSV", package: "CSV.swift")],
+            dependencies: ["LabReport", "LabModel", "LabStats", "LabAnalysis", "LabTestSupport", .product(name: "CSV", package: "CSV.swift")],
             exclude: ["Fixtures"]
         ),
+        .testTarget(name: "LabAnalysisTests", dependencies: ["LabAnalysis", "LabModel", "LabStats", "LabTestSupport"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "LabModel", "LabCore", "LabDoctor", "LabContainer", "LabVirt", "LabImage", "LabWire", "LabRunner", "LabReport", "LabStats",
+                "LabAnalysis", "LabModel", "LabCore", "LabDoctor", "LabContainer", "LabVirt", "LabImage", "LabWire", "LabRunner", "LabReport", "LabStats",
                 .product(name: "CSV", package: "CSV.swift"),
             ]
         ),

@@ -61,7 +61,11 @@ public struct NeighbourSettings: Decodable, Sendable, Equatable {
     /// The limited neighbour: a CPU quota, a weight and memory for a
     /// container; its vCPUs pinned to `cpus` host CPUs for a VM.
     public var cpus = 0.5
-    public var cpuWeight = 10
+    /// 1 against the victim's default 100: a CPU-bound victim sharing a CPU
+    /// with it keeps 100/101 of its rate by the weights, well inside the
+    /// ±10 % band "does not disturb" is judged by (a weight of 10 would
+    /// leave it 0.909, on the band's edge).
+    public var cpuWeight = 1
     public var memoryBytes: UInt64 = 256 << 20
 
     enum CodingKeys: String, CodingKey, CaseIterable { case repetitions, seconds, cpus, cpu_weight, memory }
@@ -74,7 +78,7 @@ public struct NeighbourSettings: Decodable, Sendable, Equatable {
         repetitions = try container.decodeInteger(.repetitions, in: 2...1000) ?? 5
         seconds = try container.decodeNumber(.seconds, in: 0.1...60, what: "seconds") ?? 1
         cpus = try container.decodeNumber(.cpus, in: 0.01...64, what: "a number of CPUs") ?? 0.5
-        cpuWeight = try container.decodeInteger(.cpu_weight, in: 1...10_000) ?? 10
+        cpuWeight = try container.decodeInteger(.cpu_weight, in: 1...10_000) ?? 1
         memoryBytes = try container.decodeSize(.memory, in: (16 << 20)...(1 << 40), what: "a memory limit") ?? (256 << 20)
     }
 }
@@ -102,10 +106,17 @@ public struct DensityRun: Codable, Sendable {
         /// drop then carries the host's own drift. nil in results written
         /// before this was recorded.
         public var memAvailableSettled: Bool?
+        /// Each running instance's anonymous and shared memory (`Pss_Anon`
+        /// + `Pss_Shmem` over its host processes, MiB), one value per
+        /// instance: what an extra instance adds, as a sample the analysis
+        /// can compare. nil in older results.
+        public var instanceAnonMiB: [Double]?
 
         public init(n: Int, memAvailableDropPerInstanceMiB: Double, pssPerInstanceMiB: Double, idleCPUPerInstanceMsPerS: Double,
-                    creationRatePerS: Double?, memAvailableMiB: Double, pssAnonPerInstanceMiB: Double? = nil, memAvailableSettled: Bool? = nil) {
+                    creationRatePerS: Double?, memAvailableMiB: Double, pssAnonPerInstanceMiB: Double? = nil, memAvailableSettled: Bool? = nil,
+                    instanceAnonMiB: [Double]? = nil) {
             self.memAvailableSettled = memAvailableSettled
+            self.instanceAnonMiB = instanceAnonMiB
             self.n = n
             self.memAvailableDropPerInstanceMiB = memAvailableDropPerInstanceMiB
             self.pssPerInstanceMiB = pssPerInstanceMiB
@@ -237,6 +248,10 @@ public struct NeighbourRun: Codable, Sendable {
     /// run (its processes' utime + stime over the run's wall time), by
     /// condition ("unlimited", "limited"); nil in older results.
     public var neighbourCPUs: [String: [Double]]?
+    /// The limited neighbour's CPU weight and quota (CPUs), as numbers:
+    /// what the victim should keep follows from them. nil in older results.
+    public var limitedCPUWeight: Int?
+    public var limitedCPUs: Double?
 
     /// An unlimited neighbour that kept less than a quarter of a CPU busy
     /// tested nothing (sharing one CPU with the victim it gets about half).

@@ -1,7 +1,7 @@
 /// What the checks of a run measured for the claims of the notes beyond the
 /// trials: each namespace from inside a container and from a control, and
-/// the four things cgroups are said to do. Plain data: the verdicts are
-/// computed from it by LabReport, never stored.
+/// the four things cgroups are said to do. Plain data, raw observations: the
+/// verdicts are computed from it by LabAnalysis, never stored.
 
 /// One probe of isolation: the same question asked inside a container and
 /// of a control (the same probe as a bare process, which sees the host's
@@ -13,24 +13,47 @@ public struct IsolationProbe: Codable, Sendable, Equatable {
     public var question: String
     /// The command a student could type to ask it.
     public var command: String
+    /// The three answers in words, for the report.
     public var inside: String
     public var control: String
     public var host: String
-    /// The container's answer differs from the host's as isolation predicts.
-    public var isolated: Bool
-    /// The control's answer is the host's: the probe can see what it looks for.
-    public var controlSawHost: Bool
+    /// Which rule of the analysis reads `observed` (`pid.tree`,
+    /// `uts.hostname`, `ipc.shm`, ...); nil in results written before the
+    /// raw observations were kept.
+    public var rule: String?
+    /// The three answers as the probe read them, key by key.
+    public var observed: Observed?
+    /// Judgements stored by older results (before `observed`): read, shown
+    /// as stored, never written now.
+    public var isolated: Bool?
+    public var controlSawHost: Bool?
     /// Whether the notes claim this is isolated (UTS and the kernel version: they do, wrongly).
     public var claimed: Bool
 
+    public struct Observed: Codable, Sendable, Equatable {
+        public var inside: [String: String]
+        public var control: [String: String]
+        public var host: [String: String]
+
+        public init(inside: [String: String], control: [String: String], host: [String: String]) {
+            self.inside = inside
+            self.control = control
+            self.host = host
+        }
+    }
+
+    /// New probes give `rule` and `observed`; `isolated` and
+    /// `controlSawHost` are for results as older labs stored them.
     public init(namespace: String, question: String, command: String, inside: String, control: String, host: String,
-                isolated: Bool, controlSawHost: Bool, claimed: Bool = true) {
+                rule: String? = nil, observed: Observed? = nil, isolated: Bool? = nil, controlSawHost: Bool? = nil, claimed: Bool = true) {
         self.namespace = namespace
         self.question = question
         self.command = command
         self.inside = inside
         self.control = control
         self.host = host
+        self.rule = rule
+        self.observed = observed
         self.isolated = isolated
         self.controlSawHost = controlSawHost
         self.claimed = claimed
@@ -122,10 +145,12 @@ public struct CgroupEvidence: Codable, Sendable, Equatable {
         public var quotaUsed: Double
         public var quotaControlUsed: Double
         /// How far a share may be from its expectation and still count.
-        public var tolerance: Double
+        /// Written by results before the analysis owned its rules; read,
+        /// never used for a verdict, and no longer written.
+        public var tolerance: Double?
 
         public init(cpu: Int, windowSeconds: Double, weights: [Int], written: [String], shares: [Double], controlShares: [Double],
-                    quota: Double, quotaUsed: Double, quotaControlUsed: Double, tolerance: Double) {
+                    quota: Double, quotaUsed: Double, quotaControlUsed: Double, tolerance: Double? = nil) {
             self.cpu = cpu
             self.windowSeconds = windowSeconds
             self.weights = weights
@@ -151,13 +176,15 @@ public struct CgroupEvidence: Codable, Sendable, Equatable {
         public var agentMs: Double
         /// The cgroup file it read.
         public var instrument: String
-        public var tolerance: Double
+        /// Written by results before the analysis owned its rules; read,
+        /// never used for a verdict, and no longer written.
+        public var tolerance: Double?
         /// The control: the same instrument on a container whose agent sat
         /// idle as long; it must read far less, or the instrument does not
         /// tell work from none. nil in older results.
         public var idleCgroupMs: Double?
 
-        public init(cgroupMs: Double, agentMs: Double, instrument: String, tolerance: Double, idleCgroupMs: Double? = nil) {
+        public init(cgroupMs: Double, agentMs: Double, instrument: String, tolerance: Double? = nil, idleCgroupMs: Double? = nil) {
             self.idleCgroupMs = idleCgroupMs
             self.cgroupMs = cgroupMs
             self.agentMs = agentMs

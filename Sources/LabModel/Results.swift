@@ -298,7 +298,7 @@ public struct RunResults: Codable, Sendable {
 
     /// Every counted sample of one backend, metric and workload.
     public func values(_ backend: BackendKind, _ workload: String, _ metric: String) -> [Double] {
-        trials.filter { $0.backend == backend && !$0.warmup && $0.error == nil }
+        trials.filter { $0.backend == backend && $0.isCounted }
             .flatMap { $0.samples.filter { $0.workload == workload && $0.metric == metric }.map(\.value) }
     }
 
@@ -325,4 +325,9 @@ public struct RunResults: Codable, Sendable {
         self.checkErrors = checkErrors
         self.summary = summary
     }
+}
+
+extension TrialRecord {
+    /// Whether the trial's samples count: not a warm-up, and it did not fail.
+    public var isCounted: Bool { !warmup && error == nil }
 }

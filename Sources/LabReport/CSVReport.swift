@@ -1,5 +1,6 @@
 import CSV
 import Foundation
+import LabAnalysis
 import LabModel
 
 /// `samples.csv` and `summary.csv`, RFC 4180 (CRLF, quoted where needed),

@@ -1,4 +1,5 @@
 import Foundation
+import LabAnalysis
 import LabModel
 
 /// A demo as a student reads it: live on the terminal (numbered steps, each

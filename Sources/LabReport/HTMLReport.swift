@@ -1,4 +1,5 @@
 import Foundation
+import LabAnalysis
 import LabModel
 import LabStats
 
@@ -9,16 +10,16 @@ public enum HTMLReport {
 
     public static func headline(_ results: RunResults) -> String {
         let results = results.summarizedFromTrials()
-        let accelerator = ClaimData(results).acceleratorLabel
-        let container = results.metric(.container, "startup", "ready")?.summary.median
-        let vm = results.metric(.vm, "startup", "ready")?.summary.median
-        let bare = results.metric(.bare, "startup", "ready")?.summary.median
+        let accelerator = results.acceleratorLabel()
+        let container = results.metric(.container, .ready)?.summary.median
+        let vm = results.metric(.vm, .ready)?.summary.median
+        let bare = results.metric(.bare, .ready)?.summary.median
         var parts: [String] = []
         if let bare { parts.append("bare process ready in \(Format.duration(bare))") }
         if let container { parts.append("container in \(Format.duration(container))") }
         if let vm { parts.append("VM in \(Format.duration(vm)) under \(accelerator)") }
         var text = parts.joined(separator: ", ")
-        if let ratio = results.ratio(.vm, over: .container, "startup", "ready") {
+        if let ratio = results.ratio(.vm, over: .container, .ready) {
             text += ": the VM takes \(Format.ratio(ratio)) as long as the container"
         }
         text = text.isEmpty ? "No trial reached READY." : text.prefix(1).uppercased() + text.dropFirst()
@@ -46,7 +47,7 @@ public enum HTMLReport {
             <style>
             body{font-family:sans-serif;max-width:980px;margin:2em auto;color:#111;padding:0 1em}
             table{border-collapse:collapse;margin:1em 0;font-size:13px}th,td{border:1px solid #d1d5db;padding:4px 8px;text-align:left;vertical-align:top}
-            th{background:#f3f4f6}.holds{color:#15803d;font-weight:bold}.partly{color:#a16207;font-weight:bold}.doesnothold{color:#b91c1c;font-weight:bold}.inconclusive{color:#7c3aed;font-weight:bold}.notmeasured{color:#6b7280}
+            th{background:#f3f4f6}.holds{color:#15803d;font-weight:bold}.partly{color:#a16207;font-weight:bold}.doesnothold{color:#b91c1c;font-weight:bold}.inconclusive{color:#7c3aed;font-weight:bold}.emulation{color:#0e7490;font-weight:bold}.construction{color:#475569;font-weight:bold}.notmeasured{color:#6b7280}
             .headline{font-size:20px;font-weight:bold;margin:1em 0}figure{margin:1.5em 0}.warn{color:#b45309}
             </style></head><body>
             <h1>isolab report: \(e(results.scenarioName))</h1>
@@ -64,7 +65,7 @@ public enum HTMLReport {
 
         html += "<h2>Claims of the notes, against the measurements</h2>\n<table id=\"claims\"><tr><th>Claim</th><th>Measured</th><th>Verdict</th><th>Evidence</th></tr>\n"
         for claim in Claims.evaluate(results) {
-            html += "<tr id=\"claim-\(e(claim.id))\"><td>\(e(claim.statement))</td><td>\(e(claim.measured))</td><td class=\"\(claim.verdict.cssClass)\">\(e(claim.verdict.rawValue))</td><td>\(e(claim.evidence))</td></tr>\n"
+            html += "<tr id=\"claim-\(e(claim.id))\"><td>\(e(claim.statement))</td><td>\(e(claim.measured))</td><td class=\"\(claim.verdict.cssClass)\">\(e(claim.verdictText))</td><td>\(e(claim.evidence))</td></tr>\n"
         }
         html += "</table>\n<h2>Charts</h2>\n"
         for chart in [SVG.startup(results), SVG.phases(results), SVG.ratios(results), SVG.memory(results), SVG.footprint(results)] {
@@ -75,10 +76,10 @@ public enum HTMLReport {
         html += density(results)
         html += neighbours(results)
         html += peers(results)
-        html += "<h2>Summary</h2>\n<table><tr><th>backend</th><th>workload.metric</th><th>n</th><th>median</th><th>95 % CI of median</th><th>MAD</th><th>min</th><th>p95</th><th>max</th><th>outliers</th><th>vs bare</th></tr>\n"
+        html += "<h2>Summary</h2>\n<table><tr><th>backend</th><th>workload.metric</th><th>n</th><th>median</th><th>CI of median (exact, ≥ 95 %)</th><th>MAD</th><th>min</th><th>p95</th><th>max</th><th>outliers</th><th>vs bare</th></tr>\n"
         for metric in results.summary.metrics {
             let s = metric.summary
-            let ci = metric.medianInterval.map { String(format: "%.4g–%.4g", $0.lower, $0.upper) } ?? ""
+            let ci = metric.medianInterval.map { String(format: "%.4g–%.4g (%@)", $0.lower, $0.upper, Format.level($0.level)) } ?? "n < 6"
             let ratio = results.ratio(metric.backend, over: .bare, metric.workload, metric.metric).map { Format.ratio($0) } ?? ""
             html += String(format: "<tr><td>%@</td><td>%@.%@ (%@)</td><td>%d</td><td>%.4g</td><td>%@</td><td>%.3g</td><td>%.4g</td><td>%.4g</td><td>%.4g</td><td>%d</td><td>%@</td></tr>\n",
                            metric.backend.rawValue, e(metric.workload), e(metric.metric), e(metric.unit), s.n, s.median, ci, s.mad, s.min,
@@ -101,7 +102,7 @@ public enum HTMLReport {
         if let mode = env.hostFacts.cgroupMode { rows.append(("cgroups", mode + (env.hostFacts.cgroupFavorDynmods == true ? " (favordynmods)" : ""))) }
         for (peer, reason) in (env.skippedPeers ?? [:]).sorted(by: { $0.key < $1.key }) { rows.append(("skipped: \(peer)", reason)) }
         for (key, value) in rows { html += "<tr><th>\(e(key))</th><td>\(e(value))</td></tr>\n" }
-        html += "</table>\n<p>Figures: medians of the counted trials; intervals: 95 % percentile bootstrap (seeded); outliers: modified z-score above 3.5, reported and kept. Memory: resources.pss is one instrument for every backend, the PSS (/proc/PID/smaps_rollup) summed over the instance's host processes at READY (pss_peak: its peak; memavailable_drop: the host's MemAvailable drop from the start to READY); resources.cgroup_peak (a container's cgroup), rss_peak (summed VmHWM), guest_ram and agent_rss (the agent's own peak RSS) are other instruments, named as such. Disk: allocated blocks of the image an instance started from (disk_image) and of what was made for it alone (disk_instance). Every figure and verdict is computed from the trials' samples.</p>\n</body></html>\n"
+        html += "</table>\n<p>Figures: medians of the counted trials; intervals: exact and distribution-free, at 95 % or more with the level each reaches (a median's from its order statistics, from 6 trials; a ratio's the Hodges–Lehmann ratio with its Moses interval, from 4 trials a side; docs/claims.md); outliers: modified z-score above 3.5, reported and kept. Memory: resources.pss is one instrument for every backend, the PSS (/proc/PID/smaps_rollup) summed over the instance's host processes at READY (pss_peak: its peak; memavailable_drop: the host's MemAvailable drop from the start to READY); resources.cgroup_peak (a container's cgroup), rss_peak (summed VmHWM), guest_ram and agent_rss (the agent's own peak RSS) are other instruments, named as such. Disk: allocated blocks of the image an instance started from (disk_image) and of what was made for it alone (disk_instance). Every figure and verdict is computed from the trials' samples.</p>\n</body></html>\n"
         return html
     }
 
@@ -113,20 +114,20 @@ public enum HTMLReport {
         guard !peers.isEmpty || !skipped.isEmpty else { return "" }
         var html = "<h2 id=\"peers\">The lab beside the tools people use</h2>\n"
         html += "<p>Every peer runs the same image's rootfs and agent and is finished by the same READY line; memory is the same instrument (PSS summed over the instance's host processes, the peer's helpers included); CPU time is the launcher's rusage, its waited-for descendants included (docs/peers.md).</p>\n"
-        html += "<table id=\"peer-table\"><tr><th>backend</th><th>launch → READY (median, 95 % CI)</th><th>PSS at READY</th><th>CPU time</th><th>teardown</th><th>the lab's / this</th></tr>\n"
-        func cell(_ backend: BackendKind, _ workload: String, _ metric: String, _ unit: String) -> String {
-            guard let m = results.summary.metrics.first(where: { $0.backend == backend && $0.workload == workload && $0.metric == metric }) else { return "-" }
+        html += "<table id=\"peer-table\"><tr><th>backend</th><th>launch → READY (median, exact CI)</th><th>PSS at READY</th><th>CPU time</th><th>teardown</th><th>the lab's / this</th></tr>\n"
+        func cell(_ backend: BackendKind, _ key: MetricKey, _ unit: String) -> String {
+            guard let m = results.metric(backend, key) else { return "-" }
             func show(_ value: Double) -> String { unit == "ms" ? Format.duration(value) : Format.mib(value) }
             let ci = m.medianInterval.map { " [\(show($0.lower))–\(show($0.upper))]" } ?? ""
             return show(m.summary.median) + ci
         }
         for backend in results.backends {
             var ratio = ""
-            if let counterpart = backend.labCounterpart, let r = results.ratio(counterpart, over: backend, "startup", "ready") {
+            if let counterpart = backend.labCounterpart, let r = results.ratio(counterpart, over: backend, .ready) {
                 ratio = "\(counterpart.rawValue) / \(backend.rawValue): " + Format.ratio(r)
             }
-            html += "<tr><td>\(e(backend.rawValue))</td><td>\(e(cell(backend, "startup", "ready", "ms")))</td><td>\(e(cell(backend, "resources", "pss", "MiB")))</td>"
-                + "<td>\(e(cell(backend, "resources", "cpu_time", "ms")))</td><td>\(e(cell(backend, "startup", "teardown", "ms")))</td><td>\(e(ratio))</td></tr>\n"
+            html += "<tr><td>\(e(backend.rawValue))</td><td>\(e(cell(backend, .ready, "ms")))</td><td>\(e(cell(backend, .pss, "MiB")))</td>"
+                + "<td>\(e(cell(backend, .cpuTime, "ms")))</td><td>\(e(cell(backend, .teardown, "ms")))</td><td>\(e(ratio))</td></tr>\n"
         }
         for (peer, reason) in skipped.sorted(by: { $0.key < $1.key }) {
             html += "<tr><td>\(e(peer))</td><td colspan=\"5\">skipped: \(e(reason))</td></tr>\n"
@@ -152,20 +153,17 @@ extension HTMLReport {
     /// each cell's time goes, and the slowest units of each whole OS.
     static func fullOS(_ results: RunResults) -> String {
         guard results.backends.contains(where: \.isFullOS) else { return "" }
-        func metric(_ backend: BackendKind, _ workload: String, _ name: String) -> MetricSummary? {
-            results.summary.metrics.first { $0.backend == backend && $0.workload == workload && $0.metric == name }
-        }
         func cell(_ backend: BackendKind) -> String {
-            guard results.backends.contains(backend), let m = metric(backend, "startup", "ready") else { return "not in this run" }
-            let ci = m.medianInterval.map { " [95 % CI \(Format.duration($0.lower))–\(Format.duration($0.upper))]" } ?? ""
+            guard results.backends.contains(backend), let m = results.metric(backend, .ready) else { return "not in this run" }
+            let ci = m.medianInterval.map { " [\(Format.level($0.level)) CI \(Format.duration($0.lower))–\(Format.duration($0.upper))]" } ?? ""
             return Format.duration(m.summary.median) + ci + " (n = \(m.summary.n))"
         }
         func ratio(_ a: BackendKind, _ b: BackendKind) -> String {
-            results.ratio(a, over: b, "startup", "ready").map { Format.ratio($0) } ?? "-"
+            results.ratio(a, over: b, .ready).map { Format.ratio($0) } ?? "-"
         }
         let accelerators = Set(results.trials.filter { $0.backend.isVM }.compactMap(\.accelerator)).map(\.label).sorted().joined(separator: " and ")
         var html = "<h2 id=\"full-os\">One process or a whole operating system, in a container or a VM</h2>\n"
-        html += "<p>Launch to READY, median with its bootstrap interval. One process: the agent is PID 1. Whole OS: the image's systemd is PID 1 "
+        html += "<p>Launch to READY, median with its exact interval (from 6 trials). One process: the agent is PID 1. Whole OS: the image's systemd is PID 1 "
             + "(in the lab's own container, on an overlay of the image; in the VM, from the image's kernel, initrd and disk) and READY is the agent's service, "
             + "started once <code>multi-user.target</code> is reached. VMs under \(e(accelerators.isEmpty ? "an unknown accelerator" : accelerators)).</p>\n"
         html += "<table id=\"full-os-table\"><tr><th></th><th>container</th><th>VM</th><th>VM / container</th></tr>\n"
@@ -177,15 +175,15 @@ extension HTMLReport {
         // then the init's own split (systemd-analyze), then the rest.
         var rows: [(String, [(String, Double)])] = []
         for backend in [BackendKind.container, .vm, .systemContainer, .osVM] where results.backends.contains(backend) {
-            guard let ready = metric(backend, "startup", "ready")?.summary.median else { continue }
+            guard let ready = results.metric(backend, .ready)?.summary.median else { continue }
             var steps: [(String, Double)] = []
-            if let before = metric(backend, "startup", "before_guest_clock")?.summary.median { steps.append(("before the guest's clock (define, QEMU, firmware, kernel load)", before)) }
+            if let before = results.metric(backend, MetricKey("startup", "before_guest_clock"))?.summary.median { steps.append(("before the guest's clock (define, QEMU, firmware, kernel load)", before)) }
             for phase in ["kernel", "initrd", "userspace"] {
-                if let ms = metric(backend, "boot", phase)?.summary.median {
+                if let ms = results.metric(backend, MetricKey("boot", phase))?.summary.median {
                     steps.append((phase == "kernel" ? "kernel and initramfs" : phase == "userspace" ? "systemd to multi-user.target" : phase, ms))
                 }
             }
-            if backend == .vm, let uptime = metric(backend, "startup", "guest_uptime_at_ready")?.summary.median { steps.append(("kernel and the agent as init", uptime)) }
+            if backend == .vm, let uptime = results.metric(backend, MetricKey("startup", "guest_uptime_at_ready"))?.summary.median { steps.append(("kernel and the agent as init", uptime)) }
             let rest = ready - steps.map(\.1).reduce(0, +)
             let restLabel = steps.isEmpty ? "launch to READY"
                 : backend.isVM ? "the rest (" + (backend.isFullOS ? "the agent's service starting, " : "") + "READY on the console)"
@@ -198,8 +196,8 @@ extension HTMLReport {
 
         // The slowest units, from the trial whose READY is the median.
         for backend in [BackendKind.systemContainer, .osVM] {
-            let trials = results.trials.filter { $0.backend == backend && !$0.warmup && $0.error == nil && $0.boot != nil }
-            guard let median = metric(backend, "startup", "ready")?.summary.median,
+            let trials = results.trials.filter { $0.backend == backend && $0.isCounted && $0.boot != nil }
+            guard let median = results.metric(backend, .ready)?.summary.median,
                   let trial = trials.min(by: { abs(readyOf($0) - median) < abs(readyOf($1) - median) }), let boot = trial.boot else { continue }
             html += "<p>\(e(backend.rawValue)), trial \(trial.index): <code>\(e(boot.analyze))</code></p>\n"
             html += "<table class=\"blame\"><tr><th>unit (systemd-analyze blame)</th><th>time</th></tr>\n"
@@ -306,18 +304,18 @@ extension HTMLReport {
     }
 }
 
-/// The victim's value beside a neighbour over its value alone, with the
-/// interval of the ratio of medians: below 1 is a slowdown (every victim
-/// metric of the cpu and memory workloads is a rate).
-enum Neighbours {
-    static func interval(_ beside: [Double], _ alone: [Double]) -> (Double, Interval?)? {
-        guard !beside.isEmpty, !alone.isEmpty else { return nil }
-        let ratio = Statistics.median(beside) / Statistics.median(alone)
-        return (ratio, Bootstrap.ratioOfMedians(beside, alone))
-    }
-
-    static func ratio(_ beside: [Double], _ alone: [Double]) -> String {
-        guard let (ratio, interval) = interval(beside, alone) else { return "-" }
-        return Format.interval(ratio, interval)
+extension Claim.Verdict {
+    /// The CSS class of the verdict's cell: emulation's verdicts and those
+    /// true by construction coloured apart from measured ones.
+    var cssClass: String {
+        switch self {
+        case .holds: "holds"
+        case .partlyHolds: "partly"
+        case .doesNotHold: "doesnothold"
+        case .holdsUnderEmulation, .partlyHoldsUnderEmulation, .doesNotHoldUnderEmulation: "emulation"
+        case .byConstruction: "construction"
+        case .inconclusive: "inconclusive"
+        case .notMeasured: "notmeasured"
+        }
     }
 }

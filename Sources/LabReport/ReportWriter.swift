@@ -1,4 +1,5 @@
 import Foundation
+import LabAnalysis
 import LabModel
 
 /// Writes a run's files into its report directory.

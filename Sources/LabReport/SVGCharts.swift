@@ -1,4 +1,5 @@
 import Foundation
+import LabAnalysis
 import LabModel
 import LabStats
 
@@ -24,7 +25,7 @@ enum SVG {
 
     /// Start-up times of every counted trial per backend, on a log axis, with the median marked.
     static func startup(_ results: RunResults) -> String {
-        let rows = results.backends.map { ($0, results.values($0, "startup", "ready")) }.filter { !$0.1.isEmpty }
+        let rows = results.backends.map { ($0, results.values($0, .ready)) }.filter { !$0.1.isEmpty }
         let all = rows.flatMap(\.1).filter { $0 > 0 }
         let width = 760, left = 110.0, right = 730.0
         let height = 60 + 44 * max(rows.count, 1)
@@ -59,7 +60,7 @@ enum SVG {
     static func phases(_ results: RunResults) -> String {
         var rows: [(BackendKind, [(String, Double)])] = []
         for backend in results.backends {
-            let trials = results.trials.filter { $0.backend == backend && !$0.warmup && $0.error == nil }
+            let trials = results.trials.filter { $0.backend == backend && $0.isCounted }
             guard let names = trials.first?.timeline.map(\.name), names.count > 1 else { continue }
             var steps: [(String, Double)] = []
             for index in 1..<names.count {
@@ -111,7 +112,7 @@ enum SVG {
 
     /// Workload results relative to bare (log scale around 1).
     static func ratios(_ results: RunResults) -> String {
-        let ratios = results.summary.ratios.filter { $0.baseline == .bare && !["startup", "resources"].contains($0.workload) }
+        let ratios = results.summary.ratios.filter { $0.baseline == .bare && !MetricKey.instrumentWorkloads.contains($0.workload) }
         let width = 760, left = 230.0, right = 730.0
         let height = 50 + 22 * max(ratios.count, 1)
         var body = text(10, 18, "Workload results relative to bare (median ratio, log scale; 1 = as fast as bare)", weight: "bold")
@@ -135,7 +136,7 @@ enum SVG {
     /// Memory per instance by the one instrument: PSS summed over the instance's host processes at READY.
     static func memory(_ results: RunResults) -> String {
         let rows = results.backends.compactMap { backend -> (BackendKind, Double)? in
-            let values = results.values(backend, "resources", "pss")
+            let values = results.values(backend, .pss)
             return values.isEmpty ? nil : (backend, Statistics.median(values))
         }
         return bars(title: "Memory per instance at READY (MiB, median PSS summed over its host processes)",
@@ -146,7 +147,7 @@ enum SVG {
     static func footprint(_ results: RunResults) -> String {
         var rows: [(String, Double, String)] = []
         for backend in results.backends {
-            let image = results.values(backend, "resources", "disk_image"), own = results.values(backend, "resources", "disk_instance")
+            let image = results.values(backend, .diskImage), own = results.values(backend, .diskInstance)
             if !image.isEmpty { rows.append(("\(backend.rawValue): paid once (image)", Statistics.median(image), colors[backend] ?? "#000")) }
             if !own.isEmpty { rows.append(("\(backend.rawValue): each instance adds", Statistics.median(own) / 1024, colors[backend] ?? "#000")) }
         }

@@ -1,4 +1,5 @@
 import Foundation
+import LabAnalysis
 import LabModel
 
 /// The summary table printed at the end of a run.
@@ -22,13 +23,13 @@ public enum TextReport {
         lines.append("")
         // The lab held against the peers it is compared with.
         for peer in results.backends where peer.isPeer {
-            if let counterpart = peer.labCounterpart, let ratio = results.ratio(counterpart, over: peer, "startup", "ready") {
+            if let counterpart = peer.labCounterpart, let ratio = results.ratio(counterpart, over: peer, .ready) {
                 lines.append("\(counterpart.rawValue) / \(peer.rawValue), launch to READY: \(Format.ratio(ratio))")
             }
         }
         // {one process, whole OS} x {container, VM}.
         for (whole, one) in [(BackendKind.systemContainer, BackendKind.container), (.osVM, .vm), (.osVM, .systemContainer)] {
-            if let ratio = results.ratio(whole, over: one, "startup", "ready") {
+            if let ratio = results.ratio(whole, over: one, .ready) {
                 lines.append("\(whole.rawValue) / \(one.rawValue), launch to READY: \(Format.ratio(ratio))")
             }
         }
@@ -50,7 +51,7 @@ public enum TextReport {
         if results.backends.contains(where: { $0.isPeer || $0.isFullOS }) || results.environment.skippedPeers != nil || results.density != nil
             || results.neighbours != nil { lines.append("") }
         for claim in Claims.evaluate(results) {
-            lines.append("[\(claim.verdict.rawValue)] \(claim.statement) \(claim.measured)")
+            lines.append("[\(claim.verdictText)] \(claim.statement) \(claim.measured)")
         }
         let failed = results.trials.filter { $0.error != nil }.count
         if failed > 0 {
@@ -71,10 +72,9 @@ public enum Compare {
         for metric in a.summary.metrics {
             guard let other = b.metric(metric.backend, metric.workload, metric.metric) else { continue }
             let change = (other.summary.median - metric.summary.median) / metric.summary.median * 100
-            var verdict = "within noise"
-            if let x = metric.medianInterval, let y = other.medianInterval, x.upper < y.lower || y.upper < x.lower {
-                verdict = "beyond noise (95 % CIs of the medians do not overlap)"
-            }
+            let comparison = Comparison(b.values(metric.backend, metric.workload, metric.metric), a.values(metric.backend, metric.workload, metric.metric))
+            let verdict = comparison.direction != nil ? "beyond noise (B/A \(comparison.text))"
+                : (comparison.ratio?.interval() == nil ? "undecided: " + (comparison.undecided ?? "") : "within noise (B/A \(comparison.text))")
             table.append([metric.backend.rawValue, "\(metric.workload).\(metric.metric) (\(metric.unit))",
                           String(format: "%.4g", metric.summary.median), String(format: "%.4g", other.summary.median),
                           String(format: "%+.1f %%", change), verdict])

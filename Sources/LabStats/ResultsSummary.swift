@@ -3,11 +3,13 @@ import LabModel
 /// The summary of a run, computed from its trials alone: every figure a
 /// report shows comes from here, so a summary can always be recomputed.
 extension RunResults {
-    /// Recomputes the summary from the trials (seeded: the same trials give the same intervals).
+    /// Recomputes the summary from the trials: exact intervals (the same
+    /// trials give the same intervals on every machine; `seed` is kept for
+    /// the callers that pass it).
     public static func summarize(_ trials: [TrialRecord], backends: [BackendKind], seed: UInt64) -> ResultsSummary {
         var keys: [(String, String, String)] = []
         var seen = Set<String>()
-        for trial in trials where !trial.warmup && trial.error == nil {
+        for trial in trials where trial.isCounted {
             for sample in trial.samples where seen.insert(sample.workload + "\u{1}" + sample.metric).inserted {
                 keys.append((sample.workload, sample.metric, sample.unit))
             }
@@ -15,7 +17,7 @@ extension RunResults {
         var metrics: [MetricSummary] = []
         var ratios: [RatioSummary] = []
         var values: [BackendKind: [String: [(Int, Double)]]] = [:]
-        for trial in trials where !trial.warmup && trial.error == nil {
+        for trial in trials where trial.isCounted {
             for sample in trial.samples {
                 values[trial.backend, default: [:]][sample.workload + "\u{1}" + sample.metric, default: []].append((trial.index, sample.value))
             }
@@ -26,7 +28,7 @@ extension RunResults {
                 guard let pairs = values[backend]?[key], let summary = Summary(pairs.map(\.1)) else { continue }
                 let outliers = Statistics.outliers(pairs.map(\.1)).map { pairs[$0].0 }
                 metrics.append(MetricSummary(backend: backend, workload: workload, metric: metric, unit: unit, summary: summary,
-                                             outlierTrials: outliers, medianInterval: Bootstrap.median(pairs.map(\.1), seed: seed)))
+                                             outlierTrials: outliers, medianInterval: Exact.median(pairs.map(\.1))))
             }
             var pairsToCompare: [(BackendKind, BackendKind)] = backends.filter { $0 != .bare }.map { ($0, .bare) }
             if backends.contains(.vm) && backends.contains(.container) { pairsToCompare.append((.vm, .container)) }
@@ -42,9 +44,12 @@ extension RunResults {
             for (backend, baseline) in pairsToCompare {
                 guard backends.contains(baseline), let top = values[backend]?[key]?.map(\.1), let bottom = values[baseline]?[key]?.map(\.1),
                       !top.isEmpty, !bottom.isEmpty, Statistics.median(bottom) != 0 else { continue }
+                // The Hodges–Lehmann ratio with its exact interval; the ratio of
+                // medians, without an interval, where a value is zero.
+                let exact = Exact.ratio(top, bottom)
                 ratios.append(RatioSummary(workload: workload, metric: metric, unit: unit, backend: backend, baseline: baseline,
-                                           ratio: Statistics.median(top) / Statistics.median(bottom),
-                                           interval: Bootstrap.ratioOfMedians(top, bottom, seed: seed)))
+                                           ratio: exact?.ratio ?? Statistics.median(top) / Statistics.median(bottom),
+                                           interval: exact?.interval()))
             }
         }
         return ResultsSummary(metrics: metrics, ratios: ratios)

@@ -1,4 +1,5 @@
 import Foundation
+import LabAnalysis
 import LabWire
 import LabContainer
 import LabCore
@@ -20,10 +21,13 @@ struct CheckIntegrationTests {
             #expect(!evidence.probes(kind).isEmpty, "no \(kind) probe")
         }
         for probe in evidence.probes {
-            #expect(probe.controlSawHost, "\(probe.namespace): \(probe.question): control \(probe.control), host \(probe.host)")
+            // Raw observations only: the judgement is the analysis's.
+            #expect(probe.isolated == nil && probe.controlSawHost == nil && probe.observed != nil)
+            let judged = try #require(IsolationRules.judge(probe), "\(probe.rule ?? "no rule")")
+            #expect(!judged.stored && judged.controlSawHost, "\(probe.namespace): \(probe.question): control \(probe.control), host \(probe.host)")
             // UTS isolates the hostname, not the kernel's release or version.
             let expected = !(probe.namespace == "uts" && probe.question.hasPrefix("the kernel"))
-            #expect(probe.isolated == expected, "\(probe.namespace): \(probe.question): inside \(probe.inside), host \(probe.host)")
+            #expect(judged.isolated == expected, "\(probe.namespace): \(probe.question): inside \(probe.inside), host \(probe.host)")
         }
     }
 }
@@ -35,11 +39,13 @@ struct CgroupCheckIntegrationTests {
     /// that uses more without it.
     @Test func weightsSplitAPinnedCPUAndAQuotaCapsIt() async throws {
         let p = try await CgroupCheck.prioritise(try checkContext())
-        #expect(p.tolerance == 0.08)
+        // The rule's tolerance is the analysis's: the evidence carries raw observations only.
+        #expect(p.tolerance == nil)
+        let tolerance = CgroupRules.shareTolerance
         for (share, expected) in zip(p.shares, p.expected) {
-            #expect(abs(share - expected) <= p.tolerance, "weights \(p.weights): shares \(p.shares)")
+            #expect(abs(share - expected) <= tolerance, "weights \(p.weights): shares \(p.shares)")
         }
-        for share in p.controlShares { #expect(abs(share - 0.5) <= p.tolerance, "equal weights: \(p.controlShares)") }
+        for share in p.controlShares { #expect(abs(share - 0.5) <= tolerance, "equal weights: \(p.controlShares)") }
         #expect(p.quotaUsed <= p.quota + 0.05, "quota \(p.quota): used \(p.quotaUsed)")
         #expect(p.quotaControlUsed > p.quota + 0.15, "without the quota: \(p.quotaControlUsed)")
     }
@@ -48,7 +54,8 @@ struct CgroupCheckIntegrationTests {
     @Test func theGroupAccountsWhatTheAgentUsed() async throws {
         let a = try await CgroupCheck.account(try checkContext())
         #expect(a.agentMs > 500, "the cpu workload ran for about a second: \(a.agentMs) ms")
-        #expect(abs(a.ratio - 1) <= a.tolerance, "cgroup \(a.cgroupMs) ms, agent \(a.agentMs) ms")
+        #expect(a.tolerance == nil)
+        #expect(abs(a.ratio - 1) <= CgroupRules.accountTolerance, "cgroup \(a.cgroupMs) ms, agent \(a.agentMs) ms")
         // The control: an idle container reads a small fraction of it.
         #expect(a.idleCgroupMs.map { $0 < 0.1 * a.cgroupMs } == true, "idle: \(a.idleCgroupMs.map { "\($0) ms" } ?? "nothing")")
     }

@@ -2,6 +2,7 @@ import Foundation
 import LabContainer
 import LabCore
 import LabImage
+import LabAnalysis
 import LabModel
 import LabReport
 import LabRunner

@@ -155,15 +155,15 @@ struct PeerIntegrationTests {
             let times = ((results?["results"] as? [[String: Any]])?.first?["times"] as? [Double]) ?? []
             theirs += times.map { $0 * 1000 }
         }
-        // Agreement within the two samples' own uncertainty: the bootstrap
+        // Agreement within the two samples' own uncertainty: the exact
         // interval of lab / hyperfine reaches 1 ± 5 % (runc's spread here is
         // some 15 % of its median, so a bare 5 % on the medians alone failed
         // one run in four with nothing wrong). A lab clock off by more than
         // that, beyond noise, fails; so does one off by more than 1 ms at all
         // where the spread is tight (unshare).
         let (a, b) = (Statistics.median(lab), Statistics.median(theirs))
-        let ratio = try #require(Bootstrap.ratioOfMedians(lab, theirs))
+        let ratio = try #require(Exact.ratio(lab, theirs)?.interval())
         #expect(abs(a - b) <= 1.0 || (ratio.lower <= 1.05 && ratio.upper >= 0.95),
-                "\(kind): the lab's median \(a) ms against hyperfine's \(b) ms, ratio 95 % CI \(ratio.lower)–\(ratio.upper)")
+                "\(kind): the lab's median \(a) ms against hyperfine's \(b) ms, ratio CI \(ratio.lower)–\(ratio.upper)")
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import LabAnalysis
 import LabWire
 import LabCore
 import LabModel
@@ -147,5 +148,16 @@ struct MemAvailableCalmTests {
         #expect(!DensityRamp.isCalm(drifting))
         // The same step before the window no longer counts.
         #expect(DensityRamp.isCalm([20_008] + steady))
+    }
+}
+
+/// One statement per claim: the demos name their claim in the catalogue's
+/// words, so the class and the claims table cannot word it two ways.
+@Suite("claims and demos share their statements")
+struct ClaimStatementTests {
+    @Test func everyDemosClaimIsACatalogueStatement() {
+        let statements = Set(ClaimCatalogue.entries.map(\.statement))
+        for demo in Demos.list { #expect(statements.contains(demo.claim), "\(demo.name): \(demo.claim)") }
+        #expect(Set(ClaimCatalogue.entries.map(\.id)).count == ClaimCatalogue.entries.count)
     }
 }

@@ -100,7 +100,7 @@ struct ScenarioTests {
     @Test func densityAndNeighbourSectionsAreCheckedAndTheRampDoubles() throws {
         let scenario = try Scenario.parse("name: d\ndensity: {max_instances: 12, budget: 60}\nneighbour: {repetitions: 3}\n", file: "s.yaml")
         #expect(scenario.density?.counts == [1, 2, 4, 8, 12] && scenario.density?.budgetSeconds == 60)
-        #expect(scenario.neighbour?.repetitions == 3 && scenario.neighbour?.cpuWeight == 10)
+        #expect(scenario.neighbour?.repetitions == 3 && scenario.neighbour?.cpuWeight == 1)
         var stepped = DensitySettings()
         stepped.maxInstances = 10
         stepped.step = 4

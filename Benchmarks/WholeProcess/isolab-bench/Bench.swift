@@ -60,8 +60,8 @@ func describe(_ label: String, _ ns: [Double], unit: String = "ms") -> String {
 }
 
 func ratioLine(_ label: String, _ top: [Double], _ bottom: [Double]) -> String {
-    guard let interval = Bootstrap.ratioOfMedians(top, bottom) else { return "\(label): n/a" }
-    return String(format: "%@: %.2f × (95 %% CI %.2f–%.2f)", label, Statistics.median(top) / Statistics.median(bottom), interval.lower, interval.upper)
+    guard let ratio = Exact.ratio(top, bottom), let interval = ratio.interval() else { return "\(label): n/a" }
+    return String(format: "%@: %.2f × (%.1f %% CI %.2f–%.2f, Hodges–Lehmann, exact)", label, ratio.ratio, interval.level * 100, interval.lower, interval.upper)
 }
 
 /// `isolab-agent run noop`, from posix_spawn to the READY line, against a
@@ -280,7 +280,7 @@ struct CLIStart: AsyncParsableCommand {
         let floor = zip(runtime, times[0]).map { $0 + $1 }
         print(ratioLine("(in-process + true) / unshare", floor, times[2]))
         print(describe("the CLI's own share (paired)".padding(toLength: 34, withPad: " ", startingAt: 0), zip(times[3], runtime).map { $0 - $1 }))
-        print(targetLine(ceiling: 2, whole: Bootstrap.ratioOfMedians(times[3], times[2]), floor: Bootstrap.ratioOfMedians(floor, times[2])))
+        print(targetLine(ceiling: 2, whole: Exact.ratio(times[3], times[2])?.interval(), floor: Exact.ratio(floor, times[2])?.interval()))
         if runc != nil { print(ratioLine("container run / runc run", times[3], times[4])) }
         if before != nil {
             let base = runc != nil ? 5 : 4

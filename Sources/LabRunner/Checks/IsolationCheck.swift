@@ -1,5 +1,6 @@
 import LabWire
 import Foundation
+import LabAnalysis
 import LabContainer
 import LabCore
 import LabModel
@@ -21,7 +22,7 @@ enum IsolationCheck {
 
     /// Processes a process can see, and who its PID 1 is.
     static func pid(_ context: CheckContext) async throws -> [IsolationProbe] {
-        let script = #"echo "pid1=$(cat /proc/1/comm)"; echo "count=$(ls /proc | grep -c '^[0-9][0-9]*$')""#
+        let script = NamespaceProbes.processScript
         let nspid = Carried("")
         let inside = try await InstanceRun.run(try context.container(), context.shell(script + "; sleep 0.2"), endAfterDuring: false) { instance in
             guard let container = (instance as? ContainerInstance)?.container else { return }
@@ -30,24 +31,23 @@ enum IsolationCheck {
             nspid.value = status.split(separator: "\n").first { $0.hasPrefix("NSpid:") }.map { $0.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().joined(separator: " ") } ?? "?"
         }
         let control = try await InstanceRun.run(context.bare(), context.shell(script, bare: true))
-        let hostPID1 = (FileSystem.readTextIfPresent("/proc/1/comm") ?? "?").trimmingWhitespace()
-        let hostCount = FileSystem.list("/proc").filter { Int($0) != nil }.count
-        let a = keyValues(inside.output), c = keyValues(control.output)
-        let insideCount = Int(a["count"] ?? "") ?? -1, controlCount = Int(c["count"] ?? "") ?? -1
+        let host = NamespaceProbes.hostProcesses()
+        var a = keyValues(inside.output)
+        let c = keyValues(control.output)
+        a["nspid"] = nspid.value
         return [
             IsolationProbe(
                 namespace: "pid", question: "PID 1, and how many processes /proc shows", command: script,
-                inside: "PID 1 is \(a["pid1"] ?? "?"); \(insideCount) processes (the host sees it as NSpid \(nspid.value))",
-                control: "PID 1 is \(c["pid1"] ?? "?"); \(controlCount) processes",
-                host: "PID 1 is \(hostPID1); \(hostCount) processes",
-                isolated: a["pid1"] == "sh" && insideCount >= 1 && insideCount < hostCount / 2,
-                controlSawHost: c["pid1"] == hostPID1 && controlCount >= hostCount / 2),
+                inside: "PID 1 is \(a["pid1"] ?? "?"); \(a["count"] ?? "?") processes (the host sees it as NSpid \(nspid.value))",
+                control: "PID 1 is \(c["pid1"] ?? "?"); \(c["count"] ?? "?") processes",
+                host: "PID 1 is \(host["pid1"] ?? "?"); \(host["count"] ?? "?") processes",
+                rule: "pid.tree", observed: .init(inside: a, control: c, host: host)),
         ]
     }
 
     /// The hostname and the kernel's name and version, which the notes say UTS isolates.
     static func uts(_ context: CheckContext) async throws -> [IsolationProbe] {
-        let script = #"echo "hostname=$(hostname)"; echo "release=$(uname -r)"; echo "version=$(uname -v)""#
+        let script = NamespaceProbes.utsScript
         let inside = keyValues(try await InstanceRun.run(try context.container(), context.shell(script)).output)
         let control = keyValues(try await InstanceRun.run(context.bare(), context.shell(script, bare: true)).output)
         let host = HostInfo.current()
@@ -57,7 +57,9 @@ enum IsolationCheck {
             IsolationProbe(
                 namespace: "uts", question: question, command: script.split(separator: ";").first { $0.contains(key + "=") }.map(String.init) ?? script,
                 inside: inside[key] ?? "?", control: control[key] ?? "?", host: hostValue,
-                isolated: inside[key] != nil && inside[key] != hostValue, controlSawHost: control[key] == hostValue, claimed: claimed)
+                rule: "uts." + key,
+                observed: .init(inside: inside[key].map { ["value": $0] } ?? [:], control: control[key].map { ["value": $0] } ?? [:], host: ["value": hostValue]),
+                claimed: claimed)
         }
         return [
             probe("hostname", "the hostname", hostname, claimed: true),
@@ -71,17 +73,17 @@ enum IsolationCheck {
         let segment = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0o600)
         guard segment >= 0 else { throw LabError.syscall("shmget") }
         defer { shmctl(segment, IPC_RMID, nil) }
-        let script = #"echo "ids=$(tail -n +2 /proc/sysvipc/shm | awk '{print $2}' | tr '\n' ' ')""#
-        func ids(_ text: String) -> [String] { (keyValues(text)["ids"] ?? "").split(separator: " ").map(String.init) }
-        let inside = ids(try await InstanceRun.run(try context.container(), context.shell(script)).output)
-        let control = ids(try await InstanceRun.run(context.bare(), context.shell(script, bare: true)).output)
+        let script = NamespaceProbes.shmScript
+        let a = keyValues(try await InstanceRun.run(try context.container(), context.shell(script)).output)
+        let c = keyValues(try await InstanceRun.run(context.bare(), context.shell(script, bare: true)).output)
+        let inside = IsolationRules.words(a["ids"]), control = IsolationRules.words(c["ids"])
         return [
             IsolationProbe(
                 namespace: "ipc", question: "a SysV shared-memory segment made on the host (shmid \(segment))", command: script,
                 inside: inside.isEmpty ? "no segment" : "segments \(inside.joined(separator: ", "))",
                 control: control.isEmpty ? "no segment" : "segments \(control.joined(separator: ", "))",
                 host: "segment \(segment)",
-                isolated: !inside.contains(String(segment)), controlSawHost: control.contains(String(segment))),
+                rule: "ipc.shm", observed: .init(inside: ["ids": a["ids"] ?? ""], control: ["ids": c["ids"] ?? ""], host: ["segment": String(segment)])),
         ]
     }
 
@@ -114,7 +116,7 @@ enum IsolationCheck {
                 inside: a == "0" ? "not in its mount table" : "in its mount table (\(a))",
                 control: c == "0" ? "not in its mount table" : "in its mount table (\(c))",
                 host: hostSees ? "mounted" : "not mounted",
-                isolated: a == "0", controlSawHost: c != "0" && c != "?" && hostSees),
+                rule: "mnt.tmpfs", observed: .init(inside: ["seen": a], control: ["seen": c], host: ["mounted": hostSees ? "1" : "0"])),
         ]
     }
 
@@ -147,7 +149,6 @@ enum IsolationCheck {
         let hostInterfaces = Set(FileSystem.list("/sys/class/net"))
         func set(_ text: String?) -> Set<String> { Set((text ?? "").split(separator: " ").map(String.init)) }
         let insideA = set(a["ifaces"]), insideB = set(b["ifaces"]), controlSet = set(control["ifaces"])
-        let hostOnly = hostInterfaces.subtracting(["lo"])
         let addressesA = set(a["addrs"]), addressesB = set(b["addrs"]), controlAddresses = set(control["addrs"])
         let hostAddresses = Self.hostAddresses()
         return [
@@ -155,17 +156,18 @@ enum IsolationCheck {
                 namespace: "net", question: "the network interfaces each container sees", command: "cat /proc/net/dev",
                 inside: "A: \(insideA.sorted().joined(separator: ", ")); B: \(insideB.sorted().joined(separator: ", "))",
                 control: controlSet.sorted().joined(separator: ", "), host: hostInterfaces.sorted().joined(separator: ", "),
-                isolated: insideA == ["lo", "isl0"] && insideB == ["lo", "isl0"] && insideA.isDisjoint(with: hostOnly),
-                controlSawHost: !hostOnly.isEmpty && controlSet == hostInterfaces),
+                rule: "net.interfaces",
+                observed: .init(inside: ["a": a["ifaces"] ?? "", "b": b["ifaces"] ?? ""], control: ["ifaces": control["ifaces"] ?? ""],
+                                host: ["ifaces": hostInterfaces.sorted().joined(separator: " ")])),
             IsolationProbe(
                 namespace: "net", question: "each container's own addresses, and B reaching A by its address",
                 command: "ip -o -4 addr show; ping -c 1 \(addressA)",
                 inside: "A: \(addressesA.sorted().joined(separator: ", ")); B: \(addressesB.sorted().joined(separator: ", ")); B reaches A: \(b["reach"] ?? "?")",
                 control: controlAddresses.sorted().joined(separator: ", "), host: hostAddresses.sorted().joined(separator: ", "),
-                isolated: addressesA.contains("\(addressA)/24") && addressesB.contains("\(addressB)/24")
-                    && addressesA.subtracting(["127.0.0.1/8"]).isDisjoint(with: addressesB)
-                    && addressesA.isDisjoint(with: hostAddresses.subtracting(["127.0.0.1/8"])) && b["reach"] == "yes",
-                controlSawHost: controlAddresses == hostAddresses && hostAddresses.contains { $0 != "127.0.0.1/8" }),
+                rule: "net.addresses",
+                observed: .init(inside: ["a": a["addrs"] ?? "", "b": b["addrs"] ?? "", "reach": b["reach"] ?? "?",
+                                         "expect_a": "\(addressA)/24", "expect_b": "\(addressB)/24"],
+                                control: ["addrs": control["addrs"] ?? ""], host: ["addrs": hostAddresses.sorted().joined(separator: " ")])),
         ]
     }
 

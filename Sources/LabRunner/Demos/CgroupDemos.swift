@@ -1,4 +1,5 @@
 import Foundation
+import LabAnalysis
 import LabContainer
 import LabCore
 import LabModel
@@ -8,12 +9,12 @@ import LabModel
 struct LimitsDemo: Demo {
     let name = "limits"
     let title = "cgroups limit: memory and processes"
-    let claim = "cgroups limit what a container may use (memory, processes)."
+    let claim = ClaimCatalogue.statement("cgroup.limit")
     let feature = "the limits (none are written)"
     let needsVM = false
 
     func run(_ s: DemoSession) async throws {
-        let (limitMiB, allocationMiB, pidsLimit, children) = (32, 64, 16, 48)
+        let (limitMiB, allocationMiB, pidsLimit, children) = (LimitProbe.limitMiB, LimitProbe.allocationMiB, LimitProbe.pidsLimit, LimitProbe.children)
         let memoryLimits = s.without ? CgroupLimits() : CgroupLimits(memoryBytes: UInt64(limitMiB) << 20)
         let allocate = InstanceRequest(.agent(["alloc", "--mib", String(allocationMiB), "--hold-ms", "200"]), timeout: 60)
         let counters = Carried<(before: Int?, file: String)>((nil, ""))
@@ -34,8 +35,7 @@ struct LimitsDemo: Demo {
                host: "\(counters.value.file): \(counters.value.before.map(String.init) ?? "?") before, \(after.map(String.init) ?? "?") after",
                passed: (after ?? 0) - (counters.value.before ?? 0) == 1 && limited.exit.code != 0)
 
-        // A bounded bomb: a shell that starts 48 sleeping children, each a process pids.max counts.
-        let bomb = "i=0; while [ $i -lt \(children) ]; do sleep 2 & i=$((i+1)); done 2>/dev/null; wait"
+        let bomb = LimitProbe.bomb
         let (peak, events) = try await Self.bomb(s, bomb, limits: s.without ? CgroupLimits() : CgroupLimits(pids: pidsLimit))
         s.evidence["pids.peak"] = String(peak)
         s.evidence["pids.events.max"] = events.map(String.init) ?? "?"
@@ -65,7 +65,7 @@ struct LimitsDemo: Demo {
 struct CPUShareDemo: Demo {
     let name = "cpu-share"
     let title = "cgroups prioritise: CPU time shared by weight, capped by a quota"
-    let claim = "cgroups prioritise containers: CPU time is shared by weight."
+    let claim = ClaimCatalogue.statement("cgroup.prioritise")
     let feature = "the weights and the quota (equal weights, no quota)"
     let needsVM = false
 
@@ -119,7 +119,7 @@ struct CPUShareDemo: Demo {
 struct FreezeDemo: Demo {
     let name = "freeze"
     let title = "cgroups freeze: stop a container without killing it"
-    let claim = "cgroups freeze containers, and thaw them."
+    let claim = ClaimCatalogue.statement("cgroup.freeze")
     let feature = "the freeze (nothing is written to the freezer)"
     let needsVM = false
 

@@ -1,4 +1,5 @@
 import Foundation
+import LabAnalysis
 import LabWire
 import LabContainer
 import LabCore
@@ -11,7 +12,7 @@ import LabModel
 struct LayersDemo: Demo {
     let name = "layers"
     let title = "Layers: overlayfs copy-up, whiteouts, and a shared lower layer"
-    let claim = "Containers are lighter on disk: many share one image, each writing only its own layer."
+    let claim = ClaimCatalogue.statement("layers")
     let feature = "overlayfs (the container writes straight into the lower directory)"
     let needsVM = false
 
@@ -155,7 +156,7 @@ struct LayersDemo: Demo {
 struct UserNamespaceDemo: Demo {
     let name = "userns"
     let title = "User namespace: root inside, nobody special outside"
-    let claim = "A user namespace maps root in the container to an unprivileged user on the host."
+    let claim = ClaimCatalogue.statement("userns")
     let feature = "the user namespace (root inside is root outside)"
     let needsVM = false
 
@@ -203,7 +204,7 @@ struct UserNamespaceDemo: Demo {
 struct EscapeDemo: Demo {
     let name = "escape"
     let title = "Escapes: a chroot is not a container"
-    let claim = "Root in a container cannot reach the host: namespaces and the container's other walls hold."
+    let claim = ClaimCatalogue.statement("escape")
     let feature = "the container (a plain chroot stands in for it)"
     let needsVM = false
 

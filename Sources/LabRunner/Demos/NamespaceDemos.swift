@@ -1,27 +1,23 @@
 import LabWire
 import Foundation
+import LabAnalysis
 import LabContainer
 import LabCore
 import LabModel
-
-/// Processes seen by a shell: who PID 1 is, and how many there are.
-private let processScript = #"echo "pid1=$(cat /proc/1/comm)"; echo "count=$(ls /proc | grep -c '^[0-9][0-9]*$')""#
-
-private func hostProcessCount() -> Int { FileSystem.list("/proc").filter { Int($0) != nil }.count }
-private func hostPID1() -> String { (FileSystem.readTextIfPresent("/proc/1/comm") ?? "?").trimmingWhitespace() }
 
 /// PID namespaces: the first process is PID 1, sees only its own, has a
 /// second number on the host, and takes every other process with it.
 struct PIDDemo: Demo {
     let name = "pid"
     let title = "PID namespace: a process tree of its own"
-    let claim = "PID namespaces isolate process IDs: a container sees only its own processes."
+    let claim = ClaimCatalogue.statement("namespace.pid")
     let feature = "the PID namespace (the container shares the host's)"
     let needsVM = false
 
     func run(_ s: DemoSession) async throws {
         let sharing: Set<NamespaceKind> = s.without ? [.pid] : []
-        let hostCount = hostProcessCount(), hostFirst = hostPID1()
+        let host = NamespaceProbes.hostProcesses(), processScript = NamespaceProbes.processScript
+        let hostCount = Int(host["count"] ?? "") ?? 0, hostFirst = host["pid1"] ?? "?"
         // Step 1 and 2: one container, asked from inside and read from the host.
         let nspid = Carried("")
         let inside = keyValues(try await InstanceRun.run(try s.container(sharing: sharing), s.shell(processScript + "; sleep 0.3"),
@@ -41,7 +37,7 @@ struct PIDDemo: Demo {
                expect: "PID 1 is the container's own sh, and only a handful of processes",
                inside: "PID 1 is \(inside["pid1"] ?? "?"); \(count) processes",
                host: "PID 1 is \(hostFirst); \(hostCount) processes",
-               passed: inside["pid1"] == "sh" && count >= 1 && count < hostCount / 2)
+               passed: IsolationRules.pidTreeIsolated(inside, host: host))
         let numbers = nspid.value.split(separator: " ")
         s.evidence["host.NSpid"] = nspid.value
         s.step("Read the same process from the host: its status has one PID per namespace it is in",
@@ -86,7 +82,7 @@ struct PIDDemo: Demo {
                   expect: "the host's PID 1 and all of the host's processes",
                   inside: "PID 1 is \(control["pid1"] ?? "?"); \(controlCount) processes",
                   host: "PID 1 is \(hostFirst); \(hostCount) processes",
-                  sawHost: control["pid1"] == hostFirst && controlCount >= hostCount / 2)
+                  sawHost: IsolationRules.pidTreeIsHosts(control, host: host))
     }
 }
 
@@ -95,13 +91,13 @@ struct PIDDemo: Demo {
 struct UTSDemo: Demo {
     let name = "uts"
     let title = "UTS namespace: a hostname of its own, not a kernel"
-    let claim = "UTS namespaces isolate the hostname and the kernel name and version number."
+    let claim = ClaimCatalogue.statement("namespace.uts")
     let feature = "the UTS namespace (the container shares the host's)"
     let needsVM = false
 
     func run(_ s: DemoSession) async throws {
         let sharing: Set<NamespaceKind> = s.without ? [.uts] : []
-        let script = #"echo "hostname=$(hostname)"; echo "release=$(uname -r)"; echo "version=$(uname -v)""#
+        let script = NamespaceProbes.utsScript
         let hostBefore = ProcessInfo.processInfo.hostName
         let inside = try await s.ask(try s.container(sharing: sharing, hostname: "demo-inside"), script)
         let hostAfter = Self.hostname()
@@ -138,7 +134,7 @@ struct UTSDemo: Demo {
 struct IPCDemo: Demo {
     let name = "ipc"
     let title = "IPC namespace: shared memory and message queues of its own"
-    let claim = "IPC namespaces isolate System V IPC objects and POSIX message queues."
+    let claim = ClaimCatalogue.statement("namespace.ipc")
     let feature = "the IPC namespace (the container shares the host's)"
     let needsVM = false
 
@@ -159,11 +155,11 @@ struct IPCDemo: Demo {
         let token = CleanupRegistry.shared.register(cleanup)
         defer { cleanup(); CleanupRegistry.shared.unregister(token) }
 
-        let script = #"echo "shm=$(tail -n +2 /proc/sysvipc/shm | awk '{print $2}' | tr '\n' ' ')"; echo "mq=$(ls /dev/mqueue | tr '\n' ' ')"; touch /dev/mqueue/"#
-            + insideQueue + #" && echo made=yes || echo made=no"#
-        func list(_ text: String?) -> [String] { (text ?? "").split(separator: " ").map(String.init) }
+        let queues = #"echo "mq=$(ls /dev/mqueue | tr '\n' ' ')"; "#
+        let script = NamespaceProbes.shmScript + "; " + queues + "touch /dev/mqueue/" + insideQueue + #" && echo made=yes || echo made=no"#
+        let list = IsolationRules.words
         let inside = try await s.ask(try s.container(sharing: sharing), script)
-        let insideSegments = list(inside["shm"]), insideQueues = list(inside["mq"])
+        let insideSegments = list(inside["ids"]), insideQueues = list(inside["mq"])
         s.evidence["host.shmid"] = String(segment)
         s.evidence["inside.shm"] = insideSegments.joined(separator: " ")
         s.step("The host makes a System V shared-memory segment (shmid \(segment)); the container lists the segments it can see",
@@ -184,12 +180,12 @@ struct IPCDemo: Demo {
                expect: "made inside, absent on the host",
                inside: inside["made"] == "yes" ? "made" : "not made", host: onHost == true ? "present" : onHost == false ? "absent (ENOENT)" : "error",
                passed: inside["made"] == "yes" && onHost == false)
-        let control = try await s.ask(try s.container(sharing: [.ipc]), #"echo "shm=$(tail -n +2 /proc/sysvipc/shm | awk '{print $2}' | tr '\n' ' ')"; echo "mq=$(ls /dev/mqueue | tr '\n' ' ')""#)
+        let control = try await s.ask(try s.container(sharing: [.ipc]), NamespaceProbes.shmScript + "; " + queues)
         s.control("The same container, sharing the host's IPC namespace",
                   command: "cat /proc/sysvipc/shm; ls /dev/mqueue", expect: "the host's segment and queue",
-                  inside: "segments \(list(control["shm"]).joined(separator: ", ")); queues \(list(control["mq"]).joined(separator: ", "))",
+                  inside: "segments \(list(control["ids"]).joined(separator: ", ")); queues \(list(control["mq"]).joined(separator: ", "))",
                   host: "segment \(segment); queue \(queue)",
-                  sawHost: list(control["shm"]).contains(String(segment)) && list(control["mq"]).contains(String(queue.dropFirst())))
+                  sawHost: list(control["ids"]).contains(String(segment)) && list(control["mq"]).contains(String(queue.dropFirst())))
     }
 }
 
@@ -197,7 +193,7 @@ struct IPCDemo: Demo {
 struct MNTDemo: Demo {
     let name = "mnt"
     let title = "Mount namespace: a mount table of its own"
-    let claim = "MNT namespaces isolate mount points: a mount on one side is not seen on the other."
+    let claim = ClaimCatalogue.statement("namespace.mnt")
     let feature = "the mount namespace (the probe runs as a host process)"
     let needsVM = false
 
@@ -265,6 +261,6 @@ struct MNTDemo: Demo {
         s.control("The same question from a bare host process (no mount namespace of its own)",
                   command: "grep \(marker) /proc/self/mountinfo", expect: "the host's mount",
                   inside: control["outer"] == "1" ? "in its mount table" : "not in its mount table (\(control["outer"] ?? "?"))",
-                  host: "mounted", sawHost: control["outer"] == "1")
+                  host: "mounted", sawHost: IsolationRules.mountSeen(control["outer"]))
     }
 }

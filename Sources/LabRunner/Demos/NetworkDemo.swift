@@ -1,4 +1,5 @@
 import Foundation
+import LabAnalysis
 import LabContainer
 import LabCore
 import LabModel
@@ -9,7 +10,7 @@ import LabModel
 struct NETDemo: Demo {
     let name = "net"
     let title = "Network namespace: interfaces, addresses and ports of its own"
-    let claim = "NET namespaces give each container its own network interfaces and addresses."
+    let claim = ClaimCatalogue.statement("namespace.net")
     let feature = "the network namespace (the containers share the host's)"
     let needsVM = false
 
@@ -69,7 +70,7 @@ struct NETDemo: Demo {
                expect: "each sees lo and its own isl0, none of the host's",
                inside: "A: \(insideA.sorted().joined(separator: ", ")); B: \(insideB.sorted().joined(separator: ", "))",
                host: hostInterfaces.sorted().joined(separator: ", "),
-               passed: insideA == ["lo", "isl0"] && insideB == ["lo", "isl0"])
+               passed: IsolationRules.ownPair(insideA, insideB))
         let addressesA = set(a["addrs"]), addressesB = set(b["addrs"])
         s.evidence["B.reaches.A"] = b["reach"] ?? "?"
         s.step("Give A \(addressA) and B \(addressB); B pings A",

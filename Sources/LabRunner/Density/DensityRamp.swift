@@ -114,15 +114,18 @@ public enum DensityRamp {
         }
     }
 
-    /// `Pss_Anon` + `Pss_Shmem` over every instance's host processes, per instance (nil without the split).
-    static func anonymousPSSPerInstance(_ instances: [any Instance]) -> Double? {
-        var total = 0, read = 0
-        for pid in instances.flatMap({ $0.hostProcesses() }) {
-            guard let rollup = FileSystem.readTextIfPresent("/proc/\(pid)/smaps_rollup"), let anon = MemInfo.value("Pss_Anon", in: rollup) else { continue }
-            total += anon + (MemInfo.value("Pss_Shmem", in: rollup) ?? 0)
-            read += 1
+    /// Each instance's `Pss_Anon` + `Pss_Shmem` over its host processes
+    /// (MiB), one value per instance whose processes could be read.
+    static func anonymousPSS(eachOf instances: [any Instance]) -> [Double] {
+        instances.compactMap { instance in
+            var total = 0, read = 0
+            for pid in instance.hostProcesses() {
+                guard let rollup = FileSystem.readTextIfPresent("/proc/\(pid)/smaps_rollup"), let anon = MemInfo.value("Pss_Anon", in: rollup) else { continue }
+                total += anon + (MemInfo.value("Pss_Shmem", in: rollup) ?? 0)
+                read += 1
+            }
+            return read == 0 ? nil : Double(total) / 1024
         }
-        return read == 0 ? nil : Double(total) / 1024 / Double(max(instances.count, 1))
     }
 
     /// MemAvailable (MiB) once it has stopped moving: within 3 MiB over three
@@ -166,7 +169,8 @@ public enum DensityRamp {
         try? await Task.sleep(nanoseconds: 300_000_000)
         let (available, settled) = settledMemAvailable()
         let pss = pssPerInstance(instances)
-        let anonymous = anonymousPSSPerInstance(instances)
+        let each = anonymousPSS(eachOf: instances)
+        let anonymous = each.isEmpty ? nil : each.reduce(0, +) / Double(instances.count)
         let pids = { instances.flatMap { $0.hostProcesses() } }
         let cpu0 = ProcessState.cpuNs(of: pids())
         let t0 = MonotonicClock.now()
@@ -177,7 +181,7 @@ public enum DensityRamp {
         let rate = await creationRate(context)
         return DensityRun.Step(n: instances.count, memAvailableDropPerInstanceMiB: (baseline - available) / Double(instances.count),
                                pssPerInstanceMiB: pss, idleCPUPerInstanceMsPerS: idle, creationRatePerS: rate, memAvailableMiB: available,
-                               pssAnonPerInstanceMiB: anonymous, memAvailableSettled: settled)
+                               pssAnonPerInstanceMiB: anonymous, memAvailableSettled: settled, instanceAnonMiB: each.isEmpty ? nil : each)
     }
 
     /// `concurrency` instances (the agent's noop) started at once: how many

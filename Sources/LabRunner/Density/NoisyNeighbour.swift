@@ -114,7 +114,12 @@ public enum NoisyNeighbour {
                                        limited: values["limited"]?[key] ?? [])
         }
         let neighbour = kind.isVM ? "a VM running the agent's cpu workload (its one vCPU busy)" : "a container running the agent's cpu and memory workloads at once (two busy processes)"
-        return NeighbourRun(backend: kind, metrics: metrics, limits: context.limits, neighbour: neighbour, errors: errors, neighbourCPUs: neighbourCPUs)
+        var run = NeighbourRun(backend: kind, metrics: metrics, limits: context.limits, neighbour: neighbour, errors: errors, neighbourCPUs: neighbourCPUs)
+        if !kind.isVM {
+            run.limitedCPUWeight = context.settings.cpuWeight
+            run.limitedCPUs = context.settings.cpus
+        }
+        return run
     }
 
     /// The victims' values, from the threads that ran them.

@@ -10,17 +10,25 @@ public struct Claim: Sendable, Equatable {
         case holds = "holds"
         case partlyHolds = "partly holds"
         case doesNotHold = "does not hold"
-        case inconclusive = "inconclusive (noise)"
+        /// A VM-side verdict that rests on the VM's speed, measured under
+        /// emulation: not KVM's answer, and counted apart.
+        case holdsUnderEmulation = "holds under emulation (TCG)"
+        case partlyHoldsUnderEmulation = "partly holds under emulation (TCG)"
+        case doesNotHoldUnderEmulation = "does not hold under emulation (TCG)"
+        /// True because of how the two sides are built, not because of
+        /// anything measured: said so, and counted apart.
+        case byConstruction = "by construction"
+        /// The data cannot decide; the claim's `reason` says why.
+        case inconclusive = "inconclusive"
         case notMeasured = "not measured"
 
-        /// The CSS class of the verdict's cell.
-        public var cssClass: String {
+        /// The same verdict, when it rests on a VM that ran under TCG.
+        public var underEmulation: Verdict {
             switch self {
-            case .holds: "holds"
-            case .partlyHolds: "partly"
-            case .doesNotHold: "doesnothold"
-            case .inconclusive: "inconclusive"
-            case .notMeasured: "notmeasured"
+            case .holds: .holdsUnderEmulation
+            case .partlyHolds: .partlyHoldsUnderEmulation
+            case .doesNotHold: .doesNotHoldUnderEmulation
+            default: self
             }
         }
     }
@@ -34,26 +42,23 @@ public struct Claim: Sendable, Equatable {
     public var verdict: Verdict
     /// What was compared, with which instrument, the control and the uncertainty.
     public var evidence: String
-}
+    /// Why the data cannot decide (inconclusive verdicts only).
+    public var reason: String?
 
-enum Format {
-    /// `4.2 ms`, `4.21 s`, `2.1 min`.
-    static func duration(_ ms: Double) -> String {
-        if ms >= 60_000 { return String(format: "%.1f min", ms / 60_000) }
-        return ms >= 1000 ? String(format: "%.2f s", ms / 1000) : (ms >= 10 ? String(format: "%.1f ms", ms) : String(format: "%.2f ms", ms))
+    public init(id: String, statement: String, measured: String, verdict: Verdict, evidence: String, reason: String? = nil) {
+        self.id = id
+        self.statement = statement
+        self.measured = measured
+        self.verdict = verdict
+        self.evidence = evidence
+        self.reason = verdict == .inconclusive ? (reason ?? "noise") : nil
     }
 
-    static func ratio(_ ratio: RatioSummary?) -> String {
-        guard let ratio else { return "n/a" }
-        return interval(ratio.ratio, ratio.interval)
+    /// The verdict as printed: machine-readable first words, then the
+    /// reason (`inconclusive: too few trials (n = 2 and 2; needs 4 each)`).
+    public var verdictText: String {
+        verdict == .inconclusive ? "inconclusive: " + (reason ?? "noise") : verdict.rawValue
     }
-
-    static func interval(_ value: Double, _ interval: Interval?) -> String {
-        let ci = interval.map { String(format: " [95 %% CI %.3g–%.3g]", $0.lower, $0.upper) } ?? " [no interval: too few trials]"
-        return String(format: "%.3g ×", value) + ci
-    }
-
-    static func mib(_ value: Double) -> String { value >= 100 ? String(format: "%.0f MiB", value) : String(format: "%.1f MiB", value) }
 }
 
 public enum Claims {
@@ -63,14 +68,13 @@ public enum Claims {
         let data = ClaimData(results.summarizedFromTrials())
         return [
             startup(data),
-            startup(data, container: .systemContainer, vm: .osVM, id: "startup.full-os",
-                    statement: "A new container starts in seconds; a new VM takes minutes (the notes' case: each boots a whole operating system)."),
+            startup(data, container: .systemContainer, vm: .osVM, id: "startup.full-os"),
             kernel(data), memory(data), disk(data), hardware(data),
-            namespace(data, "pid", "PID namespaces isolate process IDs: a container sees only its own processes."),
-            namespace(data, "net", "NET namespaces give each container its own network interfaces and addresses."),
-            namespace(data, "ipc", "IPC namespaces isolate System V IPC objects and POSIX message queues."),
-            namespace(data, "mnt", "MNT namespaces isolate mount points: a mount on one side is not seen on the other."),
-            namespace(data, "uts", "UTS namespaces isolate the hostname and the kernel name and version number."),
+            namespace(data, "pid"),
+            namespace(data, "net"),
+            namespace(data, "ipc"),
+            namespace(data, "mnt"),
+            namespace(data, "uts"),
             escape(data),
             cgroupLimit(data), cgroupPrioritise(data), cgroupAccount(data), cgroupFreeze(data),
             density(data), neighbours(data),
@@ -79,38 +83,37 @@ public enum Claims {
 
     // MARK: - start-up
 
-    static let startupStatement = "A new container starts in seconds; a new VM takes minutes."
-
     /// The one-process pair (container, vm) by default; the whole-OS pair
     /// (system-container, os-vm) is the notes' own case.
     static func startup(_ data: ClaimData, container containerKind: BackendKind = .container, vm vmKind: BackendKind = .vm,
-                        id: String = "startup", statement startupStatement: String = startupStatement) -> Claim {
-        let c = data.values(containerKind, "startup", "ready"), v = data.values(vmKind, "startup", "ready")
+                        id: String = "startup") -> Claim {
+        let startupStatement = ClaimCatalogue.statement(id)
+        let c = data.values(containerKind, .ready), v = data.values(vmKind, .ready)
         guard !c.isEmpty, !v.isEmpty else {
             let hint = containerKind.isFullOS ? " scenarios/full-os.yaml boots a whole OS both ways." : ""
             return Claim(id: id, statement: startupStatement, measured: "-", verdict: .notMeasured,
                          evidence: "Needs \(containerKind.rawValue) and \(vmKind.rawValue) trials that reached READY (\(data.counts(containerKind)); \(data.counts(vmKind))).\(hint)")
         }
         let (container, vm) = (Statistics.median(c), Statistics.median(v))
-        let ratio = vm / container
-        let interval = Bootstrap.ratioOfMedians(v, c, seed: data.seed)
+        let comparison = Comparison(v, c)
         let accelerator = data.accelerators(vmKind)
-        enum Order { case containerFirst, vmFirst, unclear }
-        let order: Order = interval.map { $0.lower > 1 ? .containerFirst : ($0.upper < 1 ? .vmFirst : .unclear) } ?? .unclear
-        // The scale from each median's interval, not the median alone: "minutes"
-        // once the VM's interval lies at or past a minute, "seconds" while the
-        // container's lies below it.
-        let (vmMedian, containerMedian) = (Bootstrap.median(v, seed: data.seed), Bootstrap.median(c, seed: data.seed))
-        let vmInMinutes = vmMedian.map { $0.lower >= 60_000 } ?? false
-        let vmNotMinutes = vmMedian.map { $0.upper < 60_000 } ?? false
-        let containerInSeconds = containerMedian.map { $0.upper < 60_000 } ?? false
-        let containerInMinutes = containerMedian.map { $0.lower >= 60_000 } ?? false
-        let verdict: Claim.Verdict
+        // The scale from one-sided exact bounds of each median, not the
+        // median alone: "minutes" once the VM's lower bound is at or past a
+        // minute, "seconds" while the container's upper bound is below it.
+        let minute = 60_000.0
+        let bound = { (values: [Double], upper: Bool) in Exact.medianBound(values, upper: upper) }
+        let vmInMinutes = bound(v, false).map { $0 >= minute } ?? false
+        let vmNotMinutes = bound(v, true).map { $0 < minute } ?? false
+        let containerInSeconds = bound(c, true).map { $0 < minute } ?? false
+        let containerInMinutes = bound(c, false).map { $0 >= minute } ?? false
+        let scaleKnown = bound(v, true) != nil && bound(c, true) != nil
+        var verdict: Claim.Verdict
+        var reason: String?
         var prose = "Medians of \(data.counts(containerKind)) and \(data.counts(vmKind)), launch to READY"
             + (containerKind.isFullOS ? " (READY: the agent's service, once systemd has reached multi-user.target). " : ". ")
-            + "The VM takes \(Format.interval(ratio, interval)) as long as the container"
-        switch order {
-        case .containerFirst:
+            + "The VM takes \(comparison.text) as long as the container (Hodges–Lehmann ratio, exact interval)"
+        switch comparison.direction {
+        case .above:
             prose += ": the order holds, the container is ready first"
             if vmInMinutes && containerInSeconds {
                 verdict = .holds
@@ -121,29 +124,34 @@ public enum Claims {
                     + (vmNotMinutes ? ", not minutes." : ", the container minutes too.")
             } else {
                 verdict = .inconclusive
-                prose += "; the scale is not established: the interval of the VM's median (or the container's) holds one minute."
+                let n = Exact.minimumForMedianBound()
+                reason = scaleKnown ? "the scale is not established: a median's bound lies on the far side of a minute"
+                    : "too few trials for the scale (n = \(c.count) and \(v.count); a median's bound needs \(n))"
+                prose += "; the scale is not established."
             }
-        case .vmFirst:
+        case .below:
             verdict = .doesNotHold
             prose += ": the VM was ready first."
-        case .unclear:
+        case nil:
             verdict = .inconclusive
-            prose += interval == nil ? ": too few trials for an interval." : ": the interval includes 1, the order is not established."
+            reason = comparison.undecided
+            prose += ": the order is not established."
         }
         if accelerator.contains(.tcg) {
-            prose += " The VM ran under TCG (software emulation): these are not KVM figures."
+            verdict = verdict.underEmulation
+            prose += " The VM ran under TCG (software emulation): these are not KVM figures, and KVM's answer is not measured until a run with KVM exists."
         } else if accelerator == [.kvm] {
             prose += " The VM ran under KVM."
         }
         let what = containerKind.isFullOS ? "whole OS: system container" : "container"
         return Claim(id: id, statement: startupStatement,
                      measured: "\(what) ready in \(Format.duration(container)), VM in \(Format.duration(vm)) under \(data.acceleratorLabel(vmKind))",
-                     verdict: verdict, evidence: prose)
+                     verdict: verdict, evidence: prose, reason: reason)
     }
 
     // MARK: - density and neighbours
 
-    static let densityStatement = "One image gives many simultaneous instances; containers pack more densely than VMs."
+    static let densityStatement = ClaimCatalogue.statement("density")
 
     /// Many: each ramp held at least two instances at once. Denser: the
     /// VM's PSS per instance over the container's at the same N (a
@@ -158,103 +166,120 @@ public enum Claims {
                          evidence: "Needs a density ramp of the container and the VM (scenarios/density.yaml).")
         }
         let (c, v) = (container.steps.map(\.pssPerInstanceMiB), vm.steps.map(\.pssPerInstanceMiB))
-        let containerAt = Dictionary(container.steps.map { ($0.n, $0.pssPerInstanceMiB) }, uniquingKeysWith: { $1 })
-        let pairs = vm.steps.compactMap { step in containerAt[step.n].flatMap { $0 > 0 ? (step.n, step.pssPerInstanceMiB / $0) : nil } }
-        let ratios = pairs.map(\.1)
-        let ratio = ratios.isEmpty ? Statistics.median(v) / Statistics.median(c) : Statistics.median(ratios)
-        let interval = Bootstrap.median(ratios, seed: data.seed)
         let reached = (container.steps.map(\.n).max() ?? 0, vm.steps.map(\.n).max() ?? 0)
         let many = reached.0 >= 2 && reached.1 >= 2
         var measured = "at once: \(reached.0) containers, \(reached.1) VMs; PSS per instance \(Format.mib(Statistics.median(c))) and \(Format.mib(Statistics.median(v))) (medians over the ramp)"
         for (run, name) in [(container, "containers"), (vm, "VMs")] {
             if let fit = run.extrapolatedFit { measured += "; by memory alone about \(fit) \(name) would fill this host" }
         }
-        let at = pairs.isEmpty ? "no N reached by both ramps" : "at the same N (" + pairs.map { "\($0.0)" }.joined(separator: ", ") + "), the median of one ratio per N"
-        var prose = "A VM takes \(Format.interval(ratio, interval)) the PSS of a container, \(at). "
-            + "The container ramp stopped because \(container.stoppedBecause); the VM ramp because \(vm.stoppedBecause)."
-        if let ksm = vm.ksm {
-            prose += " With KSM the VM's PSS per instance went from \(Format.mib(ksm.pssPerInstanceOffMiB)) to \(Format.mib(ksm.pssPerInstanceOnMiB))."
+        var prose = "The container ramp stopped because \(container.stoppedBecause); the VM ramp because \(vm.stoppedBecause). "
+        // What an extra instance adds, instance by instance, at the largest
+        // N both ramps reached: each instance is one observation.
+        let common = Set(container.steps.map(\.n)).intersection(vm.steps.map(\.n)).max()
+        let step = { (run: DensityRun) in run.steps.first { $0.n == common } }
+        let comparison = common.flatMap { _ in
+            step(vm)?.instanceAnonMiB.flatMap { vmEach in step(container)?.instanceAnonMiB.map { Comparison(vmEach, $0) } }
         }
-        if vm.tbCacheMiB != nil || data.accelerators(.vm).contains(.tcg) { prose += " The VMs ran under TCG: their memory includes its translation buffer." }
+        if let comparison, let n = common {
+            prose += "With \(n) of each running, what each instance holds alone (its anonymous and shared memory, instance by instance): "
+                + "a VM \(comparison.text) a container's (Hodges–Lehmann ratio, exact interval). "
+        }
+        let ratios = vm.steps.compactMap { step in container.steps.first { $0.n == step.n }.flatMap { $0.pssPerInstanceMiB > 0 ? (step.n, step.pssPerInstanceMiB / $0.pssPerInstanceMiB) : nil } }
+        if !ratios.isEmpty {
+            prose += "PSS per instance, VM over container, at each N: " + ratios.map { String(format: "%d: %.3g ×", $0.0, $0.1) }.joined(separator: ", ")
+                + " (PSS divides shared file pages among their users, so a container's falls as N grows: accounting, not density). "
+        }
+        if let ksm = vm.ksm {
+            prose += "With KSM the VM's PSS per instance went from \(Format.mib(ksm.pssPerInstanceOffMiB)) to \(Format.mib(ksm.pssPerInstanceOnMiB)). "
+        }
+        if vm.tbCacheMiB != nil || data.accelerators(.vm).contains(.tcg) { prose += "The VMs ran under TCG: their memory includes its translation buffer. " }
         let verdict: Claim.Verdict
+        var reason: String?
+        // A ramp that stopped early, for memory or time, is evidence in itself.
+        let vmStoppedEarly = reached.1 < reached.0 && (vm.maxInstances.map { reached.1 < $0 } ?? true) && vm.complete
         if !many && [container, vm].contains(where: { ($0.maxInstances ?? 2) < 2 }) {
             // A ramp told to stop at one asked nothing about "many".
             verdict = .notMeasured
             prose = "A ramp was configured to stop at one instance (max_instances), so \"many at once\" was not tried. " + prose
-        } else if !many {
+        } else if reached.0 < 2 {
             verdict = .doesNotHold
-            prose = "Fewer than two instances ran at once. " + prose
-        } else if let interval, interval.lower > 1 {
+            prose = "Fewer than two containers ran at once. " + prose
+        } else if vmStoppedEarly {
             verdict = .holds
-        } else if let interval, interval.upper < 1 {
-            verdict = .partlyHolds
-            prose += " Many instances, but the VMs packed more densely here."
+            prose = "Containers reached \(reached.0), VMs \(reached.1): the VM ramp stopped first. " + prose
+        } else if let direction = comparison?.direction {
+            verdict = direction == .above ? .holds : .partlyHolds
+            if direction == .below { prose += "Many instances, but the VMs packed more densely here." }
         } else {
             verdict = .inconclusive
+            reason = comparison?.undecided ?? "no per-instance memory at an N both ramps reached (results written before it was recorded)"
         }
-        return Claim(id: "density", statement: densityStatement, measured: measured, verdict: verdict, evidence: prose)
+        return Claim(id: "density", statement: densityStatement, measured: measured, verdict: verdict, evidence: prose, reason: reason)
     }
 
-    static let neighboursStatement = "Containers do not disturb each other."
+    static let neighboursStatement = ClaimCatalogue.statement("neighbours")
 
-    /// Per victim metric, beside / alone with its interval: disturbed when
-    /// the interval lies wholly below 0.95 (more than 5 % slower, beyond noise).
+    /// "Does not disturb" is an equivalence: each victim metric's rate
+    /// beside the neighbour over its rate alone must lie, with its 90 %
+    /// exact interval (two one-sided tests at 5 %), inside
+    /// `Neighbours.band`, stated before any run. Disturbed: shown below the
+    /// band (one-sided, Holm over the metrics). Anything else decides
+    /// nothing, and a missing or idle control decides nothing either.
     static func neighbours(_ data: ClaimData) -> Claim {
         guard let run = data.results.neighbours?.first(where: { $0.backend == .container }), !run.metrics.isEmpty else {
             return Claim(id: "neighbours", statement: neighboursStatement, measured: "-", verdict: .notMeasured,
                          evidence: "Needs a noisy-neighbour run of the container (scenarios/neighbour.yaml).")
         }
-        func disturbed(_ pick: (NeighbourRun.Metric) -> [Double]) -> [String]? {
-            var names: [String] = []
-            for metric in run.metrics {
-                guard let (_, interval) = Neighbours.interval(pick(metric), metric.alone), let interval else { return nil }
-                if interval.upper < 0.95 { names.append(metric.workload + "." + metric.metric) }
-            }
-            return names
+        let unlimited = Neighbours.judge(run, \.unlimited), limited = Neighbours.judge(run, \.limited)
+        let band = String(format: "%.2f–%.2f", Neighbours.band.lowerBound, Neighbours.band.upperBound)
+        let measured = "beside an unlimited neighbour: \(unlimited.summary); beside a limited one: \(limited.summary)"
+        var prose = "The neighbour: \(run.neighbour); its limits: \(run.limits). Per victim metric, its rate beside the neighbour over its rate alone "
+            + "(Hodges–Lehmann ratio, 90 % exact interval); undisturbed means inside \(band), stated before the run; disturbed means below it (Holm over the metrics). "
+        if let expected = Neighbours.expectedShare(run) {
+            prose += String(format: "By its limits, a CPU-bound victim sharing a CPU with the limited neighbour should keep at least %.3f of its rate. ", expected)
         }
-        func worst(_ pick: (NeighbourRun.Metric) -> [Double]) -> String {
-            let ratios = run.metrics.compactMap { metric in Neighbours.interval(pick(metric), metric.alone).map { ($0.0, metric.workload + "." + metric.metric) } }
-            guard let low = ratios.min(by: { $0.0 < $1.0 }) else { return "-" }
-            return String(format: "%.2f×", low.0) + " (\(low.1))"
-        }
-        let measured = "the victim's slowest metric beside an unlimited neighbour \(worst(\.unlimited)), beside a limited one \(worst(\.limited))"
-        guard let unlimited = disturbed(\.unlimited), let limited = disturbed(\.limited) else {
-            return Claim(id: "neighbours", statement: neighboursStatement, measured: measured, verdict: .inconclusive,
-                         evidence: "Too few victim runs in a condition for an interval.")
-        }
-        let verdict: Claim.Verdict
-        var prose = "The neighbour: \(run.neighbour); its limits: \(run.limits). "
-        // The control: a neighbour that was not busy disturbs nothing and proves nothing.
         let busy = run.neighbourCPUs?["unlimited"].flatMap { $0.isEmpty ? nil : Statistics.median($0) }
-        if let busy { prose += String(format: "While the victim ran, the unlimited neighbour kept %.2f CPUs busy (median). ", busy) }
-        if let limitedBusy = run.neighbourCPUs?["limited"], !limitedBusy.isEmpty {
-            prose += String(format: "The limited one %.2f. ", Statistics.median(limitedBusy))
+        let limitedBusy = run.neighbourCPUs?["limited"].flatMap { $0.isEmpty ? nil : Statistics.median($0) }
+        if let busy { prose += String(format: "While the victim ran, the unlimited neighbour kept %.2f CPUs busy (median)", busy) }
+        if let limitedBusy { prose += String(format: ", the limited one %.2f", limitedBusy) }
+        if busy != nil { prose += ". " }
+        func claim(_ verdict: Claim.Verdict, _ why: String, reason: String? = nil) -> Claim {
+            Claim(id: "neighbours", statement: neighboursStatement, measured: measured, verdict: verdict, evidence: prose + why, reason: reason)
         }
-        if unlimited.isEmpty, let busy, busy < NeighbourRun.busyEnoughCPUs {
-            verdict = .inconclusive
-            prose += String(format: "Under %.2f CPU: the neighbour was not busy enough for an undisturbed victim to mean anything.", NeighbourRun.busyEnoughCPUs)
-        } else if unlimited.isEmpty {
-            verdict = .holds
-            prose += "No victim metric was more than 5 % slower beside it, beyond noise, even without limits. The likely reason: each container is "
-                + "a cgroup of its own with the default CPU weight, and the scheduler shares the CPUs between groups, not processes."
-        } else if limited.isEmpty, let limitedBusy = run.neighbourCPUs?["limited"], !limitedBusy.isEmpty,
-                  Statistics.median(limitedBusy) < NeighbourRun.runningCPUs {
-            verdict = .inconclusive
-            prose += "It disturbed the victim without limits; with limits it hardly ran at all, so an undisturbed victim there says nothing of the limits."
-        } else if limited.isEmpty {
-            verdict = .partlyHolds
-            prose += "Without limits it disturbs the victim (\(unlimited.joined(separator: ", ")) more than 5 % slower, beyond noise); with limits it does not: the isolation is the cgroups', not the namespaces'."
-        } else {
-            verdict = .doesNotHold
-            prose += "Even with limits the victim was more than 5 % slower beyond noise: \(limited.joined(separator: ", "))."
+        // The control: a neighbour that was not busy disturbs nothing and proves nothing.
+        guard let busy else {
+            return claim(.inconclusive, "", reason: "the control is missing: no record of how busy the unlimited neighbour was")
         }
-        return Claim(id: "neighbours", statement: neighboursStatement, measured: measured, verdict: verdict, evidence: prose)
+        guard busy >= NeighbourRun.busyEnoughCPUs else {
+            return claim(.inconclusive, "", reason: String(format: "the unlimited neighbour kept only %.2f CPUs busy (needs %.2f)", busy, NeighbourRun.busyEnoughCPUs))
+        }
+        if unlimited.allInside {
+            return claim(.holds, "Every victim metric stayed inside the band even without limits. The likely reason: each container is a cgroup of its own "
+                + "with the default CPU weight, and the scheduler shares the CPUs between groups, not processes.")
+        }
+        guard !unlimited.below.isEmpty else {
+            return claim(.inconclusive, "", reason: unlimited.undecidedReason(band))
+        }
+        prose += "Without limits it disturbed the victim: \(unlimited.below.joined(separator: ", ")) below the band. "
+        guard let limitedBusy else {
+            return claim(.inconclusive, "", reason: "the control is missing: no record of how busy the limited neighbour was")
+        }
+        guard limitedBusy >= NeighbourRun.runningCPUs else {
+            return claim(.inconclusive, "", reason: "with limits the neighbour hardly ran at all, so an undisturbed victim there says nothing of the limits")
+        }
+        if limited.allInside {
+            return claim(.partlyHolds, "With the limits every victim metric stayed inside the band: the isolation is the cgroups', not the namespaces'.")
+        }
+        if !limited.below.isEmpty {
+            return claim(.doesNotHold, "Even with limits the victim was disturbed: \(limited.below.joined(separator: ", ")) below the band.")
+        }
+        return claim(.inconclusive, "", reason: "with limits, " + limited.undecidedReason(band))
     }
 
     // MARK: - kernel
 
     static func kernel(_ data: ClaimData) -> Claim {
-        let statement = "Containers use the host's kernel; VMs boot their own."
+        let statement = ClaimCatalogue.statement("kernel")
         let host = data.results.environment.host
         let containerIDs = Set(data.ready(.container).compactMap { $0["boot_id"] })
         let vmIDs = Set(data.ready(.vm).compactMap { $0["boot_id"] })
@@ -279,32 +304,32 @@ public enum Claims {
     // MARK: - lighter
 
     static func memory(_ data: ClaimData) -> Claim {
-        let statement = "Containers are lighter than VMs in memory."
-        let c = data.values(.container, "resources", "pss"), v = data.values(.vm, "resources", "pss")
+        let statement = ClaimCatalogue.statement("memory")
+        let c = data.values(.container, .pss), v = data.values(.vm, .pss)
         guard !c.isEmpty, !v.isEmpty else {
             return Claim(id: "memory", statement: statement, measured: "-", verdict: .notMeasured,
                          evidence: "Needs container and VM trials measured at READY by the lab's memory instrument (PSS).")
         }
         let (container, vm) = (Statistics.median(c), Statistics.median(v))
-        let interval = Bootstrap.ratioOfMedians(v, c, seed: data.seed)
-        let verdict: Claim.Verdict = interval.map { $0.lower > 1 ? .holds : ($0.upper < 1 ? .doesNotHold : .inconclusive) } ?? .inconclusive
+        let comparison = Comparison(v, c)
+        let verdict: Claim.Verdict = comparison.direction.map { $0 == .above ? .holds : .doesNotHold } ?? .inconclusive
         var measured = "PSS at READY: container \(Format.mib(container)), VM \(Format.mib(vm))"
-        if let bare = data.median(.bare, "resources", "pss") { measured += ", bare \(Format.mib(bare))" }
+        if let bare = data.median(.bare, .pss) { measured += ", bare \(Format.mib(bare))" }
         var secondary: [String] = []
-        if let drop = data.median(.container, "resources", "memavailable_drop"), let vmDrop = data.median(.vm, "resources", "memavailable_drop") {
+        if let drop = data.median(.container, .memAvailableDrop), let vmDrop = data.median(.vm, .memAvailableDrop) {
             secondary.append(String(format: "host MemAvailable drop to READY %.1f MiB (container) and %.1f MiB (VM)", drop, vmDrop))
         }
-        if let peak = data.median(.container, "resources", "cgroup_peak") {
+        if let peak = data.median(.container, .cgroupPeak) {
             secondary.append(String(format: "the container's cgroup peak %.1f MiB (a cgroup's charge: pages already cached are charged to whoever read them first)", peak))
         }
-        if let rss = data.median(.vm, "resources", "rss_peak") { secondary.append(String(format: "QEMU's peak RSS %.0f MiB", rss)) }
-        if let ram = data.median(.vm, "resources", "guest_ram") { secondary.append(String(format: "the guest's configured RAM %.0f MiB", ram)) }
+        if let rss = data.median(.vm, .rssPeak) { secondary.append(String(format: "QEMU's peak RSS %.0f MiB", rss)) }
+        if let ram = data.median(.vm, .guestRAM) { secondary.append(String(format: "the guest's configured RAM %.0f MiB", ram)) }
         let evidence = "One instrument for every backend: the proportional set size (/proc/PID/smaps_rollup) summed over every host process "
             + "of the instance (container: its cgroup's processes; VM: QEMU and its helpers) at READY; "
-            + "the VM uses \(Format.interval(vm / container, interval)) the container's. "
+            + "the VM uses \(comparison.text) the container's (Hodges–Lehmann ratio, exact interval). "
             + (secondary.isEmpty ? "" : "Other instruments, not compared: " + secondary.joined(separator: "; ") + ".")
             + densities(data)
-        return Claim(id: "memory", statement: statement, measured: measured, verdict: verdict, evidence: evidence)
+        return Claim(id: "memory", statement: statement, measured: measured, verdict: verdict, evidence: evidence, reason: comparison.undecided)
     }
 
     /// The ramps' PSS per instance at their largest N, when the run has them.
@@ -316,26 +341,38 @@ public enum Claims {
     }
 
     static func disk(_ data: ClaimData) -> Claim {
-        let statement = "Containers are lighter than VMs on disk."
-        guard let containerImage = data.median(.container, "resources", "disk_image"), let vmImage = data.median(.vm, "resources", "disk_image"),
-              let containerOwn = data.median(.container, "resources", "disk_instance"), let vmOwn = data.median(.vm, "resources", "disk_instance") else {
+        let statement = ClaimCatalogue.statement("disk")
+        guard let containerImage = data.median(.container, .diskImage), let vmImage = data.median(.vm, .diskImage),
+              let containerOwn = data.median(.container, .diskInstance), let vmOwn = data.median(.vm, .diskInstance) else {
             return Claim(id: "disk", statement: statement, measured: "-", verdict: .notMeasured,
                          evidence: "Needs container and VM trials with their files measured (allocated blocks) before teardown.")
         }
         let kernel = Double(data.results.environment.guestKernel?.sizeBytes ?? 0) / 1_048_576
+        // One rule both ways and no margin: smaller is smaller.
         let onceSmaller = containerImage < vmImage
-        // A few KiB either way is a state file: not a difference.
-        let instanceNotLarger = containerOwn <= vmOwn * 1.1 + 8
-        let verdict: Claim.Verdict = onceSmaller && instanceNotLarger ? .holds : (onceSmaller || instanceNotLarger ? .partlyHolds : .doesNotHold)
-        let measured = String(format: "paid once: container %.1f MiB, VM %.1f MiB; each instance adds: container %.0f KiB, VM %.0f KiB",
+        let instanceNotLarger = containerOwn <= vmOwn
+        // The VM's image is the container's files packed, plus a kernel the
+        // container does not need: when the kernel alone makes the
+        // difference, the answer was known before anything was measured.
+        let byKernelAlone = onceSmaller && kernel > 0 && containerImage >= vmImage - kernel
+        var verdict: Claim.Verdict = onceSmaller && instanceNotLarger ? .holds : (onceSmaller || instanceNotLarger ? .partlyHolds : .doesNotHold)
+        var measured = String(format: "paid once: container %.1f MiB, VM %.1f MiB; each instance adds: container %.0f KiB, VM %.0f KiB",
                               containerImage, vmImage, containerOwn, vmOwn)
         var evidence = "Allocated blocks of the files each instance was started from (paid once, shared by every instance of the image: "
             + "the container's rootfs; the VM's kernel and initramfs) and of those made for it alone (run directory, state file, volume), "
-            + "measured before its teardown. "
+            + "measured before its teardown; the same rule both ways, with no margin. "
         if kernel > 0 {
             evidence += String(format: "Of the VM's %.1f MiB, the kernel's %.1f MiB is structural (a VM needs a kernel, a container uses the host's); ", vmImage, kernel)
             evidence += String(format: "the rest, %.1f MiB, is the image's files packed as an initramfs (%.1f MiB as a tree for the container). ",
                                vmImage - kernel, containerImage)
+        }
+        if byKernelAlone && instanceNotLarger {
+            verdict = .byConstruction
+            evidence += "Without its kernel the VM's image is no larger than the container's: the difference is the kernel a VM must carry, so the row holds by construction. "
+        }
+        if let whole = data.median(.systemContainer, .diskImage), let wholeVM = data.median(.osVM, .diskImage) {
+            measured += String(format: "; whole OS, paid once: system container %.1f MiB, VM %.1f MiB", whole, wholeVM)
+            evidence += "The whole-OS pair is shown beside it: the VM's disk image carries a filesystem and a kernel the system container does not. "
         }
         if let volume = data.results.environment.volume {
             evidence += "Each instance had a volume (\(volume)): what it adds counts the volume's allocated blocks on both sides."
@@ -348,67 +385,123 @@ public enum Claims {
     // MARK: - the hardware
 
     static func hardware(_ data: ClaimData) -> Claim {
-        let statement = "Applications in containers use the hardware directly: better CPU, memory and I/O efficiency than in a VM."
-        var rows: [(String, Claim.Verdict, String)] = []
-        for (workload, metric, unit) in data.keys where !["startup", "resources"].contains(workload) {
+        let statement = ClaimCatalogue.statement("hardware")
+        struct Row {
+            var key: MetricKey
+            var comparison: Comparison
+            var primary: Bool
+        }
+        var rows: [Row] = []
+        for (workload, metric, unit) in data.keys where !MetricKey.instrumentWorkloads.contains(workload) {
             guard let direction = MetricDirection.of(unit: unit) else { continue }
-            let c = data.values(.container, workload, metric), v = data.values(.vm, workload, metric)
+            let c = data.values(.container, MetricKey(workload, metric)), v = data.values(.vm, MetricKey(workload, metric))
             guard !c.isEmpty, !v.isEmpty else { continue }
-            // container / VM, oriented so that > 1 means the container does better.
-            let better = direction == .higherIsBetter ? Statistics.median(c) / Statistics.median(v) : Statistics.median(v) / Statistics.median(c)
-            let interval = direction == .higherIsBetter ? Bootstrap.ratioOfMedians(c, v, seed: data.seed) : Bootstrap.ratioOfMedians(v, c, seed: data.seed)
-            let verdict: Claim.Verdict = interval.map { $0.lower > 1 ? .holds : ($0.upper < 1 ? .doesNotHold : .inconclusive) } ?? .inconclusive
-            rows.append(("\(workload).\(metric)", verdict, Format.interval(better, interval)))
+            // Oriented so that > 1 means the container does better.
+            let comparison = direction == .higherIsBetter ? Comparison(c, v) : Comparison(v, c)
+            let key = MetricKey(workload, metric)
+            rows.append(Row(key: key, comparison: comparison, primary: MetricKey.hardwarePrimary.contains(key)))
         }
         guard !rows.isEmpty else {
             return Claim(id: "hardware", statement: statement, measured: "-", verdict: .notMeasured,
                          evidence: "The scenario runs no cpu, memory, syscall, spawn, fileio or net workload in both a container and a VM (see scenarios/overhead.yaml).")
         }
-        let held = rows.filter { $0.1 == .holds }.count, against = rows.filter { $0.1 == .doesNotHold }.count
-        let verdict: Claim.Verdict = against > 0 ? .doesNotHold : (held == rows.count ? .holds : (held > 0 ? .partlyHolds : .inconclusive))
+        // The judged metrics: one per resource, declared in advance, with
+        // Holm's correction over them; the rest are shown, not judged.
+        let primary = rows.filter(\.primary)
+        let p = primary.map { $0.comparison.ratio?.p ?? 1 }
+        let (rejected, adjusted) = Exact.holm(p)
+        var favour: [String] = [], against: [String] = []
+        for (index, row) in primary.enumerated() where rejected[index] {
+            // With unequal counts the trimmed means must confirm the ranks' side.
+            let agrees = row.comparison.counts.numerator == row.comparison.counts.denominator || row.comparison.direction != nil
+            guard agrees, let estimate = row.comparison.estimate else { continue }
+            if estimate > 1 { favour.append(row.key.description) } else { against.append(row.key.description) }
+        }
         let env = data.results.environment
-        var evidence = "Per metric, how many times better the container does than the VM (ratio of medians, oriented so that above 1 favours the container), "
-            + "with its 95 % bootstrap interval: a metric holds when the interval excludes 1 in the container's favour, is inconclusive when it includes 1. "
-            + "\(held) of \(rows.count) hold\(against > 0 ? ", \(against) go against the claim" : ""). "
+        var verdict: Claim.Verdict
+        var reason: String?
+        if primary.isEmpty {
+            verdict = .inconclusive
+            reason = "none of the judged metrics (" + MetricKey.hardwarePrimary.map(\.description).joined(separator: ", ") + ") ran on both sides"
+        } else if env.cpuBudget == nil {
+            verdict = .inconclusive
+            reason = "unequal budgets: the run was not pinned (cpus: absent), so the container could use every host CPU and the guest its vCPUs only"
+        } else if !against.isEmpty {
+            verdict = .doesNotHold
+        } else if favour.count == primary.count {
+            verdict = .holds
+        } else if !favour.isEmpty {
+            verdict = .partlyHolds
+        } else {
+            verdict = .inconclusive
+            let smallest = primary.map { min($0.comparison.counts.numerator, $0.comparison.counts.denominator) }.min() ?? 0
+            let needs = Exact.minimumPerGroup(level: 1 - 0.05 / Double(primary.count))
+            reason = smallest < needs ? "too few trials for \(primary.count) metrics under Holm's correction (n = \(smallest); needs \(needs) each)"
+                : "no judged metric differs beyond noise after Holm's correction"
+        }
+        if data.accelerators(.vm).contains(.tcg) { verdict = verdict.underEmulation }
+        func line(_ row: Row) -> String {
+            var text = "\(row.key) \(row.comparison.text)"
+            if let index = primary.firstIndex(where: { $0.key == row.key }) {
+                text += String(format: ", Holm-adjusted p %.3g", adjusted[index])
+            } else {
+                text += " (shown, not judged)"
+            }
+            return text
+        }
+        var evidence = "Per metric, how many times better the container does than the VM (Hodges–Lehmann ratio, oriented so that above 1 favours "
+            + "the container) with its exact interval. Judged: one metric per resource, declared before the run ("
+            + MetricKey.hardwarePrimary.map(\.description).joined(separator: ", ") + "), each by its exact p-value with Holm's correction over "
+            + "the \(primary.count) present; the rest are shown, not judged. "
+            + "\(favour.count) of \(primary.count) favour the container\(against.isEmpty ? "" : ", \(against.count) go against the claim (\(against.joined(separator: ", ")))"). "
         if let budget = env.cpuBudget {
             evidence += "Equal budgets: the process, the container and the guest (\(budget.count) vCPU) pinned to host CPU(s) \(budget.map(String.init).joined(separator: ", ")). "
-        } else {
-            evidence += "Not pinned: the container could use every host CPU, the guest its vCPUs only. "
         }
         if let volume = env.volume { evidence += "I/O: \(volume). " }
         if data.accelerators(.vm).contains(.tcg) {
-            evidence += "The VM ran under TCG: its CPU is emulated, so this compares emulation, not KVM's hardware virtualisation."
+            evidence += "The VM ran under TCG: its CPU is emulated, so this compares emulation, not KVM's hardware virtualisation; KVM's answer is not measured."
         }
-        return Claim(id: "hardware", statement: statement,
-                     measured: rows.map { "\($0.0) \($0.2) \($0.1.rawValue)" }.joined(separator: "; "), verdict: verdict, evidence: evidence)
+        return Claim(id: "hardware", statement: statement, measured: rows.map(line).joined(separator: "; "), verdict: verdict,
+                     evidence: evidence, reason: reason)
     }
 
     // MARK: - namespaces
 
-    static func namespace(_ data: ClaimData, _ kind: String, _ statement: String) -> Claim {
+    static func namespace(_ data: ClaimData, _ kind: String) -> Claim {
+        let statement = ClaimCatalogue.statement("namespace.\(kind)")
         guard let evidence = data.results.isolation, !evidence.probes(kind).isEmpty else {
             return Claim(id: "namespace.\(kind)", statement: statement, measured: "-", verdict: .notMeasured,
                          evidence: "Add checks: [isolation] to the scenario.")
         }
         let probes = evidence.probes(kind)
         let measured = probes.map { "\($0.question): inside \($0.inside); bare control \($0.control); host \($0.host)" }.joined(separator: ". ")
-        let blind = probes.filter { !$0.controlSawHost }
+        let judged = probes.map { ($0, IsolationRules.judge($0)) }
+        let unreadable = judged.filter { $0.1 == nil }.map(\.0)
+        guard unreadable.isEmpty else {
+            return Claim(id: "namespace.\(kind)", statement: statement, measured: measured, verdict: .inconclusive,
+                         evidence: "No rule reads these probes' observations: " + unreadable.map(\.question).joined(separator: "; ") + ".",
+                         reason: "a probe's observations could not be read")
+        }
+        let stored = judged.contains { $0.1?.stored == true }
+        let storedNote = stored ? " These results were written before the probes' raw observations were kept: their judgements are taken as stored, not recomputed." : ""
+        let blind = judged.filter { $0.1?.controlSawHost == false }.map(\.0)
         guard blind.isEmpty else {
             return Claim(id: "namespace.\(kind)", statement: statement, measured: measured, verdict: .inconclusive,
                          evidence: "The control (the same probe as a bare process) did not see the host's object for: "
-                            + blind.map(\.question).joined(separator: "; ") + ". A probe that cannot see the host's object proves nothing by not seeing it inside.")
+                            + blind.map(\.question).joined(separator: "; ") + ". A probe that cannot see the host's object proves nothing by not seeing it inside." + storedNote,
+                         reason: "the control did not see the host's object")
         }
-        let isolated = probes.filter(\.isolated), open = probes.filter { !$0.isolated }
+        let isolated = judged.filter { $0.1?.isolated == true }.map(\.0), open = judged.filter { $0.1?.isolated == false }.map(\.0)
         let verdict: Claim.Verdict = open.isEmpty ? .holds : (isolated.isEmpty ? .doesNotHold : .partlyHolds)
         var prose = "Asked inside a container of the lab's own and, as the control, by the same busybox applets as a bare host process, which saw the host's answer each time. "
         if !isolated.isEmpty { prose += "Isolated: " + isolated.map(\.question).joined(separator: "; ") + ". " }
         if !open.isEmpty { prose += "Not isolated (the container sees the host's): " + open.map(\.question).joined(separator: "; ") + "." }
-        return Claim(id: "namespace.\(kind)", statement: statement, measured: measured, verdict: verdict, evidence: prose)
+        return Claim(id: "namespace.\(kind)", statement: statement, measured: measured, verdict: verdict, evidence: prose + storedNote)
     }
 
     /// The escape suite: a container isolates only if root inside cannot reach the host.
     static func escape(_ data: ClaimData) -> Claim {
-        let statement = "Root in a container cannot reach the host: namespaces and the container's other walls hold."
+        let statement = ClaimCatalogue.statement("escape")
         guard let evidence = data.results.escape, !evidence.probes.isEmpty else {
             return Claim(id: "escape", statement: statement, measured: "-", verdict: .notMeasured,
                          evidence: "Add checks: [isolation] to the scenario (it runs the escape suite too), or run isolab container escape-test.")
@@ -446,22 +539,27 @@ public enum Claims {
     }
 
     static func cgroupLimit(_ data: ClaimData) -> Claim {
-        let statement = "cgroups limit what a container may use (memory, processes)."
+        let statement = ClaimCatalogue.statement("cgroup.limit")
         return cgroupClaim(data, "cgroup.limit", statement, "limit") { evidence in
             guard let limit = evidence.limit else { return nil }
             let killed = limit.limitedExit.hasPrefix("killed by the memory limit") && (limit.oomKills ?? 0) >= 1
             let peakWithin = limit.peakMiB.map { $0 <= Double(limit.memoryLimitMiB) * 1.02 } ?? false
             let controlCompleted = limit.controlExit == "exited with 0"
             let pidsHeld = (limit.pidsPeak ?? Int.max) <= limit.pidsLimit && (limit.forksRefused ?? 0) > 0
-            // The fork bomb's control: without the limit it must pass it.
-            let pidsShown = limit.pidsControlPeak.map { $0 > limit.pidsLimit } ?? true
+            // The fork bomb's control: without the limit it must pass it. No
+            // control run, no proof.
+            let pidsShown = limit.pidsControlPeak.map { $0 > limit.pidsLimit } ?? false
             let measured = "\(limit.allocationMiB) MiB under a \(limit.memoryLimitMiB) MiB limit: \(limit.limitedExit), OOM kills \(limit.oomKills.map(String.init) ?? "?"), "
                 + "peak \(limit.peakMiB.map { String(format: "%.1f MiB", $0) } ?? "?"); without the limit: \(limit.controlExit). "
                 + "Fork bomb under pids.max \(limit.pidsLimit): at most \(limit.pidsPeak.map(String.init) ?? "?") processes, \(limit.forksRefused.map(String.init) ?? "?") forks refused"
                 + (limit.pidsControlPeak.map { "; without the limit: \($0)" } ?? "")
             let verdict: Claim.Verdict
+            var reason: String?
             if !controlCompleted || !pidsShown {
                 verdict = .inconclusive
+                reason = !controlCompleted ? "the allocation's control (no limit) did not complete"
+                    : (limit.pidsControlPeak == nil ? "the control is missing: no run of the fork bomb without the limit"
+                       : "the fork bomb's control stayed within the limit, so the limit proved nothing")
             } else {
                 let parts = [killed && peakWithin, pidsHeld]
                 verdict = parts.allSatisfy { $0 } ? .holds : (parts.contains(true) ? .partlyHolds : .doesNotHold)
@@ -471,24 +569,30 @@ public enum Claims {
                             + "against the same allocation in an unlimited container as the control" + (controlCompleted ? " (it completed)" : " (it did not complete: the probe proves nothing)")
                             + "; pids counted while the fork bomb ran, and pids.events max"
                             + (limit.pidsControlPeak == nil ? " (these results have no run of the bomb without the limit)."
-                               : ", against the same bomb without the limit" + (pidsShown ? "." : " (it stayed within the limit: the limit proved nothing).")))
+                               : ", against the same bomb without the limit" + (pidsShown ? "." : " (it stayed within the limit: the limit proved nothing).")),
+                         reason: reason)
         }
     }
 
     static func cgroupPrioritise(_ data: ClaimData) -> Claim {
-        let statement = "cgroups prioritise containers: CPU time is shared by weight."
+        let statement = ClaimCatalogue.statement("cgroup.prioritise")
         return cgroupClaim(data, "cgroup.prioritise", statement, "prioritise") { evidence in
             guard let p = evidence.prioritise else { return nil }
             func percent(_ values: [Double]) -> String { values.map { String(format: "%.0f %%", $0 * 100) }.joined(separator: "/") }
-            let controlEven = p.controlShares.allSatisfy { abs($0 - 0.5) <= p.tolerance }
-            let weighted = zip(p.shares, p.expected).allSatisfy { abs($0 - $1) <= p.tolerance }
+            // The rule's tolerance is the analysis's, not the one the results
+            // carry (older results stored it: it is ignored).
+            let tolerance = CgroupRules.shareTolerance
+            let controlEven = p.controlShares.count == 2 && p.controlShares.allSatisfy { abs($0 - 0.5) <= tolerance }
+            let weighted = !p.shares.isEmpty && zip(p.shares, p.expected).allSatisfy { abs($0 - $1) <= tolerance }
             // The quota caps (an upper bound), and its control shows the program would use more.
             let quotaShown = p.quotaControlUsed >= p.quota + 0.15
             let quotaHeld = p.quotaUsed <= p.quota + 0.05 && quotaShown
             let verdict: Claim.Verdict = !controlEven || !quotaShown ? .inconclusive
                 : (weighted && quotaHeld ? .holds : (weighted || quotaHeld ? .partlyHolds : .doesNotHold))
+            let reason = !controlEven ? "the control (equal weights) did not split evenly: the machine's noise is larger than the effect"
+                : "the quota's control used no more than the quota, so the quota proved nothing"
             let measured = "weights \(p.weights.map(String.init).joined(separator: ":")) (\(p.written.joined(separator: ", "))) on one CPU: \(percent(p.shares)) "
-                + "(expected \(percent(p.expected)) ± \(Int(p.tolerance * 100))); equal weights: \(percent(p.controlShares)); "
+                + "(expected \(percent(p.expected)) ± \(Int(tolerance * 100))); equal weights: \(percent(p.controlShares)); "
                 + String(format: "a quota of %.0f %% of a CPU used %.0f %% (without it: %.0f %%)", p.quota * 100, p.quotaUsed * 100, p.quotaControlUsed * 100)
             return Claim(id: "cgroup.prioritise", statement: statement, measured: measured, verdict: verdict,
                          evidence: String(format: "Two CPU-bound containers pinned to CPU %d, their groups' CPU time over %.0f s once both ran; ", p.cpu, p.windowSeconds)
@@ -496,31 +600,37 @@ public enum Claims {
                             + (controlEven ? " (it did)" : " (it did not: inconclusive)")
                             + "; the quota's control, the same program without it, must use more than the quota"
                             + (quotaShown ? " (it did)." : " (it did not: inconclusive).")
-                            + " Weights act only under contention, hence the pinning.")
+                            + " Weights act only under contention, hence the pinning.",
+                         reason: reason)
         }
     }
 
     static func cgroupAccount(_ data: ClaimData) -> Claim {
-        let statement = "cgroups account for what each container uses."
+        let statement = ClaimCatalogue.statement("cgroup.account")
         return cgroupClaim(data, "cgroup.account", statement, "account") { evidence in
             guard let a = evidence.account else { return nil }
-            // The control: the idle group must read a small fraction of the busy one's.
-            let discriminates = a.idleCgroupMs.map { $0 < 0.1 * a.cgroupMs } ?? true
-            let verdict: Claim.Verdict = !discriminates || a.agentMs < 100 ? .inconclusive : (abs(a.ratio - 1) <= a.tolerance ? .holds : .doesNotHold)
+            // The control: the idle group must read a small fraction of the
+            // busy one's; results without it prove nothing.
+            let discriminates = a.idleCgroupMs.map { $0 < 0.1 * a.cgroupMs } ?? false
+            let tolerance = CgroupRules.accountTolerance
+            let verdict: Claim.Verdict = !discriminates || a.agentMs < 100 ? .inconclusive : (abs(a.ratio - 1) <= tolerance ? .holds : .doesNotHold)
+            let reason = a.idleCgroupMs == nil ? "the control is missing: no idle container was measured"
+                : (!discriminates ? "the idle control read as much as a tenth of the busy group" : "the agent's own CPU time, under 100 ms, is too little to compare")
             return Claim(id: "cgroup.account", statement: statement,
                          measured: String(format: "the group's CPU time %.0f ms, the agent's own %.0f ms (%.3f ×)", a.cgroupMs, a.agentMs, a.ratio)
                             + (a.idleCgroupMs.map { String(format: "; an idle container's %.1f ms", $0) } ?? ""),
                          verdict: verdict,
                          evidence: "\(a.instrument) of a container whose only process ran the cpu workload, against the CPU time the agent measured for itself "
-                            + "(getrusage, itself and its children, on its DONE line); within ± \(Int(a.tolerance * 100)) % counts as agreeing. "
+                            + "(getrusage, itself and its children, on its DONE line); within ± \(Int(tolerance * 100)) % counts as agreeing. "
                             + (a.idleCgroupMs == nil ? "These results have no idle control. "
                                : "The control: the same instrument on a container idle as long must read under a tenth of it" + (discriminates ? ". " : " (it did not: inconclusive). "))
-                            + (a.agentMs < 100 ? "The agent's own time, under 100 ms, is too little to compare." : ""))
+                            + (a.agentMs < 100 ? "The agent's own time, under 100 ms, is too little to compare." : ""),
+                         reason: reason)
         }
     }
 
     static func cgroupFreeze(_ data: ClaimData) -> Claim {
-        let statement = "cgroups freeze containers, and thaw them."
+        let statement = ClaimCatalogue.statement("cgroup.freeze")
         return cgroupClaim(data, "cgroup.freeze", statement, "freeze") { evidence in
             guard let f = evidence.freeze else { return nil }
             let counted = f.countBefore > 0
@@ -533,9 +643,20 @@ public enum Claims {
             return Claim(id: "cgroup.freeze", statement: statement, measured: measured, verdict: verdict,
                          evidence: "A shell counting into /tmp/counter, read by the lab from the host through /proc/PID/root; "
                             + (evidence.mode == "v2" ? "cgroup.freeze and cgroup.events frozen." : "freezer.state FROZEN/THAWED.")
-                            + (counted ? "" : " The counter never moved: the probe proves nothing."))
+                            + (counted ? "" : " The counter never moved: the probe proves nothing."),
+                         reason: "the counter never moved before the freeze")
         }
     }
+}
+
+/// The rules' parameters: the analysis's, versioned with it, never read
+/// from results.
+public enum CgroupRules {
+    /// How far a CPU share may sit from the weights' expectation (and an
+    /// even split from one half).
+    public static let shareTolerance = 0.08
+    /// How far the group's CPU time may sit from the agent's own, relatively.
+    public static let accountTolerance = 0.1
 }
 
 /// The samples of a run, as the claims read them.
@@ -548,12 +669,12 @@ struct ClaimData {
         self.seed = results.environment.seed
     }
 
-    func values(_ backend: BackendKind, _ workload: String, _ metric: String) -> [Double] {
-        results.values(backend, workload, metric)
+    func values(_ backend: BackendKind, _ key: MetricKey) -> [Double] {
+        results.values(backend, key)
     }
 
-    func median(_ backend: BackendKind, _ workload: String, _ metric: String) -> Double? {
-        let values = values(backend, workload, metric)
+    func median(_ backend: BackendKind, _ key: MetricKey) -> Double? {
+        let values = values(backend, key)
         return values.isEmpty ? nil : Statistics.median(values)
     }
 
@@ -561,7 +682,7 @@ struct ClaimData {
     var keys: [(String, String, String)] {
         var seen = Set<String>()
         var keys: [(String, String, String)] = []
-        for trial in results.trials where !trial.warmup && trial.error == nil {
+        for trial in results.trials where trial.isCounted {
             for sample in trial.samples where seen.insert(sample.workload + "\u{1}" + sample.metric).inserted {
                 keys.append((sample.workload, sample.metric, sample.unit))
             }
@@ -578,7 +699,7 @@ struct ClaimData {
     }
 
     func ready(_ backend: BackendKind) -> [[String: String]] {
-        results.trials.filter { $0.backend == backend && !$0.warmup && $0.error == nil }.compactMap(\.ready)
+        results.trials.filter { $0.backend == backend && $0.isCounted }.compactMap(\.ready)
     }
 
     /// The accelerators the VM trials actually ran with.
