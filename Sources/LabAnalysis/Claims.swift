@@ -457,12 +457,41 @@ public enum Claims {
         if let budget = env.cpuBudget {
             evidence += "Equal budgets: the process, the container and the guest (\(budget.count) vCPU) pinned to host CPU(s) \(budget.map(String.init).joined(separator: ", ")). "
         }
+        evidence += nearNative(data)
         if let volume = env.volume { evidence += "I/O: \(volume). " }
         if data.accelerators(.vm).contains(.tcg) {
             evidence += "The VM ran under TCG: its CPU is emulated, so this compares emulation, not KVM's hardware virtualisation; KVM's answer is not measured."
         }
         return Claim(id: "hardware", statement: statement, measured: rows.map(line).joined(separator: "; "), verdict: verdict,
                      evidence: evidence, reason: reason)
+    }
+
+    /// "Near-native": the container against bare on each declared metric,
+    /// shown inside a band stated beforehand (the same equivalence rule as
+    /// the neighbours'), not merely "no difference found".
+    static func nearNative(_ data: ClaimData) -> String {
+        var inside: [String] = [], outside: [String] = [], undecided: [String] = []
+        for key in MetricKey.hardwarePrimary {
+            let c = data.values(.container, key), b = data.values(.bare, key)
+            guard !c.isEmpty, !b.isEmpty, let unit = data.keys.first(where: { $0.0 == key.workload && $0.1 == key.metric })?.2,
+                  let direction = MetricDirection.of(unit: unit),
+                  let ratio = direction == .higherIsBetter ? Exact.ratio(c, b) : Exact.ratio(b, c) else { continue }
+            let text = key.description + " " + Format.interval(ratio.ratio, ratio.interval(level: 0.9))
+            switch Exact.equivalence(ratio, band: NearNative.band) {
+            case .inside: inside.append(text)
+            case .below, .above: outside.append(text)
+            case .undecided, .tooFew: undecided.append(text)
+            }
+        }
+        guard !(inside.isEmpty && outside.isEmpty && undecided.isEmpty) else { return "" }
+        var text = String(format: "Near-native, the container against bare within %.2f–%.2f (90 %% exact interval, two one-sided tests): ",
+                          NearNative.band.lowerBound, NearNative.band.upperBound)
+        var parts: [String] = []
+        if !inside.isEmpty { parts.append("inside for " + inside.joined(separator: ", ")) }
+        if !outside.isEmpty { parts.append("outside for " + outside.joined(separator: ", ")) }
+        if !undecided.isEmpty { parts.append("undecided for " + undecided.joined(separator: ", ")) }
+        text += parts.joined(separator: "; ") + ". "
+        return text
     }
 
     // MARK: - namespaces
@@ -647,6 +676,11 @@ public enum Claims {
                          reason: "the counter never moved before the freeze")
         }
     }
+}
+
+/// "Near-native": how close to bare counts, stated before any run.
+public enum NearNative {
+    public static let band = 0.9...1.1
 }
 
 /// The rules' parameters: the analysis's, versioned with it, never read

@@ -12,8 +12,8 @@ public enum Neighbours {
 
     /// The ratio and its exact 95 % interval, for the tables.
     public static func interval(_ beside: [Double], _ alone: [Double]) -> (Double, Interval?)? {
-        let comparison = Comparison(beside, alone)
-        return comparison.estimate.map { ($0, comparison.interval) }
+        guard let ratio = Exact.ratio(beside, alone) else { return nil }
+        return (ratio.ratio, ratio.interval())
     }
 
     public static func ratio(_ beside: [Double], _ alone: [Double]) -> String {

@@ -20,7 +20,7 @@ struct Doctor: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    @Flag(help: "Print the facts as one JSON object (keys documented in README.md).")
+    @Flag(help: "Print the facts as one JSON object (keys documented in docs/doctor.md).")
     var json = false
 
     @Option(help: "Also write the JSON facts to this file (atomically).")

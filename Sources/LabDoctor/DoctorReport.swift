@@ -15,7 +15,7 @@ public struct DoctorCheck: Codable, Sendable, Equatable {
     public var fix: String?
 }
 
-/// Everything `isolab doctor --json` prints. Keys are stable; see README.md.
+/// Everything `isolab doctor --json` prints. Keys are stable; see docs/doctor.md.
 public struct DoctorReport: Codable, Sendable {
     public static let currentSchemaVersion = 1
 

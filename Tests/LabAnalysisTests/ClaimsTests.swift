@@ -247,6 +247,21 @@ struct ResourceClaimTests {
         #expect(tcg.claim("hardware").verdict == .holdsUnderEmulation)
     }
 
+    /// Near-native is an equivalence with bare, stated in the evidence: a
+    /// container within ±10 % of bare is inside the band, one at 0.7 × is not.
+    @Test func nearNativeIsShownAgainstBareWithinABand() {
+        var run = Synthetic()
+        run.cpuBudget = [1]
+        run.add(.bare, "cpu", "sieve", around(300, count: 6), unit: "sieves/s")
+        run.add(.container, "cpu", "sieve", around(297, count: 6), unit: "sieves/s")
+        run.add(.vm, "cpu", "sieve", around(60, count: 6), unit: "sieves/s", accelerator: .kvm)
+        run.add(.bare, "syscall", "getppid", around(100, count: 6), unit: "ns/call")
+        run.add(.container, "syscall", "getppid", around(143, count: 6), unit: "ns/call")
+        run.add(.vm, "syscall", "getppid", around(450, count: 6), unit: "ns/call", accelerator: .kvm)
+        let evidence = run.claim("hardware").evidence
+        #expect(evidence.contains("inside for cpu.sieve") && evidence.contains("outside for syscall.getppid"), "\(evidence)")
+    }
+
     /// Unequal budgets decide nothing: an unpinned container may use every
     /// host CPU, the guest its vCPUs only.
     @Test func anUnpinnedRunIsInconclusive() {
