@@ -159,6 +159,7 @@ let package = Package(
             dependencies: ["LabReport", "LabModel", "LabStats", "LabAnalysis", "LabTestSupport", .product(name: "CSV", package: "CSV.swift")],
             exclude: ["Fixtures"]
         ),
+        .testTarget(name: "LabCommandsTests", dependencies: ["LabCommands", "LabModel", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "LabAnalysisTests", dependencies: ["LabAnalysis", "LabModel", "LabStats", "LabTestSupport"]),
         .testTarget(
             name: "IntegrationTests",

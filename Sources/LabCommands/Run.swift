@@ -34,7 +34,7 @@ struct Run: AsyncParsableCommand, WritesLabState {
     @Option(help: "Comma-separated backends, instead of the scenario's: bare, container, vm, or a peer (runc, crun, podman, nspawn, unshare, qemu; docs/peers.md).")
     var backends: String?
 
-    @Option(parsing: .unconditional, help: "Seed of the trial order and the bootstrap, instead of the scenario's.")
+    @Option(parsing: .unconditional, help: "Seed of the trial order, instead of the scenario's.")
     var seed: UInt64?
 
     @Option(name: .customLong("libvirt-uri"), help: "libvirt connection URI.")
@@ -49,9 +49,14 @@ struct Run: AsyncParsableCommand, WritesLabState {
     @Flag(name: .customLong("no-wait"), help: "If another run holds $ISOLAB_HOME/run.lock, fail (exit 1) naming it, instead of waiting.")
     var noWait = false
 
-    func run() async throws {
-        let logger = global.bootstrapLogging()
-        let (parsed, text) = try Scenario.load(file: scenario)
+    /// The options' own checks, before anything is read or run (the
+    /// scenario's are its decoder's). A ValidationError: `isolab` prints it
+    /// as one line and exits 2, like any bad input.
+    func validate() throws {
+        do { try checkOptions() } catch let error as LabError { throw ValidationError(error.message) }
+    }
+
+    func checkOptions() throws {
         if let repetitions, repetitions < 1 {
             throw LabError(.invalidInput, "--repetitions \(repetitions) must be at least 1")
         }
@@ -61,23 +66,34 @@ struct Run: AsyncParsableCommand, WritesLabState {
         if let budget, !(budget > 0 && budget.isFinite) {
             throw LabError(.invalidInput, "--budget \(budget) must be a positive number of seconds")
         }
+        _ = try backendKinds()
+    }
+
+    /// `--backends` as kinds; nil when not given.
+    func backendKinds() throws -> [Scenario.BackendKind]? {
+        guard let backends else { return nil }
+        let kinds = try backends.split(separator: ",").map { name in
+            guard let kind = Scenario.BackendKind(rawValue: String(name).trimmingWhitespace()) else {
+                throw LabError(.invalidInput, "--backends: unknown backend '\(name)'; accepted: \(Scenario.BackendKind.acceptedList)")
+            }
+            return kind
+        }
+        guard !kinds.isEmpty else {
+            throw LabError(.invalidInput, "--backends names no backend; give a comma-separated list of: \(Scenario.BackendKind.acceptedList)")
+        }
+        return kinds
+    }
+
+    func run() async throws {
+        let logger = global.bootstrapLogging()
+        let (parsed, text) = try Scenario.load(file: scenario)
         var options = Runner.Options()
         options.maxInstances = maxInstances
         options.budgetSeconds = budget
         options.repetitions = repetitions
         options.seed = seed
         options.libvirtURI = libvirtURI
-        if let backends {
-            options.backends = try backends.split(separator: ",").map { name in
-                guard let kind = Scenario.BackendKind(rawValue: String(name).trimmingWhitespace()) else {
-                    throw LabError(.invalidInput, "--backends: unknown backend '\(name)'; accepted: \(Scenario.BackendKind.acceptedList)")
-                }
-                return kind
-            }
-            guard options.backends?.isEmpty == false else {
-                throw LabError(.invalidInput, "--backends names no backend; give a comma-separated list of: \(Scenario.BackendKind.acceptedList)")
-            }
-        }
+        options.backends = try backendKinds()
         // Where the reports go is checked before the trials, not after them.
         try ReportWriter.checkDestination(out ?? "reports", option: out == nil ? "the reports directory" : "--out")
         CleanupRegistry.shared.installSignalHandlers(onSignal: { _ in })

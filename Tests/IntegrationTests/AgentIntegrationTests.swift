@@ -104,7 +104,7 @@ struct AgentBareIntegrationTests {
     }
 }
 
-@Suite("Integration (QEMU, TCG): isolab-agent as a VM's init")
+@Suite("Integration (QEMU, TCG): isolab-agent as a VM's init", .needsQEMU)
 struct AgentVMIntegrationTests {
     /// An initramfs holding only the agent (static: no library closure) as /init.
     func initramfs() throws -> String {

@@ -12,7 +12,7 @@ func checkContext() throws -> CheckContext {
     CheckContext(rootfs: try builtInImage().rootfs, layout: try CgroupLayout.detectHost(), paths: .fromEnvironment())
 }
 
-@Suite("Integration (root, this host): the claims' checks", .serialized)
+@Suite("Integration (root, this host): the claims' checks", .needsRoot, .serialized)
 struct CheckIntegrationTests {
     /// Every namespace probe isolated inside, and its bare control seeing the host's object.
     @Test func everyNamespaceProbeIsIsolatedAndItsControlSeesTheHost() async throws {
@@ -32,7 +32,7 @@ struct CheckIntegrationTests {
     }
 }
 
-@Suite("Integration (root, this host, cgroup v1 here): cgroups measured", .serialized)
+@Suite("Integration (root, this host, cgroup v1 here): cgroups measured", .needsRoot, .serialized)
 struct CgroupCheckIntegrationTests {
     /// Weights 1:3 on one CPU split its time 25/75 within the check's
     /// tolerance, equal weights 50/50, and a 20 % quota caps the program
@@ -72,7 +72,7 @@ struct CgroupCheckIntegrationTests {
     }
 }
 
-@Suite("Integration (root, this host): the escape suite", .serialized)
+@Suite("Integration (root, this host): the escape suite", .needsRoot, .serialized)
 struct EscapeIntegrationTests {
     /// Every probe refused inside wherever root on the host is allowed it;
     /// where this host refuses it too, the probe is inconclusive, with the
@@ -106,7 +106,7 @@ struct EscapeIntegrationTests {
     }
 }
 
-@Suite("Integration (root, this host): device rules, v1 and v2 each on its own", .serialized)
+@Suite("Integration (root, this host): device rules, v1 and v2 each on its own", .needsRoot, .serialized)
 struct DeviceRulesIntegrationTests {
     /// A host process moved into `manager`'s group opens /dev/kmsg (c 1:11,
     /// not in the list) and /dev/null (in it); without a group, both open.

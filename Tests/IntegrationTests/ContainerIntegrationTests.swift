@@ -86,7 +86,7 @@ func containerOwned(by owner: pid_t, timeout: Double = 20, paths: LabPaths = .fr
 }
 
 /// One at a time: these tests count what is left on the host, so they must not see each other's containers.
-@Suite("Integration (root, this host): containers", .serialized)
+@Suite("Integration (root, this host): containers", .needsRoot, .serialized)
 struct ContainerIntegrationTests {
     @Test func insideIsIsolated() throws {
         let script = """
@@ -266,7 +266,7 @@ struct ContainerIntegrationTests {
     }
 }
 
-@Suite("Integration (root, this host): isolab container run and gc", .serialized)
+@Suite("Integration (root, this host): isolab container run and gc", .needsRoot, .needsLibvirt, .serialized)
 struct ContainerCommandIntegrationTests {
     @Test func exitStatusAndTimelineComeBack() throws {
         let output = try HostCommand.run(try isolabExecutable(), ["container", "run", "--timeline", "--memory", "64M", "--", "/bin/sh", "-c", "exit 7"])

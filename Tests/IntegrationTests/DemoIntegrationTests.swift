@@ -8,7 +8,7 @@ import Testing
 /// Every demo passes on this host, and fails when the feature it shows is
 /// taken away (a demo that cannot fail is a defect). One at a time: the
 /// cpu-share demo measures CPU shares that a neighbour would disturb.
-@Suite("Integration (root, this host): the teaching demos", .serialized)
+@Suite("Integration (root, this host): the teaching demos", .needsRoot, .needsLibvirt, .serialized)
 struct DemoIntegrationTests {
     static let withoutVM = Demos.list.filter { !$0.needsVM }.map(\.name)
     static let withVM = Demos.list.filter(\.needsVM).map(\.name)
@@ -50,7 +50,7 @@ struct DemoIntegrationTests {
     }
 }
 
-@Suite("Integration (root, this host): isolab demo")
+@Suite("Integration (root, this host): isolab demo", .needsRoot)
 struct DemoCommandIntegrationTests {
     @Test func listNamesEveryDemo() throws {
         let output = try HostCommand.run(try isolabExecutable(), ["demo", "list"])
@@ -91,7 +91,7 @@ struct DemoCommandIntegrationTests {
 
     /// A teacher projects the handout and the report: both must render in a
     /// real browser, charts with a size, nothing fetched, no console error.
-    @Test func theHandoutAndAReportRenderInChromium() throws {
+    @Test(.needsChromium) func theHandoutAndAReportRenderInChromium() throws {
         let home = try TemporaryHome()
         let handout = home.path + "/handout.html"
         let demo = try HostCommand.run(try isolabExecutable(), ["demo", "layers", "--html", handout], timeout: 120)

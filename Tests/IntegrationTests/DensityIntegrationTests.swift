@@ -10,7 +10,7 @@ import LabStats
 import LabVirt
 import Testing
 
-@Suite("Integration (root, libvirt, TCG here): density ramps and noisy neighbours", .serialized)
+@Suite("Integration (root, libvirt, TCG here): density ramps and noisy neighbours", .needsRoot, .needsLibvirt, .serialized)
 struct DensityIntegrationTests {
     func containerBackend(limits: CgroupLimits = CgroupLimits(), pinned: Bool = false) throws -> ContainerBackend {
         var backend = ContainerBackend(rootfs: try builtInImage().rootfs, limits: limits, layout: try CgroupLayout.detectHost(),

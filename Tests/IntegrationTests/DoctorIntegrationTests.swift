@@ -7,7 +7,7 @@ import LabModel
 @testable import LabVirt
 import Testing
 
-@Suite("Integration (root, this host): isolab doctor")
+@Suite("Integration (root, this host): isolab doctor", .needsRoot)
 struct DoctorIntegrationTests {
     @Test func doctorJSONReportsNamespacesAndCgroupsUsable() throws {
         let output = try HostCommand.run(try isolabExecutable(), ["doctor", "--json"], timeout: 300)
@@ -77,7 +77,7 @@ struct DoctorIntegrationTests {
     }
 }
 
-@Suite("Integration (root, this host): kernel interfaces")
+@Suite("Integration (root, this host): kernel interfaces", .needsRoot)
 struct KernelInterfaceIntegrationTests {
     @Test(arguments: [NamespaceKind.pid, .mnt, .uts, .ipc, .net, .cgroup])
     func namespaceCanBeCreated(_ kind: NamespaceKind) throws {
@@ -99,7 +99,7 @@ struct KernelInterfaceIntegrationTests {
     }
 }
 
-@Suite("Integration (root, QEMU): accelerator probe")
+@Suite("Integration (root, QEMU): accelerator probe", .needsRoot, .needsQEMU)
 struct AcceleratorProbeIntegrationTests {
     /// The lab's cpio writer makes an initramfs the guest kernel boots to user space.
     @Test func tcgProbeGuestReachesUserSpace() throws {

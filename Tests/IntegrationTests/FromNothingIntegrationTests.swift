@@ -9,7 +9,7 @@ import Testing
 /// `scripts/setup-host` would extract, and for the whole-OS image the
 /// Debian package cache). The state this machine has and a new one lacks
 /// (a directory an older lab made, a cache) cannot hide a failure here.
-@Suite("Integration (root, libvirt, TCG here): from nothing, on a pristine ISOLAB_HOME", .serialized)
+@Suite("Integration (root, libvirt, TCG here): from nothing, on a pristine ISOLAB_HOME", .needsRoot, .needsLibvirt, .serialized)
 struct FromNothingIntegrationTests {
     func mode(_ path: String) -> (mode: mode_t, gid: gid_t) {
         var st = stat()

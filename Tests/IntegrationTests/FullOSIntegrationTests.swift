@@ -22,7 +22,7 @@ func filesNewer(than reference: String, in root: String) throws -> [String] {
     return output.stdout.split(separator: "\n").map(String.init)
 }
 
-@Suite("Integration (root, libvirt, TCG here, the Debian archive once): whole-OS images, system containers and VMs", .serialized)
+@Suite("Integration (root, libvirt, TCG here, the Debian archive once): whole-OS images, system containers and VMs", .needsRoot, .needsLibvirt, .serialized)
 struct FullOSIntegrationTests {
     @Test func theDebianImageHasItsSystemKernelDiskAndPackageListAndIsCached() throws {
         let first = try debianImage()

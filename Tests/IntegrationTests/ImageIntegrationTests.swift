@@ -8,7 +8,7 @@ import Testing
 @testable import LabVirt
 
 /// A state directory of its own for each test, removed afterwards.
-@Suite("Integration (root, this host): images")
+@Suite("Integration (root, this host): images", .needsRoot)
 struct ImageIntegrationTests {
     /// The library closure is complete: a dynamic /bin/ls runs chrooted into an image holding nothing else.
     @Test func lsRunsInAChrootOfItsClosure() throws {

@@ -11,7 +11,7 @@ import Testing
 /// The peers on this host: every one must be here (setup-host --tests
 /// installs them); crun alone may refuse, on a hybrid host. One at a time:
 /// they are timed.
-@Suite("Integration (root, this host): peers", .serialized)
+@Suite("Integration (root, this host): peers", .needsRoot, .needsQEMU, .serialized)
 struct PeerIntegrationTests {
     func peer(_ kind: BackendKind) async throws -> PeerBackend {
         let record = try builtInImage()

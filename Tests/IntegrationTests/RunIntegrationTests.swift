@@ -8,7 +8,7 @@ import Testing
 
 let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
-@Suite("Integration (root, libvirt, TCG here): isolab run, report, compare")
+@Suite("Integration (root, libvirt, TCG here): isolab run, report, compare", .needsRoot, .needsLibvirt)
 struct RunIntegrationTests {
     @Test func quickScenarioEndToEnd() throws {
         let home = try TemporaryHome()

@@ -29,7 +29,7 @@ func labDomains() async throws -> [String] {
     return try await connection.domainNames().filter { $0.hasPrefix("isolab-") }
 }
 
-@Suite("Integration (root, libvirt, TCG here): VMs", .serialized)
+@Suite("Integration (root, libvirt, TCG here): VMs", .needsRoot, .needsLibvirt, .serialized)
 struct VMIntegrationTests {
     @Test func builtInImageBootsToReadyWithEveryPhaseInOrderAndIsGoneAfterwards() async throws {
         let run = try await bootVM(["noop"])
@@ -91,7 +91,7 @@ struct VMIntegrationTests {
     }
 }
 
-@Suite("Integration (root, libvirt): isolab vm run")
+@Suite("Integration (root, libvirt): isolab vm run", .needsRoot, .needsLibvirt)
 struct VMCommandIntegrationTests {
     @Test func unreachableLibvirtIsAClearError() throws {
         let output = try HostCommand.run(try isolabExecutable(), ["vm", "run", "--libvirt-uri", "qemu+unix:///system?socket=/nonexistent/sock", "--", "noop"])
@@ -230,7 +230,7 @@ extension ContainerCommandIntegrationTests {
     }
 }
 
-@Suite("Integration (root, libvirt, TCG here): volumes on the host's disk")
+@Suite("Integration (root, libvirt, TCG here): volumes on the host's disk", .needsRoot, .needsLibvirt)
 struct VolumeIntegrationTests {
     /// The same fileio in /data: a host directory for bare and the
     /// container (bind-mounted), an ext4 disk image (virtio-blk, cache=none)
