@@ -108,10 +108,10 @@ public struct Scenario: Decodable, Sendable {
         public init(from decoder: any Decoder) throws {
             try decoder.rejectUnknownKeys(CodingKeys.self)
             let container = try decoder.container(keyedBy: CodingKeys.self)
-            memoryBytes = try container.decodeSize(.memory, in: (4 << 20)...(1 << 40), what: "a memory limit")
-            cpus = try container.decodeNumber(.cpus, in: 0.01...1024, what: "a number of CPUs")
-            cpuWeight = try container.decodeInteger(.cpu_weight, in: 1...10_000)
-            pids = try container.decodeInteger(.pids, in: 1...4_194_304)
+            memoryBytes = try container.decodeSize(.memory, in: InputRanges.containerMemory, what: "a memory limit")
+            cpus = try container.decodeNumber(.cpus, in: InputRanges.cpus, what: "a number of CPUs")
+            cpuWeight = try container.decodeInteger(.cpu_weight, in: InputRanges.cpuWeight)
+            pids = try container.decodeInteger(.pids, in: InputRanges.pids)
         }
     }
 
@@ -137,11 +137,11 @@ public struct Scenario: Decodable, Sendable {
             if try container.decodeIfPresent(String.self, forKey: .machine) != nil {
                 machine = try container.decodeChoice(MachineType.self, forKey: .machine)
             }
-            if let bytes = try container.decodeSize(.memory, in: (64 << 20)...(1 << 40), what: "guest memory") {
+            if let bytes = try container.decodeSize(.memory, in: InputRanges.guestMemory, what: "guest memory") {
                 memoryMiB = Int(bytes >> 20)
             }
-            vcpus = try container.decodeInteger(.vcpus, in: 1...64) ?? 1
-            bootTimeout = try container.decodeNumber(.boot_timeout, in: 1...3600, what: "seconds") ?? 120
+            vcpus = try container.decodeInteger(.vcpus, in: InputRanges.vcpus) ?? 1
+            bootTimeout = try container.decodeNumber(.boot_timeout, in: InputRanges.bootTimeout, what: "seconds") ?? 120
             tbCacheMiB = try container.decodeSize(.tb_cache, in: (1 << 20)...(4 << 30), what: "a translation buffer").map { Int($0 >> 20) }
         }
     }
@@ -318,4 +318,25 @@ public enum SeccompProfile: String, Sendable, CaseIterable, Codable {
     case `default`
     /// No filter at all.
     case unconfined
+}
+
+/// The accepted ranges of the limits and guest settings, stated once: the
+/// scenario's decoder and the command line's options check against the same
+/// numbers (they disagreed: cpus 0.01 against above 0, pids bounded against
+/// not, a boot timeout of 1 s against above 0).
+public enum InputRanges {
+    public static let containerMemory: ClosedRange<UInt64> = (4 << 20)...(1 << 40)
+    public static let cpus: ClosedRange<Double> = 0.01...1024
+    public static let cpuWeight: ClosedRange<Int> = 1...10_000
+    /// Linux's PID_MAX_LIMIT.
+    public static let pids: ClosedRange<Int> = 1...4_194_304
+    public static let guestMemory: ClosedRange<UInt64> = (64 << 20)...(1 << 40)
+    public static let vcpus: ClosedRange<Int> = 1...64
+    public static let bootTimeout: ClosedRange<Double> = 1...3600
+
+    /// `--cpus 0.0 must be between 0.01 and 1024`: the command line's one line for a number out of its range.
+    public static func check<T: Comparable & CustomStringConvertible>(_ value: T?, _ range: ClosedRange<T>, option: String, unit: String = "") throws {
+        guard let value, !range.contains(value) else { return }
+        throw LabError(.invalidInput, "\(option) \(value) must be between \(range.lowerBound) and \(range.upperBound)\(unit)")
+    }
 }

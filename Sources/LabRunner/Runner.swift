@@ -289,7 +289,7 @@ public struct Runner {
                 if CleanupRegistry.shared.interrupted != nil { break }
                 progress("density: \(backend.rawValue), up to \(density.maxInstances) instances at once (budget \(Int(density.budgetSeconds)) s)", false)
                 // The translation buffer is TCG's: recorded only for guests that ran under it.
-                let tcg = (trialBackends[backend] as? VMBackend)?.accelerator == .tcg
+                let tcg = trialBackends[backend]?.guestAccelerator == .tcg
                 let run = await DensityRamp.run(DensityRamp.Context(backend: trialBackends[backend]!, settings: density, tbCacheMiB: tcg ? scenario.vm.tbCacheMiB : nil,
                                                                     progress: { progress("density: " + $0, true) }))
                 progress("density: \(backend.rawValue) stopped: \(run.stoppedBecause)", false)
@@ -326,6 +326,10 @@ public struct Runner {
     /// pinned to other host CPUs).
     func neighbourContext(_ kind: BackendKind, _ victim: any Backend, _ settings: NeighbourSettings,
                           progress: @escaping @Sendable (String) -> Void) -> NoisyNeighbour.Context? {
+        // The two downcasts left in the runner: a neighbour is the victim's
+        // own configuration, changed in a kind's own terms (a container's
+        // cgroup limits, a guest's CPU pinning). A backend factory that makes
+        // each kind from one resolved configuration will own this.
         if let container = victim as? ContainerBackend {
             var unlimited = container, limited = container
             unlimited.template.limits = CgroupLimits()

@@ -300,7 +300,7 @@ struct ContainerCommandIntegrationTests {
         (["--memory", "0", "--", "true"], "--memory 0 is below the smallest limit", Int32(2)),
         (["--memory", "1k", "--", "true"], "--memory 1k is below the smallest limit", Int32(2)),
         (["--memory", "banana", "--", "true"], "--memory 'banana' is not a size", Int32(2)),
-        (["--cpus", "-1", "--", "true"], "--cpus -1.0 must be a number of CPUs above 0", Int32(2)),
+        (["--cpus", "-1", "--", "true"], "--cpus -1.0 must be a number of CPUs between 0.01 and 1024", Int32(2)),
         (["--cap-add", "bogus", "--", "true"], "unknown capability 'bogus'", Int32(2)),
     ])
     func badInputIsOneLineAndLeavesNothing(_ arguments: [String], _ expected: String, _ status: Int32) throws {

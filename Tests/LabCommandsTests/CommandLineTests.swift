@@ -55,3 +55,44 @@ struct CommandLineTests {
         }
     }
 }
+
+/// One validator: the command line and the scenario file accept the same
+/// ranges (they disagreed on cpus, pids and the boot timeout).
+@Suite("one set of ranges for the command line and the scenario")
+struct InputRangeTests {
+    func containerRejects(_ arguments: [String]) throws -> String? {
+        let command = try #require(try IsolabCommand.parseAsRoot(["container", "run"] + arguments + ["--", "/bin/true"]) as? ContainerRun)
+        do {
+            try command.checkInput()
+            return nil
+        } catch let error as LabError {
+            return error.message
+        }
+    }
+
+    func scenarioRejects(_ line: String) -> String? {
+        do {
+            _ = try Scenario.parse("name: r\n" + line + "\n", file: "r.yaml")
+            return nil
+        } catch let error as LabError {
+            return error.message
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    @Test func bothSidesRejectTheSameValues() throws {
+        for (option, key, value) in [("--cpus", "cpus", "0.001"), ("--pids", "pids", "5000000"), ("--cpu-weight", "cpu_weight", "0")] {
+            let cli = try containerRejects([option, value])
+            let file = scenarioRejects("limits: {\(key): \(value)}")
+            #expect(cli != nil && file != nil, "\(option) \(value): command line \(cli ?? "accepted"), scenario \(file ?? "accepted")")
+        }
+        for (option, key, value) in [("--cpus", "cpus", "0.01"), ("--pids", "pids", "4194304"), ("--cpu-weight", "cpu_weight", "10000")] {
+            #expect(try containerRejects([option, value]) == nil, "\(option) \(value)")
+            #expect(scenarioRejects("limits: {\(key): \(value)}") == nil, "\(key): \(value)")
+        }
+        let vm = try #require(try IsolabCommand.parseAsRoot(["vm", "run", "--boot-timeout", "0.5", "--", "noop"]) as? VMRunCommand)
+        #expect(throws: LabError.self) { _ = try vm.checkInput() }
+        #expect(scenarioRejects("vm: {boot_timeout: 0.5}") != nil)
+    }
+}

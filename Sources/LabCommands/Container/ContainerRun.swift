@@ -69,15 +69,11 @@ struct ContainerRun: AsyncParsableCommand, WritesLabState {
     /// follows a validation error with the usage and exits 64, and the lab's
     /// bad input is one line with exit status 2.
     func checkInput() throws {
-        if let cpus, !(cpus > 0 && cpus <= 1024) {
-            throw LabError(.invalidInput, "--cpus \(cpus) must be a number of CPUs above 0, e.g. 0.5")
+        if let cpus, !(cpus.isFinite && InputRanges.cpus.contains(cpus)) {
+            throw LabError(.invalidInput, "--cpus \(cpus) must be a number of CPUs between 0.01 and 1024, e.g. 0.5")
         }
-        if let cpuWeight, !(1...10_000).contains(cpuWeight) {
-            throw LabError(.invalidInput, "--cpu-weight \(cpuWeight) must be between 1 and 10000")
-        }
-        if let pids, pids < 1 {
-            throw LabError(.invalidInput, "--pids \(pids) must be at least 1")
-        }
+        try InputRanges.check(cpuWeight, InputRanges.cpuWeight, option: "--cpu-weight")
+        try InputRanges.check(pids, InputRanges.pids, option: "--pids")
         if let timeout, !(timeout > 0 && timeout <= 1e6) {
             throw LabError(.invalidInput, "--timeout \(timeout) must be a number of seconds above 0")
         }
@@ -135,7 +131,7 @@ struct ContainerRun: AsyncParsableCommand, WritesLabState {
 enum ContainerOptions {
     /// The smallest memory limit the lab accepts: below it nothing starts
     /// (the kernel would accept a page, but the agent alone needs more).
-    static let minimumMemory: UInt64 = 4 << 20
+    static let minimumMemory: UInt64 = InputRanges.containerMemory.lowerBound
 
     static func limits(memory: String?, cpus: Double?, cpuWeight: Int?, pids: Int?) throws -> CgroupLimits {
         var limits = CgroupLimits(cpus: cpus, cpuWeight: cpuWeight, pids: pids)
@@ -143,6 +139,9 @@ enum ContainerOptions {
             let bytes = try ByteSize.parse(memory, what: "--memory")
             guard bytes >= minimumMemory else {
                 throw LabError(.invalidInput, "--memory \(memory) is below the smallest limit a container can start in (4M)")
+            }
+            guard bytes <= InputRanges.containerMemory.upperBound else {
+                throw LabError(.invalidInput, "--memory \(memory) is above the largest limit the lab accepts (1T)")
             }
             limits.memoryBytes = bytes
         }

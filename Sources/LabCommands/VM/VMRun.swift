@@ -58,12 +58,12 @@ struct VMRunCommand: AsyncParsableCommand, WritesLabState {
 
     func checkInput() throws -> (memoryMiB: Int, workload: [String]) {
         let bytes = try ByteSize.parse(memory, what: "--memory")
-        guard bytes >= 64 << 20, bytes <= 1 << 40 else {
+        guard InputRanges.guestMemory.contains(bytes) else {
             throw LabError(.invalidInput, "--memory \(memory) must be between 64M and 1T (the guest kernel needs about 64M to boot)")
         }
-        guard (1...64).contains(vcpus) else { throw LabError(.invalidInput, "--vcpus \(vcpus) must be between 1 and 64") }
-        guard bootTimeout > 0, bootTimeout <= 3600 else {
-            throw LabError(.invalidInput, "--boot-timeout \(bootTimeout) must be between 0 and 3600 seconds")
+        try InputRanges.check(vcpus, InputRanges.vcpus, option: "--vcpus")
+        guard bootTimeout.isFinite, InputRanges.bootTimeout.contains(bootTimeout) else {
+            throw LabError(.invalidInput, "--boot-timeout \(bootTimeout) must be between 1 and 3600 seconds")
         }
         var arguments = workload.first == "--" ? Array(workload.dropFirst()) : workload
         if arguments.isEmpty { arguments = ["noop"] }

@@ -182,6 +182,10 @@ final class ContainerInstance: Instance, @unchecked Sendable {
 
     func hostProcesses() -> [pid_t] { container.cgroups.processes() }
 
+    var mainPID: pid_t? { container.pid }
+    var rootPath: String? { "/proc/\(container.pid)/root" }
+    var cgroup: (any InstanceCgroup)? { ContainerGroup(instance: self) }
+
     func waitForExit(until deadline: UInt64) async -> InstanceExit? {
         let container = self.container
         guard let status = await Blocking.run({ container.wait(until: deadline) }) else { return nil }
@@ -226,4 +230,16 @@ final class ContainerInstance: Instance, @unchecked Sendable {
         if closeOutput, let outputFD { close(outputFD) }
         if let volumeDirectory { try FileSystem.removeTree(volumeDirectory) }
     }
+}
+
+/// A container's control group, through its instance.
+struct ContainerGroup: InstanceCgroup {
+    let instance: ContainerInstance
+
+    var directories: [String] { instance.container.cgroups.directories }
+    func processes() -> [pid_t] { instance.container.cgroups.processes() }
+    func stats() -> CgroupStats { instance.container.stats() }
+    func freeze() throws { try instance.container.freeze() }
+    func thaw() throws { try instance.container.thaw() }
+    var statsAtExit: CgroupStats? { instance.lastStats }
 }

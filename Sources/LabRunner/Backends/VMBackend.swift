@@ -18,6 +18,7 @@ public struct VMBackend: Backend {
     public var initramfs: String
     public var settings: Scenario.VMSettings
     public var accelerator: Accelerator
+    public var guestAccelerator: Accelerator? { accelerator }
     public var paths: LabPaths
     /// Host CPUs for the vCPUs and QEMU's threads: the budget a pinned
     /// container or process gets (nil: anywhere).

@@ -24,9 +24,9 @@ enum CgroupCheck {
     /// Runs `request` in a container and keeps the container's instance for
     /// its cgroup counters, read at the end.
     static func contained(_ backend: ContainerBackend, _ request: InstanceRequest) async throws -> (InstanceOutcome, CgroupStats?) {
-        let kept = Carried<ContainerInstance?>(nil)
-        let outcome = try await InstanceRun.run(backend, request, endAfterDuring: false) { kept.value = $0 as? ContainerInstance }
-        return (outcome, kept.value?.lastStats)
+        let kept = Carried<(any InstanceCgroup)?>(nil)
+        let outcome = try await InstanceRun.run(backend, request, endAfterDuring: false) { kept.value = try Probed($0, for: "the cgroup check").cgroups }
+        return (outcome, kept.value?.statsAtExit)
     }
 
     static func limit(_ context: CheckContext) async throws -> CgroupEvidence.Limit {
@@ -48,16 +48,16 @@ enum CgroupCheck {
     /// 10 ms for a second), and the forks the pids limit refused.
     static func processPeak(_ backend: ContainerBackend, _ request: InstanceRequest) async throws -> (peak: Int, limitHits: Int?) {
         let peak = Carried(0)
-        let kept = Carried<ContainerInstance?>(nil)
+        let kept = Carried<(any InstanceCgroup)?>(nil)
         _ = try await InstanceRun.run(backend, request, endAfterDuring: false) { instance in
-            let container = instance as? ContainerInstance
-            kept.value = container
+            let group = try Probed(instance, for: "the cgroup check").cgroups
+            kept.value = group
             for _ in 0..<100 {
-                if let current = container?.container.stats().pidsCurrent { peak.value = max(peak.value, current) }
+                if let current = group.stats().pidsCurrent { peak.value = max(peak.value, current) }
                 try await Task.sleep(nanoseconds: 10_000_000)
             }
         }
-        let stats = kept.value?.lastStats
+        let stats = kept.value?.statsAtExit
         return (max(stats?.pidsPeak ?? 0, peak.value), stats?.pidsLimitHits)
     }
 
@@ -65,7 +65,7 @@ enum CgroupCheck {
     static func cpuFraction(_ backend: ContainerBackend, window: Double) async throws -> Double {
         let fraction = Carried(0.0)
         _ = try await InstanceRun.run(backend, InstanceRequest(.agent(["cpu", "--seconds", "120"]), timeout: 180)) { instance in
-            guard let container = (instance as? ContainerInstance)?.container else { return }
+            let container = try Probed(instance, for: "the cgroup check")
             try await Task.sleep(nanoseconds: 300_000_000)
             let start = container.stats().cpuUsageNs ?? 0
             let startedAt = MonotonicClock.now()
@@ -84,9 +84,9 @@ enum CgroupCheck {
         let second = try context.container(limits: CgroupLimits(cpuWeight: weights[1]), cpuAffinity: cpu.map { [$0] })
         let used = Carried<[Double]>([])
         _ = try await InstanceRun.run(first, busy) { a in
-            guard let groupA = (a as? ContainerInstance)?.container else { return }
+            let groupA = try Probed(a, for: "the cgroup check")
             _ = try await InstanceRun.run(second, busy) { b in
-                guard let groupB = (b as? ContainerInstance)?.container else { return }
+                let groupB = try Probed(b, for: "the cgroup check")
                 // Both started and busy: then a fixed window.
                 try await Task.sleep(nanoseconds: 500_000_000)
                 let startA = groupA.stats().cpuUsageNs ?? 0, startB = groupB.stats().cpuUsageNs ?? 0
@@ -142,7 +142,7 @@ enum CgroupCheck {
         _ = try await InstanceRun.run(
             try context.container(), context.shell("i=0; while :; do i=$((i+1)); echo $i >> /tmp/counter; done", timeout: 30)
         ) { instance in
-            guard let container = (instance as? ContainerInstance)?.container else { return }
+            let container = try Probed(instance, for: "the cgroup check")
             let path = "/proc/\(container.pid)/root/tmp/counter"
             for _ in 0..<500 where lastCount(path) <= 0 { try await Task.sleep(nanoseconds: 10_000_000) }
             try await Task.sleep(nanoseconds: 200_000_000)

@@ -25,7 +25,7 @@ enum IsolationCheck {
         let script = NamespaceProbes.processScript
         let nspid = Carried("")
         let inside = try await InstanceRun.run(try context.container(), context.shell(script + "; sleep 0.2"), endAfterDuring: false) { instance in
-            guard let container = (instance as? ContainerInstance)?.container else { return }
+            let container = try Probed(instance, for: "the isolation check")
             // The host's view of the same process: both of its pids.
             let status = FileSystem.readTextIfPresent("/proc/\(container.pid)/status") ?? ""
             nspid.value = status.split(separator: "\n").first { $0.hasPrefix("NSpid:") }.map { $0.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().joined(separator: " ") } ?? "?"
@@ -101,7 +101,7 @@ enum IsolationCheck {
         // The container waits for the lab's go (a file the lab writes into its /tmp).
         let script = "while [ ! -e /tmp/go ]; do sleep 0.02; done; " + show
         let inside = try await InstanceRun.run(try context.container(), context.shell(script), endAfterDuring: false) { instance in
-            guard let container = (instance as? ContainerInstance)?.container else { return }
+            let container = try Probed(instance, for: "the isolation check")
             guard mount("tmpfs", point, "tmpfs", 0, "size=64k") == 0 else { throw LabError.syscall("mount tmpfs on \(point)") }
             let go = open("/proc/\(container.pid)/root/tmp/go", O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
             guard go >= 0 else { throw LabError.syscall("signal the MNT probe's container (create its /tmp/go)") }
@@ -133,9 +133,9 @@ enum IsolationCheck {
         let backend = try context.container()
         let outcomeB = Carried<InstanceOutcome?>(nil)
         let outcomeA = try await InstanceRun.run(backend, context.shell(scriptA, timeout: 120)) { a in
-            guard let pidA = (a as? ContainerInstance)?.container.pid else { return }
+            let pidA = try Probed(a, for: "the isolation check").pid
             outcomeB.value = try await InstanceRun.run(backend, context.shell(scriptB, timeout: 120)) { b in
-                guard let pidB = (b as? ContainerInstance)?.container.pid else { return }
+                let pidB = try Probed(b, for: "the isolation check").pid
                 try await Blocking.run { try NamespaceTools.vethPair(pidA, addressA, pidB, addressB) }
                 for _ in 0..<3000 {
                     if FileSystem.exists("/proc/\(pidA)/root/tmp/shown") && FileSystem.exists("/proc/\(pidB)/root/tmp/shown") { return }

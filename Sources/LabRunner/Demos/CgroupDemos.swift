@@ -18,13 +18,13 @@ struct LimitsDemo: Demo {
         let memoryLimits = s.without ? CgroupLimits() : CgroupLimits(memoryBytes: UInt64(limitMiB) << 20)
         let allocate = InstanceRequest(.agent(["alloc", "--mib", String(allocationMiB), "--hold-ms", "200"]), timeout: 60)
         let counters = Carried<(before: Int?, file: String)>((nil, ""))
-        let kept = Carried<ContainerInstance?>(nil)
+        let kept = Carried<(any InstanceCgroup)?>(nil)
         let limited = try await InstanceRun.run(try s.container(limits: memoryLimits), allocate, endAfterDuring: false) { instance in
-            let container = instance as? ContainerInstance
-            kept.value = container
-            counters.value = (container?.container.stats().oomKills, s.context.layout.mode == .v2 ? "memory.events oom_kill" : "memory.oom_control oom_kill")
+            let group = try Probed(instance, for: "the limits demo").cgroups
+            kept.value = group
+            counters.value = (group.stats().oomKills, s.context.layout.mode == .v2 ? "memory.events oom_kill" : "memory.oom_control oom_kill")
         }
-        let after = kept.value?.lastStats?.oomKills
+        let after = kept.value?.statsAtExit?.oomKills
         s.evidence["oom_kill.before"] = counters.value.before.map(String.init) ?? "?"
         s.evidence["oom_kill.after"] = after.map(String.init) ?? "?"
         s.evidence["exit"] = limited.exit.text
@@ -129,7 +129,7 @@ struct FreezeDemo: Demo {
         let seen = Carried<[String: String]>([:])
         _ = try await InstanceRun.run(try s.container(),
                                       s.shell("i=0; while :; do i=$((i+1)); echo $i >> /tmp/counter; done", timeout: 30)) { instance in
-            guard let container = (instance as? ContainerInstance)?.container else { return }
+            let container = try Probed(instance, for: "the cgroup demo")
             let path = "/proc/\(container.pid)/root/tmp/counter"
             for _ in 0..<500 where lastCount(path) <= 0 { try await Task.sleep(nanoseconds: 10_000_000) }
             // The control: the counter's progress over the same hold, unfrozen.
@@ -139,7 +139,7 @@ struct FreezeDemo: Demo {
             var start = MonotonicClock.now()
             if !s.without { try container.freeze() }
             let freezeMs = Double(MonotonicClock.now() - start) / 1e6
-            let state = Self.freezerState(container)
+            let state = Self.freezerState(container.cgroups.directories)
             let frozen = lastCount(path)
             // Read once frozen, not before: a shell still running between a
             // read and the freeze may charge or free a page (seen: 744 KiB
@@ -185,8 +185,8 @@ struct FreezeDemo: Demo {
     }
 
     /// `frozen` or `thawed` as the kernel reports it (v2 cgroup.events, v1 freezer.state).
-    static func freezerState(_ container: Container) -> String {
-        for directory in container.cgroups.directories {
+    static func freezerState(_ directories: [String]) -> String {
+        for directory in directories {
             if let events = FileSystem.readTextIfPresent(directory + "/cgroup.events"),
                let line = events.split(separator: "\n").first(where: { $0.hasPrefix("frozen ") }) {
                 return line.hasSuffix(" 1") ? "frozen" : "thawed"

@@ -165,7 +165,7 @@ struct UserNamespaceDemo: Demo {
         let script = #"echo "uid=$(id -u)"; touch /tmp/made-inside && echo made=yes; v=$(cat /proc/sys/kernel/pid_max); (echo $v > /proc/sys/kernel/pid_max) 2>/dev/null && echo sysctl=changed || echo sysctl=refused; sleep 0.3"#
         let seen = Carried<[String: String]>([:])
         let inside = keyValues(try await InstanceRun.run(try s.container(userNamespace: userns), s.shell(script), endAfterDuring: false) { instance in
-            guard let container = (instance as? ContainerInstance)?.container else { return }
+            let container = try Probed(instance, for: "the user-namespace demo")
             let root = "/proc/\(container.pid)/root"
             for _ in 0..<200 where !FileSystem.exists(root + "/tmp/made-inside") { try await Task.sleep(nanoseconds: 10_000_000) }
             var st = stat()

@@ -22,7 +22,7 @@ struct PIDDemo: Demo {
         let nspid = Carried("")
         let inside = keyValues(try await InstanceRun.run(try s.container(sharing: sharing), s.shell(processScript + "; sleep 0.3"),
                                                          endAfterDuring: false) { instance in
-            guard let container = (instance as? ContainerInstance)?.container else { return }
+            let container = try Probed(instance, for: "the namespace demo")
             let status = FileSystem.readTextIfPresent("/proc/\(container.pid)/status") ?? ""
             nspid.value = status.split(separator: "\n").first { $0.hasPrefix("NSpid:") }.map {
                 $0.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().joined(separator: " ")
@@ -50,7 +50,7 @@ struct PIDDemo: Demo {
         let survivors = Carried<(children: [pid_t], alive: [pid_t])>(([], []))
         _ = try await InstanceRun.run(try s.container(sharing: sharing), s.shell("sleep 100 & sleep 100 & sleep 100 & wait", timeout: 60),
                                       endAfterDuring: true) { instance in
-            guard let container = (instance as? ContainerInstance)?.container else { return }
+            let container = try Probed(instance, for: "the namespace demo")
             var children: [pid_t] = []
             for _ in 0..<300 {
                 children = container.cgroups.processes().filter { $0 != container.pid }
@@ -227,7 +227,7 @@ struct MNTDemo: Demo {
             sawInner.value = (FileSystem.readTextIfPresent("/proc/self/mountinfo") ?? "").contains("isolab-demo")
         } else {
             let inside = try await InstanceRun.run(try s.container(), s.shell(script), endAfterDuring: false) { instance in
-                guard let container = (instance as? ContainerInstance)?.container else { return }
+                let container = try Probed(instance, for: "the namespace demo")
                 let root = "/proc/\(container.pid)/root"
                 for _ in 0..<500 where !FileSystem.isDirectory(root + insideTarget) { try await Task.sleep(nanoseconds: 10_000_000) }
                 let pid = container.pid

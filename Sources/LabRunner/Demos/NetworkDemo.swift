@@ -45,9 +45,9 @@ struct NETDemo: Demo {
         let backend = try s.container(sharing: sharing)
         let outcomeB = Carried<InstanceOutcome?>(nil)
         let outcomeA = try await InstanceRun.run(backend, s.shell(scriptA, timeout: 120)) { a in
-            guard let pidA = (a as? ContainerInstance)?.container.pid else { return }
+            let pidA = try Probed(a, for: "the network demo").pid
             outcomeB.value = try await InstanceRun.run(backend, s.shell(scriptB, timeout: 120)) { b in
-                guard let pidB = (b as? ContainerInstance)?.container.pid else { return }
+                let pidB = try Probed(b, for: "the network demo").pid
                 // Sharing the host's namespace, a veth pair would be the host's: not made.
                 if !s.without {
                     try await Blocking.run { try NamespaceTools.vethPair(pidA, addressA, pidB, addressB) }

@@ -1,4 +1,5 @@
 import LabWire
+import LabContainer
 import LabCore
 import LabModel
 
@@ -15,6 +16,12 @@ public protocol Backend: Sendable {
     /// Starts an instance. On any error nothing is left behind: no process,
     /// cgroup, mount, domain or file.
     func start(_ request: InstanceRequest) async throws -> any Instance
+    /// The accelerator its guests run with; nil for a kind without guests.
+    var guestAccelerator: Accelerator? { get }
+}
+
+extension Backend {
+    public var guestAccelerator: Accelerator? { nil }
 }
 
 /// One started instance, until its teardown.
@@ -46,6 +53,43 @@ public protocol Instance: AnyObject, Sendable {
     /// Removes everything the instance made and marks `cleaned`. Safe to
     /// call twice, and from a signal handler's thread.
     func teardown() async throws
+
+    // What a check or a demo may need beyond running it, by capability,
+    // never by asking which kind it is: nil where the kind has none.
+
+    /// Its first process, as the host numbers it (a container's init).
+    var mainPID: pid_t? { get }
+    /// Its root file system as the host reaches it (`/proc/PID/root`).
+    var rootPath: String? { get }
+    /// The control group of the lab's that holds it.
+    var cgroup: (any InstanceCgroup)? { get }
+}
+
+/// An instance's control group, as the checks and demos use it.
+public protocol InstanceCgroup: Sendable {
+    /// Its directories on the host, one per hierarchy (one on cgroup v2).
+    var directories: [String] { get }
+    func processes() -> [pid_t]
+    func stats() -> CgroupStats
+    func freeze() throws
+    func thaw() throws
+    /// Its counters read after the exit, before the teardown.
+    var statsAtExit: CgroupStats? { get }
+}
+
+extension Instance {
+    public var mainPID: pid_t? { nil }
+    public var rootPath: String? { nil }
+    public var cgroup: (any InstanceCgroup)? { nil }
+
+    /// `capability`, or a visible "not applicable" naming what needed it:
+    /// work a kind cannot do is an error in the results, never a silent skip.
+    public func require<T>(_ capability: T?, _ name: String, for purpose: String) throws -> T {
+        guard let capability else {
+            throw LabError(.unsupported, "not applicable: a \(kind.rawValue) instance has no \(name) (\(purpose) needs one)")
+        }
+        return capability
+    }
 }
 
 /// What to run in an instance.
