@@ -73,8 +73,8 @@ public enum Seccomp {
         defer { seccomp_release(context) }
         // 32-bit calls are filtered by the same rules rather than killed.
         // A binary tree of syscall numbers rather than a linear list: every
-        // system call of the container runs the filter (getppid: +60-100 ns
-        // with the linear list here).
+        // system call of the container runs the filter (its cost per call:
+        // docs/scenarios.md, the overhead run).
         _ = seccomp_attr_set(context, SCMP_FLTATR_CTL_OPTIMIZE, 2)
         let added = seccomp_arch_add(context, UInt32(SCMP_ARCH_X86))
         guard added == 0 || added == -EEXIST else { throw LabError.syscall("seccomp_arch_add x86", errno: -added) }

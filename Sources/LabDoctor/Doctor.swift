@@ -11,7 +11,7 @@ public struct Doctor: Sendable {
         public var libvirtURI: String = "qemu:///system"
         /// Seconds a KVM guest gets to reach user space before KVM is judged unusable.
         public var kvmTimeout: Double = 20
-        /// Seconds a TCG guest gets (emulation is slow; about 5 s here).
+        /// Seconds a TCG guest gets (emulation is slow: seconds, not milliseconds).
         public var tcgTimeout: Double = 90
         /// Boot the probes again even when a cached verdict matches.
         public var reprobe: Bool = false

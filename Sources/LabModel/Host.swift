@@ -35,7 +35,7 @@ public struct HostFacts: Codable, Sendable, Equatable {
     public var cgroupMode: String?
     /// Whether a cgroup2 mount has `favordynmods`: on v1 and v2 without it,
     /// moving a task into a cgroup after a quiet spell waits for an RCU grace
-    /// period (10-20 ms on a small VM), which shows in a container's start.
+    /// period, which shows in a container's start (docs/containers.md).
     public var cgroupFavorDynmods: Bool?
     /// `/dev/kvm`: present, and whether a VM can be created on it.
     public var kvmDevice: String?

@@ -169,8 +169,8 @@ public struct DomainDefinition: Sendable, Equatable {
         // a disk image is made its own by the lab.
         domain.append(XMLTree("seclabel", [("type", "none"), ("model", "dac")]))
         // libvirt 9 (Debian 12) reads back the started guest's CPU through
-        // QMP, one `qom-get` per CPU property: about 400 round trips, 170-450 ms
-        // of every start here (seen in libvirtd's debug log), before the
+        // QMP, one `qom-get` per CPU property: hundreds of round trips in
+        // every start (seen in libvirtd's debug log; docs/vms.md), before the
         // guest may run. Without the capability below it reads two words
         // of CPUID features instead; libvirt 11 with QEMU 10.1 batches the
         // read (`qom-list-get`) and needs none of this. The lab asks for no

@@ -2,7 +2,7 @@
 //
 // Why not link libvirt: linking it makes every isolab command load
 // libvirt.so and its ~60 dependencies (gnutls, p11-kit, curl, ssh, ...),
-// whose initialisers cost about 15 ms at start on a small VM, before
+// whose initialisers run at every start (docs/vms.md), before
 // `isolab --version` or `isolab report` does anything. The API is the same
 // C API, called through a table of function pointers that lab_libvirt_api()
 // fills with dlopen/dlsym the first time a VM is touched.

@@ -52,7 +52,7 @@ public final class Container: @unchecked Sendable {
         /// have been reused by the time gc reads it.
         public var ownerStartTime: UInt64?
         /// No pid: gc finds the processes in the cgroups, whatever their pids
-        /// (and a second write after the clone cost 0.45 ms of every start).
+        /// (and a second write after the clone cost every start a write).
         public var cgroups: [String]
         public var runDirectory: String
     }

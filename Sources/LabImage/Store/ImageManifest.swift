@@ -85,8 +85,8 @@ public struct ImageManifest: Codable, Sendable, Equatable {
 // In an extension, so that the memberwise initializer stays.
 extension ImageManifest {
     /// Set in a decoder's `userInfo` to leave `files` empty: the list is
-    /// most of a manifest (288 entries for the built-in image, 1.8 ms to
-    /// decode), and starting an instance needs none of it.
+    /// most of a manifest (hundreds of entries for the built-in image), and
+    /// starting an instance needs none of it.
     public static let skipsFileList = CodingUserInfoKey(rawValue: "isolab.manifest.skipsFileList")!
 
     public init(from decoder: any Decoder) throws {

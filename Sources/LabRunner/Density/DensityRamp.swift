@@ -132,14 +132,11 @@ public enum DensityRamp {
     /// seconds (readings 250 ms apart), for at most `limit` seconds. Memory
     /// an instance has just returned (the previous trial's VM, a
     /// creation-rate one, an earlier test's browser) need not be back in
-    /// MemFree at once: on this host, a Firecracker guest with free page
-    /// reporting, 400-600 MiB freed by one process were still 340-410 MiB
-    /// short of MemFree just after its exit, and came back in steps of about
-    /// 8 MiB, 0.5-3 s apart. A reading taken during that drift makes the next
-    /// instances' drop look smaller than their memory, by as much as came
-    /// back meanwhile (a second VM's by 70-150 MiB; eight containers' drop
-    /// once read -143 MiB with a one-second window, which a pause in the
-    /// steps had passed). `settled` is false when the wait ran out first:
+    /// MemFree at once: on a host with free page reporting (a Firecracker
+    /// guest) memory freed by one process comes back in steps, seconds after
+    /// its exit. A reading taken during that drift makes the next instances'
+    /// drop look smaller than their memory, by as much as came back
+    /// meanwhile (docs/density.md has what was seen). `settled` is false when the wait ran out first:
     /// the step's record says so, and no extrapolation is made from it.
     static func settledMemAvailable(limit: Double = 90) -> (mib: Double, settled: Bool) {
         let deadline = MonotonicClock.now() + UInt64(limit * 1e9)

@@ -127,14 +127,13 @@ public struct InstanceRequest: Sendable {
     public var volume: VolumeRequest?
     /// Sample the instance's memory (PSS) at READY and every 50 ms. Reading
     /// smaps walks the processes' page tables: on two cores it slows what it
-    /// watches after READY (the whole run of unshare by about 1 ms in 5, of
-    /// runc by 2-4 ms in 36, measured against hyperfine here), so a pure
-    /// timing (the hyperfine cross-check) turns it off. READY itself is
+    /// watches after READY (measured against hyperfine: docs/peers.md), so a
+    /// pure timing (the hyperfine cross-check) turns it off. READY itself is
     /// marked before the first sample.
     public var sampleMemory = true
     /// Walk the image's and the instance's paths for their allocated bytes
-    /// when it has ended (a few hundred stat calls for the built-in image,
-    /// about 1 ms): a command that reports no figures (`container run`,
+    /// when it has ended (a few hundred stat calls for the built-in image):
+    /// a command that reports no figures (`container run`,
     /// `vm run`) turns it off, and both disk figures are then 0.
     public var measureDisk = true
 

@@ -47,8 +47,8 @@ public enum InstanceRun {
                 instance.mark("ready", at: readyAt)
                 // On a thread of its own: the reader must go straight back to
                 // the pipe, or the end of the output (and so `exited`) is seen
-                // late by as long as the sample takes (about 1 ms for unshare,
-                // 2.5 ms for runc: found by the hyperfine cross-check).
+                // late by as long as the sample takes (the hyperfine
+                // cross-check found it; docs/peers.md has the figures).
                 if request.sampleMemory { sampler.sampleAtReadyInBackground() }
             }
             if let during {

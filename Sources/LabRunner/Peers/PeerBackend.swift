@@ -160,8 +160,8 @@ public struct PeerBackend: Backend {
     /// Removes `isolab-peers/<id>` (runc removes the leaf on a clean exit,
     /// not after delete --force). The parent stays, as the lab's own
     /// `isolab/` does: making it again in every hierarchy cost each run
-    /// about 2 ms that runc run by hand does not pay (the hyperfine
-    /// cross-check found it).
+    /// time that runc run by hand does not pay (the hyperfine cross-check
+    /// found it).
     static func removeCgroups(_ id: String) {
         for hierarchy in FileSystem.list("/sys/fs/cgroup") {
             for base in ["/sys/fs/cgroup/\(hierarchy)", "/sys/fs/cgroup"] {
