@@ -25,7 +25,7 @@ let benchmarks: @Sendable () -> Void = {
 
     Benchmark("summary and bootstrap intervals of a 36-trial run") { benchmark in
         for _ in benchmark.scaledIterations {
-            blackHole(RunResults.summarize(Fixture.results.trials, backends: Fixture.results.backends, seed: 1))
+            blackHole(RunResults.summarize(Fixture.results.trials, backends: Fixture.results.backends))
         }
     }
 

@@ -696,11 +696,9 @@ public enum CgroupRules {
 /// The samples of a run, as the claims read them.
 struct ClaimData {
     let results: RunResults
-    let seed: UInt64
 
     init(_ results: RunResults) {
         self.results = results
-        self.seed = results.environment.seed
     }
 
     func values(_ backend: BackendKind, _ key: MetricKey) -> [Double] {

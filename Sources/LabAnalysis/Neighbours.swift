@@ -36,17 +36,21 @@ public enum Neighbours {
     public struct Judgement: Sendable {
         public var inside: [String] = []
         public var below: [String] = []
+        /// Shown faster beside the neighbour than alone: not a disturbance,
+        /// and not "undisturbed" either (the runs alone drifted).
+        public var above: [String] = []
         public var undecided: [String] = []
         public var tooFew: [String] = []
         /// `memory.sustained 0.91 × [90.5 % CI 0.85–0.97]`, the lowest ratio first.
         public var worst = "-"
 
-        public var allInside: Bool { !inside.isEmpty && below.isEmpty && undecided.isEmpty && tooFew.isEmpty }
+        public var allInside: Bool { !inside.isEmpty && below.isEmpty && above.isEmpty && undecided.isEmpty && tooFew.isEmpty }
 
         public var summary: String {
             var parts: [String] = []
             if !inside.isEmpty { parts.append("\(inside.count) inside the band") }
             if !below.isEmpty { parts.append("\(below.count) below it") }
+            if !above.isEmpty { parts.append("\(above.count) above it") }
             if !undecided.isEmpty { parts.append("\(undecided.count) undecided") }
             if !tooFew.isEmpty { parts.append("\(tooFew.count) with too few runs") }
             return parts.joined(separator: ", ") + "; the slowest \(worst)"
@@ -56,7 +60,10 @@ public enum Neighbours {
             if !tooFew.isEmpty {
                 return "too few victim runs for a 90 % interval (\(tooFew.joined(separator: ", ")); needs \(Exact.minimumPerGroup(level: 0.9)) a condition)"
             }
-            return "the victim's interval is neither inside \(band) nor below it: \(undecided.joined(separator: ", "))"
+            var parts: [String] = []
+            if !above.isEmpty { parts.append("shown above \(band), faster than alone: \(above.joined(separator: ", "))") }
+            if !undecided.isEmpty { parts.append("neither inside \(band) nor below it: \(undecided.joined(separator: ", "))") }
+            return "the victim's interval is " + parts.joined(separator: "; ")
         }
     }
 
@@ -76,7 +83,8 @@ public enum Neighbours {
             switch Exact.equivalence(ratio, band: band) {
             case .inside: judgement.inside.append(name)
             case .tooFew: judgement.tooFew.append(name)
-            default: belowP.append((name, ratio.pBelow(band.lowerBound)))
+            case .above: judgement.above.append(name)
+            case .below, .undecided: belowP.append((name, ratio.pBelow(band.lowerBound)))
             }
         }
         let (rejected, _) = Exact.holm(belowP.map(\.1))

@@ -10,7 +10,7 @@ extension RunResults {
     public func summarizedFromTrials() -> RunResults {
         if summaryIsFromTrials { return self }
         var copy = self
-        copy.summary = RunResults.summarize(trials, backends: backends, seed: environment.seed)
+        copy.summary = RunResults.summarize(trials, backends: backends)
         copy.summaryIsFromTrials = true
         return copy
     }

@@ -312,7 +312,7 @@ public struct Runner {
             schemaVersion: RunResults.currentSchemaVersion, complete: complete, scenarioName: scenario.name,
             scenarioDescription: scenario.description, backends: backends, repetitions: repetitions, warmup: scenario.warmup,
             environment: environment, trials: trials, isolation: isolation, cgroups: cgroups, checkErrors: checkErrors,
-            summary: RunResults.summarize(trials, backends: backends, seed: seed))
+            summary: RunResults.summarize(trials, backends: backends))
         results.summaryIsFromTrials = true
         results.escape = escape
         results.density = densityRuns.isEmpty ? nil : densityRuns

@@ -185,19 +185,31 @@ public enum Exact {
     /// six values, where no such interval reaches 95 %.
     public static func median(_ values: [Double], level: Double = 0.95) -> Interval? {
         let n = values.count
-        guard n > 0 else { return nil }
-        let tail = (1 - level) / 2
+        guard n > 0, let k = orderStatistic(n, tail: (1 - level) / 2) else { return nil }
+        let sorted = values.sorted()
+        return Interval(lower: sorted[k - 1], upper: sorted[n - k], level: 1 - 2 * halfBinomialCDF(n)[k - 1])
+    }
+
+    /// P(Bin(n, ½) ≤ i) for i = 0 … n.
+    static func halfBinomialCDF(_ n: Int) -> [Double] {
         var cdf: [Double] = []
         var sum = 0.0
         for i in 0...n {
             sum += binomial(n, i) / Foundation.pow(2, Double(n))
             cdf.append(sum)
         }
+        return cdf
+    }
+
+    /// The largest k with P(Bin(n, ½) ≤ k − 1) ≤ `tail`: x(k) and
+    /// x(n+1−k) bound the median with that much left out on each side; nil
+    /// when even k = 1 leaves out more.
+    static func orderStatistic(_ n: Int, tail: Double) -> Int? {
+        let cdf = halfBinomialCDF(n)
         guard cdf[0] <= tail + 1e-12 else { return nil }
         var k = 1
         while k < (n + 1) / 2, cdf[k] <= tail + 1e-12 { k += 1 }
-        let sorted = values.sorted()
-        return Interval(lower: sorted[k - 1], upper: sorted[n - k], level: 1 - 2 * cdf[k - 1])
+        return k
     }
 
     /// A one-sided bound of one sample's median at `level`: the upper bound
@@ -206,16 +218,7 @@ public enum Exact {
     /// values at 95 % (five give the maximum, at 96.9 %).
     public static func medianBound(_ values: [Double], upper: Bool, level: Double = 0.95) -> Double? {
         let n = values.count
-        guard n > 0 else { return nil }
-        var cdf: [Double] = []
-        var sum = 0.0
-        for i in 0...n {
-            sum += binomial(n, i) / Foundation.pow(2, Double(n))
-            cdf.append(sum)
-        }
-        guard cdf[0] <= 1 - level + 1e-12 else { return nil }
-        var k = 1
-        while k < (n + 1) / 2, cdf[k] <= 1 - level + 1e-12 { k += 1 }
+        guard n > 0, let k = orderStatistic(n, tail: 1 - level) else { return nil }
         let sorted = values.sorted()
         return upper ? sorted[n - k] : sorted[k - 1]
     }

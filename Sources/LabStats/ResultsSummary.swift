@@ -3,10 +3,9 @@ import LabModel
 /// The summary of a run, computed from its trials alone: every figure a
 /// report shows comes from here, so a summary can always be recomputed.
 extension RunResults {
-    /// Recomputes the summary from the trials: exact intervals (the same
-    /// trials give the same intervals on every machine; `seed` is kept for
-    /// the callers that pass it).
-    public static func summarize(_ trials: [TrialRecord], backends: [BackendKind], seed: UInt64) -> ResultsSummary {
+    /// Recomputes the summary from the trials: exact intervals, so the same
+    /// trials give the same intervals on every machine.
+    public static func summarize(_ trials: [TrialRecord], backends: [BackendKind]) -> ResultsSummary {
         var keys: [(String, String, String)] = []
         var seen = Set<String>()
         for trial in trials where trial.isCounted {

@@ -600,6 +600,11 @@ struct DensityClaimTests {
         run.neighbours = [neighbour(unlimited: 0.913, limited: 0.913)]
         run.neighbours![0].metrics[0].unlimited = around(91.3, spread: 0.15, count: 5)
         #expect(run.claim("neighbours").verdict == .inconclusive)
+        // Faster beside the limited neighbour than alone (the runs alone
+        // drifted): not disturbed, and not shown undisturbed either.
+        run.neighbours = [neighbour(unlimited: 0.6, limited: 1.2)]
+        let faster = run.claim("neighbours")
+        #expect(faster.verdict == .inconclusive && faster.reason?.contains("shown above 0.90–1.10, faster than alone: cpu.sieve") == true, "\(faster)")
         // Two victim runs a condition: too few for a 90 % interval.
         run.neighbours = [neighbour(unlimited: 1.0, limited: 1.0, count: 2)]
         #expect(run.claim("neighbours").reason?.hasPrefix("too few victim runs") == true)
