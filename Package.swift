@@ -12,7 +12,7 @@ import PackageDescription
 //   LabWire (+ CLabShared)        the agent protocol, ids, SHA-256: Foundation-free, host and agent
 //     <- LabAgentCore (+ CAgentShim)  the agent's workloads (no Foundation)
 //     <- LabCore (+ CLabHost)     paths, clocks, files, processes, strict YAML (Yams)
-//     <- LabImage (+ CZlib)       image definitions -> rootfs + initramfs, the store
+//     <- LabImage (+ CZlib, CLibarchive) image definitions -> rootfs + initramfs, OCI images, the store
 //     <- LabContainer (+ CLabSpawn, CLibcap, CLibseccomp)   the lab's own containers
 //     <- LabVirt (+ CLibvirt)     libvirt guests
 //     <- LabDoctor                host checks and the facts a run records
@@ -22,7 +22,7 @@ import PackageDescription
 //
 // C libraries are reached only from the one target that wraps each of them:
 // CLibcap and CLibseccomp from LabContainer, CLibvirt (dlopened on first
-// use) from LabVirt, CZlib from LabImage.
+// use) from LabVirt, CZlib and CLibarchive (dlopened) from LabImage.
 let package = Package(
     name: "isolab",
     platforms: [.macOS(.v15)],
@@ -70,7 +70,11 @@ let package = Package(
 
         // Images.
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
-        .target(name: "LabImage", dependencies: ["LabModel", "LabCore", "LabWire", "CZlib"]),
+        // libarchive's C API (tar, gzip, zstd for OCI layers), dlopened on
+        // first use like libvirt: headers from libarchive-dev, the library
+        // loaded only by the commands that read an archive.
+        .target(name: "CLibarchive", linkerSettings: [.linkedLibrary("dl")]),
+        .target(name: "LabImage", dependencies: ["LabModel", "LabCore", "LabWire", "CZlib", "CLibarchive"]),
 
         // Backends: containers and VMs.
         .systemLibrary(name: "CLibcap", pkgConfig: "libcap", providers: [.apt(["libcap-dev"])]),

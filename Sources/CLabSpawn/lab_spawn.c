@@ -285,6 +285,19 @@ __attribute__((noreturn)) static void child(const struct lab_spawn_config *confi
         if (mount("overlay", root, "overlay", 0, config->overlay_options) != 0) {
             fail(status_write, LAB_STEP_MOUNT_OVERLAY);
         }
+        // An image's layers need not hold the mount points: they are made
+        // in the instance's own upper layer.
+        static const char *const points[] = {"/proc", "/sys", "/dev", "/tmp", "/run"};
+        for (size_t i = 0; i < sizeof(points) / sizeof(points[0]); i++) {
+            if (make_dir(root, points[i], 0755) != 0) {
+                fail(status_write, LAB_STEP_MOUNT_OVERLAY);
+            }
+        }
+        for (int i = 0; i < config->bind_count; i++) {
+            if (make_dir(root, config->binds[i].target, 0755) != 0) {
+                fail(status_write, LAB_STEP_MOUNT_VOLUME);
+            }
+        }
     } else if (mount(config->rootfs, root, NULL, MS_BIND | MS_REC, NULL) != 0) {
         fail(status_write, LAB_STEP_BIND_ROOTFS);
     }
@@ -488,6 +501,12 @@ __attribute__((noreturn)) static void child(const struct lab_spawn_config *confi
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) {
         fail(status_write, LAB_STEP_CAPABILITIES);
     }
+    if (config->set_user) {
+        if (setgroups(0, NULL) != 0 || setresgid(config->gid, config->gid, config->gid) != 0 ||
+            setresuid(config->uid, config->uid, config->uid) != 0) {
+            fail(status_write, LAB_STEP_USER);
+        }
+    }
     struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
     struct __user_cap_data_struct data[2];
     memset(data, 0, sizeof(data));
@@ -497,7 +516,8 @@ __attribute__((noreturn)) static void child(const struct lab_spawn_config *confi
         data[i].permitted = bits;
         data[i].inheritable = bits;
     }
-    if (syscall(SYS_capset, &header, data) != 0) {
+    // A uid other than 0 lost its capabilities at setresuid: none to set.
+    if ((!config->set_user || config->uid == 0) && syscall(SYS_capset, &header, data) != 0) {
         fail(status_write, LAB_STEP_CAPABILITIES);
     }
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {

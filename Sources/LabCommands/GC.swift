@@ -1,13 +1,14 @@
 import ArgumentParser
 import LabContainer
 import LabCore
+import LabImage
 import LabVirt
 
 /// `isolab gc`: remove what a lab killed with SIGKILL left behind.
 struct GC: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gc",
-        abstract: "Remove leftovers of lab processes that were killed: containers' processes, cgroups, run directories, isolab-* libvirt domains.",
+        abstract: "Remove leftovers of lab processes that were killed: containers' processes, cgroups, run directories, isolab-* libvirt domains, unfinished imports; and image blobs and layers no image names.",
         discussion: """
             Only resources whose owning lab process is gone are touched; a running lab's are left alone. \
             It also repairs the modes of the lab's own directories left by an older version (the state \
@@ -36,6 +37,7 @@ struct GC: AsyncParsableCommand {
         } catch {
             report.failed.append("libvirt domains (not checked): \(error)")
         }
+        report.removed += ImageStore(paths: paths).collectGarbage(dryRun: dryRun)
         let verb = dryRun ? "would remove" : "removed"
         for line in report.removed { FileOutput.standardOutput("\(verb) \(line)\n") }
         for line in report.failed { FileOutput.standardError("isolab: could not remove \(line)\n") }

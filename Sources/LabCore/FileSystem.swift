@@ -237,3 +237,40 @@ extension FileSystem {
         return best?.1
     }
 }
+
+extension FileSystem {
+    /// Copies a regular file (sendfile: the kernel copies, no buffer in the
+    /// lab) to `destination` by a rename of a temporary beside it; `mode`
+    /// for the new file.
+    public static func copyFile(_ source: String, to destination: String, mode: mode_t = 0o644) throws {
+        let input = open(source, O_RDONLY | O_CLOEXEC)
+        guard input >= 0 else { throw LabError.syscall("open \(source)") }
+        defer { close(input) }
+        let temporary = destination + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let output = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+        guard output >= 0 else { throw LabError.syscall("create \(temporary)") }
+        var ok = false
+        defer { if !ok { unlink(temporary) } }
+        do {
+            defer { close(output) }
+            while true {
+                let n = sendfile(output, input, nil, 1 << 30)
+                if n < 0 && errno == EINTR { continue }
+                guard n >= 0 else { throw LabError.syscall("copy \(source) to \(temporary)") }
+                if n == 0 { break }
+            }
+            guard fsync(output) == 0 else { throw LabError.syscall("fsync \(temporary)") }
+        }
+        guard rename(temporary, destination) == 0 else { throw LabError.syscall("rename \(temporary) to \(destination)") }
+        ok = true
+    }
+}
+
+extension FileSystem {
+    /// realpath(3): `path` with every symlink resolved; nil if it does not exist.
+    public static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+}

@@ -38,6 +38,9 @@ public struct LabPaths: Sendable {
 /// each guest's console socket) let it, and the rest are the lab's alone.
 public enum LabDirectory: String, CaseIterable, Sendable {
     case kernels, cache, initrdCache, debianCache, run, vms, containers, volumes, peers, images, imageTags, imageInputs
+    /// OCI images: blobs by digest, layers unpacked once (by ChainID), their
+    /// short names for overlay options, and imports under way.
+    case imageBlobs, imageLayers, imageLinks, imageTemp
 
     /// Its path below the state directory.
     public var relativePath: String {
@@ -54,6 +57,10 @@ public enum LabDirectory: String, CaseIterable, Sendable {
         case .images: "images"
         case .imageTags: "images/tags"
         case .imageInputs: "images/inputs"
+        case .imageBlobs: "images/blobs"
+        case .imageLayers: "images/layers"
+        case .imageLinks: "images/l"
+        case .imageTemp: "images/tmp"
         }
     }
 
@@ -61,7 +68,7 @@ public enum LabDirectory: String, CaseIterable, Sendable {
     public var parent: LabDirectory? {
         switch self {
         case .initrdCache, .debianCache: .cache
-        case .imageTags, .imageInputs: .images
+        case .imageTags, .imageInputs, .imageBlobs, .imageLayers, .imageLinks, .imageTemp: .images
         case .vms, .containers, .volumes, .peers: .run
         default: nil
         }
@@ -73,7 +80,8 @@ public enum LabDirectory: String, CaseIterable, Sendable {
     public var mode: mode_t {
         switch self {
         case .kernels, .cache, .initrdCache, .images, .run, .containers: 0o755
-        case .debianCache, .imageTags, .imageInputs: 0o755
+        case .debianCache, .imageTags, .imageInputs, .imageLayers, .imageLinks: 0o755
+        case .imageBlobs, .imageTemp: 0o700
         case .vms: 0o710
         case .volumes, .peers: 0o700
         }
@@ -89,7 +97,7 @@ public enum LabDirectory: String, CaseIterable, Sendable {
     public var qemuPasses: Bool {
         switch self {
         case .kernels, .cache, .initrdCache, .run, .vms, .images: true
-        case .containers, .volumes, .peers, .debianCache, .imageTags, .imageInputs: false
+        case .containers, .volumes, .peers, .debianCache, .imageTags, .imageInputs, .imageBlobs, .imageLayers, .imageLinks, .imageTemp: false
         }
     }
 }

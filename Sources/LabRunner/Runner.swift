@@ -103,6 +103,9 @@ public struct Runner {
                 }
             }
         }
+        if image.manifest.oci != nil {
+            throw LabError(.invalidInput, "\(scenarioFile): image \(image.manifest.name) is an imported OCI image; in this version it runs with isolab container run --image \(image.manifest.name), not yet in a scenario")
+        }
         guard image.manifest.agentProtocolVersion == AgentProtocol.version else {
             throw LabError(.invalidInput, "image \(image.manifest.name) has no agent of protocol \(AgentProtocol.version); it must include the agent (agent: true)")
         }

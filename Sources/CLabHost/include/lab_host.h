@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <sys/ioctl.h>
 #include <sys/types.h>
+// getxattr(2): an overlay layer's opaque directories (trusted.overlay.opaque).
+#include <sys/xattr.h>
 
 #ifdef __cplusplus
 extern "C" {

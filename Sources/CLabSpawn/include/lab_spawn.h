@@ -53,6 +53,7 @@ enum lab_spawn_step {
     LAB_STEP_SECCOMP,
     LAB_STEP_MOUNT_OVERLAY,
     LAB_STEP_MOUNT_EXTRA,
+    LAB_STEP_USER,
     /// Progress, not an error: the new root is in place (after pivot_root).
     LAB_STEP_ROOTFS_READY = 100,
 };
@@ -146,6 +147,11 @@ struct lab_spawn_config {
     /// read-only bind of `rootfs`: a system container writes to its own
     /// upper layer, never to the shared image.
     const char *overlay_options;
+    /// Run the command as uid/gid (an OCI image's `User`), no supplementary
+    /// groups: set after the bounding set is dropped; a uid other than 0
+    /// then holds no capability, as in runc.
+    int set_user;
+    unsigned int uid, gid;
     const struct lab_spawn_mount *mounts;
     int mount_count;
 };

@@ -25,7 +25,7 @@ struct ContainerRun: AsyncParsableCommand, WritesLabState {
 
     @OptionGroup var global: GlobalOptions
 
-    @Option(help: "Image name or digest prefix (default: the built-in busybox image, built if missing).")
+    @Option(help: "Image name or digest prefix (default: the built-in busybox image, built if missing); an imported OCI image runs on its layers.")
     var image: String?
 
     // .unconditional: a negative value is the user's mistake to report, not another flag.
@@ -93,15 +93,14 @@ struct ContainerRun: AsyncParsableCommand, WritesLabState {
         StartTrace.mark("image")
         let layout = try CgroupLayout.detectHost()
         StartTrace.mark("layout")
-        let config = record.manifest.config
         var arguments = command.first == "--" ? Array(command.dropFirst()) : command
-        if arguments.isEmpty { arguments = config.entrypoint }
-        var template = ContainerSpec(
-            rootfs: record.rootfs, command: arguments,
-            environment: ContainerSpec.defaultEnvironment.filter { entry in
-                !config.env.keys.contains { entry.hasPrefix($0 + "=") }
-            } + config.env.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" },
-            workdir: config.workdir, hostname: hostname, limits: limits, capabilities: capabilities.mask, userNamespace: userns)
+        if arguments.isEmpty { arguments = record.manifest.config.entrypoint }
+        guard !arguments.isEmpty else {
+            throw LabError(.invalidInput, "image '\(record.manifest.name)' has no Entrypoint or Cmd; give the command after --")
+        }
+        var template = ContainerSpec(rootfs: record.rootfs, command: arguments, hostname: hostname, limits: limits,
+                                     capabilities: capabilities.mask, userNamespace: userns)
+        try template.use(record, agent: record.manifest.oci == nil ? nil : try ImageBuilder.defaultAgentPath())
         template.seccomp = seccomp
         // The command is checked before anything is made: a missing one is bad input.
         _ = try template.resolveCommand()

@@ -23,13 +23,20 @@ struct ImageList: ParsableCommand {
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             FileOutput.standardOutput(String(decoding: try encoder.encode(rows), as: UTF8.self) + "\n")
         case .text:
-            var table = [["NAME", "DIGEST", "ROOTFS", "INITRAMFS", "CREATED"]]
+            var table = [["NAME", "DIGEST", "ROOTFS", "INITRAMFS", "LAYERS", "CREATED"]]
+            let sharing = ImageStore.layerUsers(records)
             for record in records {
+                // An OCI image's layers, and how many of them other images share.
+                let layers = record.manifest.oci.map { oci in
+                    let shared = oci.layers.filter { (sharing[$0.chainID.hex]?.count ?? 0) > 1 }.count
+                    return "\(oci.layers.count)" + (shared > 0 ? " (\(shared) shared)" : "")
+                } ?? "-"
                 table.append([
                     record.names.isEmpty ? "<none>" : record.names.joined(separator: ","),
                     String(record.manifest.digestHex.prefix(12)),
                     ByteSize.format(UInt64(record.manifest.footprint.rootfsBytes)),
                     ByteSize.format(UInt64(record.manifest.footprint.initramfsBytes)),
+                    layers,
                     record.manifest.created,
                 ])
             }

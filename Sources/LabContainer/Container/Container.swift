@@ -79,8 +79,8 @@ public final class Container: @unchecked Sendable {
         var timeline = Timeline()
         timeline.mark("spawn_start")
         try requireRoot()
-        guard FileSystem.isDirectory(spec.rootfs) else {
-            throw LabError(.notFound, "image root \(spec.rootfs) does not exist; build the image with isolab image build")
+        for tree in spec.imageTrees where !FileSystem.isDirectory(tree) {
+            throw LabError(.notFound, "image root \(tree) does not exist; build the image with isolab image build, or import it again")
         }
         _ = try spec.resolveCommand()
         guard spec.sharedNamespaces.isSubset(of: [.pid, .uts, .ipc, .net]) else {
@@ -113,10 +113,12 @@ public final class Container: @unchecked Sendable {
             // 0755: with --userns the child is root only inside, and must still reach its mount point.
             try FileSystem.makeDirectory(runDirectory, mode: 0o755)
             try FileSystem.makeDirectory(mountPoint, mode: 0o755)
-            if spec.system != nil {
+            if spec.hasOverlayRoot {
                 // The instance's writable layer over the image, removed with the run directory.
                 try FileSystem.makeDirectory(runDirectory + "/upper", mode: 0o755)
                 try FileSystem.makeDirectory(runDirectory + "/work", mode: 0o700)
+            }
+            if spec.system != nil {
                 // systemd's READY=1, a second finish line.
                 try FileSystem.makeDirectory(runDirectory + "/host", mode: 0o755)
                 let socket = try NotifySocket(path: runDirectory + "/host/notify")
@@ -155,10 +157,15 @@ public final class Container: @unchecked Sendable {
         if spec.userNamespace { flags |= lab_clone_newuser() }
         // A host's UTS namespace: its hostname is not the container's to set.
         let hostname = spec.sharedNamespaces.contains(.uts) ? nil : strings.string(spec.hostname)
-        let overlay = spec.system.map { _ in
-            strings.string("lowerdir=\(spec.rootfs),upperdir=\(runDirectory)/upper,workdir=\(runDirectory)/work")
+        let lower = spec.lowerDirectories.isEmpty ? spec.rootfs : spec.lowerDirectories.joined(separator: ":")
+        let options = "lowerdir=\(lower),upperdir=\(runDirectory)/upper,workdir=\(runDirectory)/work"
+        // The kernel reads a mount's options from one page.
+        guard options.utf8.count < 4096 else {
+            rollback()
+            throw LabError(.invalidInput, "the image's \(spec.lowerDirectories.count) layers do not fit one overlay mount's options (\(options.utf8.count) bytes of 4095)")
         }
-        var mounts = (spec.system?.mounts(mode: layout.mode) ?? []).map { mount in
+        let overlay = spec.hasOverlayRoot ? strings.string(options) : nil
+        var mounts = ((spec.system?.mounts(mode: layout.mode) ?? []) + spec.agentMounts).map { mount in
             lab_spawn_mount(source: mount.source.map { strings.string($0) }, target: strings.string(mountPoint + mount.target),
                             fstype: mount.fstype.map { strings.string($0) }, flags: mount.flags, data: mount.data.map { strings.string($0) },
                             create: mount.create.rawValue)
@@ -174,7 +181,8 @@ public final class Container: @unchecked Sendable {
                 user_namespace: spec.userNamespace ? 1 : 0, binds: volumes.baseAddress, bind_count: Int32(volumes.count),
                 cpu_affinity: affinity, controlling_terminal: spec.controllingTerminal ? 1 : 0, seccomp_filter: nil,
                 seccomp_length: UInt16((filter?.count ?? 0) / 8), mask_paths: spec.maskPaths ? 1 : 0,
-                overlay_options: overlay, mounts: extra.baseAddress, mount_count: Int32(extra.count))
+                overlay_options: overlay, set_user: spec.user == nil ? 0 : 1, uid: spec.user?.uid ?? 0, gid: spec.user?.gid ?? 0,
+                mounts: extra.baseAddress, mount_count: Int32(extra.count))
             return (filter ?? []).withUnsafeBytes { program in
                 config.seccomp_filter = filter == nil ? nil : program.baseAddress
                 return lab_spawn_container(&config, syncPipe[0], syncPipe[1], statusPipe[0], statusPipe[1])
@@ -329,7 +337,7 @@ public final class Container: @unchecked Sendable {
             LAB_STEP_MOUNT_TMP.rawValue: "mount tmpfs on /tmp", LAB_STEP_MOUNT_RUN.rawValue: "mount tmpfs on /run",
             LAB_STEP_MOUNT_VOLUME.rawValue: "bind a volume", LAB_STEP_AFFINITY.rawValue: "set the CPU affinity",
             LAB_STEP_REMOUNT_READONLY.rawValue: "remount the root read-only",
-            LAB_STEP_MOUNT_OVERLAY.rawValue: "mount the overlay root", LAB_STEP_MOUNT_EXTRA.rawValue: "mount the system container's cgroup tree, console or /run/host", LAB_STEP_PIVOT_ROOT.rawValue: "pivot_root",
+            LAB_STEP_MOUNT_OVERLAY.rawValue: "mount the overlay root", LAB_STEP_USER.rawValue: "become the image's user", LAB_STEP_MOUNT_EXTRA.rawValue: "mount the system container's cgroup tree, console or /run/host", LAB_STEP_PIVOT_ROOT.rawValue: "pivot_root",
             LAB_STEP_HOSTNAME.rawValue: "sethostname", LAB_STEP_LOOPBACK.rawValue: "bring lo up",
             LAB_STEP_RLIMITS.rawValue: "setrlimit", LAB_STEP_STDIO.rawValue: "set up stdio",
             LAB_STEP_WORKDIR.rawValue: "chdir to the working directory",

@@ -1,6 +1,7 @@
 import LabWire
 import LabCore
 import LabModel
+import CLabHost
 
 #if canImport(Glibc)
 import Glibc
@@ -50,6 +51,18 @@ public struct ContainerSpec: Sendable {
     public var rlimits: [(Int32, UInt64, UInt64)] = [(Int32(RLIMIT_NOFILE.rawValue), 1024, 1024)]
     /// A system container: a whole OS with systemd as PID 1 (docs/full-os.md).
     public var system: SystemContainer?
+    /// An OCI image's unpacked layers, the top one first: the root is then
+    /// an overlay of them (read-only) under an upper directory of this
+    /// instance's own, removed at teardown; nothing of the image is copied.
+    /// Empty: `rootfs` bound read-only.
+    public var lowerDirectories: [String] = []
+    /// The lab's agent (a static executable on the host), bound read-only at
+    /// `ContainerSpec.injectedAgentPath` in an image that does not hold it:
+    /// the image and its digest stay as they are.
+    public var injectedAgent: String?
+    public static let injectedAgentPath = "/.isolab-agent"
+    /// The uid and gid the command runs as (an image's `User`); nil: root.
+    public var user: (uid: UInt32, gid: UInt32)?
 
     /// What systemd's container interface asks of the lab beyond a
     /// one-process container: a writable root of the instance's own (an
@@ -162,22 +175,40 @@ public struct ContainerSpec: Sendable {
     }
 
 
-    /// The host path of `command[0]` inside the rootfs, following symlinks
+    /// Whether the root is an overlay: a system container's, or an OCI image's layers.
+    public var hasOverlayRoot: Bool { system != nil || !lowerDirectories.isEmpty }
+
+    /// The image's trees, top first: its layers, or its one `rootfs`.
+    public var imageTrees: [String] { lowerDirectories.isEmpty ? [rootfs] : lowerDirectories }
+
+    /// The read-only bind of the injected agent (made as a file in the
+    /// instance's upper layer first).
+    var agentMounts: [SystemContainer.Mount] {
+        guard let injectedAgent else { return [] }
+        let target = Self.injectedAgentPath
+        return [SystemContainer.Mount(source: injectedAgent, target: target, flags: UInt(MS_BIND), create: .file),
+                SystemContainer.Mount(source: nil, target: target, flags: UInt(MS_BIND) | UInt(MS_REMOUNT) | UInt(MS_RDONLY) | UInt(MS_NOSUID) | UInt(MS_NODEV))]
+    }
+
+    /// The host path of `command[0]` inside the image, following symlinks
     /// inside the image (an absolute link target is the image's, not the
-    /// host's), or an error naming the command.
+    /// host's), or an error naming the command. The injected agent is
+    /// found at its path.
     public func resolveCommand() throws -> String {
         guard let program = command.first, !program.isEmpty else {
             throw LabError(.invalidInput, "no command given")
         }
+        if program == Self.injectedAgentPath, let injectedAgent { return injectedAgent }
+        let trees = imageTrees
         if program.contains("/") {
-            guard program.hasPrefix("/"), let found = Self.resolve(program, in: rootfs), Self.isExecutable(found) else {
-                throw LabError(.invalidInput, "command \(program) is not an executable in the image (\(rootfs))")
+            guard program.hasPrefix("/"), let found = Self.resolve(program, in: trees), Self.isExecutable(found) else {
+                throw LabError(.invalidInput, "command \(program) is not an executable in the image (\(trees[0]))")
             }
             return found
         }
         let path = environment.first { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) } ?? "/usr/bin:/bin"
         for directory in path.split(separator: ":") {
-            if let found = Self.resolve("\(directory)/\(program)", in: rootfs), Self.isExecutable(found) { return found }
+            if let found = Self.resolve("\(directory)/\(program)", in: trees), Self.isExecutable(found) { return found }
         }
         throw LabError(.invalidInput, "command \(program) is not in the image's PATH (\(path))")
     }
@@ -187,17 +218,18 @@ public struct ContainerSpec: Sendable {
         return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG && access(path, X_OK) == 0
     }
 
-    /// `path` inside `root`, with every symlink resolved inside `root`.
-    static func resolve(_ path: String, in root: String, depth: Int = 0) -> String? {
+    /// `path` inside the image made of `trees` (top first), with every
+    /// symlink resolved inside it: the host path of the file that the
+    /// overlay would show.
+    static func resolve(_ path: String, in trees: [String], depth: Int = 0) -> String? {
         guard depth < 16 else { return nil }
         var resolved: [Substring] = []
         var parts = path.split(separator: "/")[...]
         while let part = parts.popFirst() {
             if part == "." { continue }
             if part == ".." { _ = resolved.popLast(); continue }
-            let candidate = root + "/" + (resolved + [part]).joined(separator: "/")
             var st = stat()
-            guard lstat(candidate, &st) == 0 else { return nil }
+            guard let candidate = lookup((resolved + [part]).joined(separator: "/"), in: trees, &st) else { return nil }
             if (st.st_mode & S_IFMT) == S_IFLNK {
                 var buffer = [CChar](repeating: 0, count: 4096)
                 let n = readlink(candidate, &buffer, buffer.count - 1)
@@ -205,10 +237,78 @@ public struct ContainerSpec: Sendable {
                 let target = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
                 let base = target.hasPrefix("/") ? "" : "/" + resolved.joined(separator: "/")
                 let rest = parts.isEmpty ? "" : "/" + parts.joined(separator: "/")
-                return resolve(base + "/" + target + rest, in: root, depth: depth + 1)
+                return resolve(base + "/" + target + rest, in: trees, depth: depth + 1)
             }
             resolved.append(part)
         }
-        return root + "/" + resolved.joined(separator: "/")
+        var st = stat()
+        return lookup(resolved.joined(separator: "/"), in: trees, &st)
+    }
+
+    /// The host path of `relative` in the merged view of `trees` (top
+    /// first), its lstat in `st`: the topmost tree holding it, unless a
+    /// whiteout (a 0/0 character device) or an opaque directory above hides
+    /// the trees below (the overlay's rules, Documentation/filesystems/overlayfs.rst).
+    static func lookup(_ relative: String, in trees: [String], _ st: inout stat) -> String? {
+        for tree in trees {
+            let candidate = relative.isEmpty ? tree : tree + "/" + relative
+            if lstat(candidate, &st) == 0 {
+                if (st.st_mode & S_IFMT) == S_IFCHR && st.st_rdev == 0 { return nil }
+                return candidate
+            }
+            if trees.count > 1 && hidesBelow(relative, in: tree) { return nil }
+        }
+        return nil
+    }
+
+    /// A whiteout or an opaque directory on the way to `relative` in `tree`.
+    static func hidesBelow(_ relative: String, in tree: String) -> Bool {
+        var path = tree
+        for component in relative.split(separator: "/").dropLast() {
+            path += "/" + component
+            var st = stat()
+            guard lstat(path, &st) == 0 else { return false }
+            if (st.st_mode & S_IFMT) == S_IFCHR && st.st_rdev == 0 { return true }
+            var value: UInt8 = 0
+            if getxattr(path, "trusted.overlay.opaque", &value, 1) == 1 && value == UInt8(ascii: "y") { return true }
+        }
+        return false
+    }
+}
+
+extension ContainerSpec {
+    /// An image's `User` (image-spec config.md): `uid`, `uid:gid`, or names
+    /// looked up in the image's own /etc/passwd and /etc/group (never the
+    /// host's). A user the image does not have is an error; without a
+    /// group, the user's primary group from /etc/passwd (0 if none).
+    public func resolveUser(_ text: String) throws -> (uid: UInt32, gid: UInt32) {
+        let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        func table(_ file: String) -> [[String]] {
+            guard let path = Self.resolve(file, in: imageTrees), let text = FileSystem.readTextIfPresent(path) else { return [] }
+            return text.split(separator: "\n").map { $0.split(separator: ":", omittingEmptySubsequences: false).map(String.init) }
+        }
+        let uid: UInt32
+        var gid: UInt32?
+        if let number = UInt32(parts[0]) {
+            uid = number
+            gid = table("/etc/passwd").first { $0.count > 3 && UInt32($0[2]) == number }.flatMap { UInt32($0[3]) }
+        } else {
+            guard let entry = table("/etc/passwd").first(where: { $0.count > 3 && $0[0] == parts[0] }), let number = UInt32(entry[2]) else {
+                throw LabError(.invalidInput, "the image's user '\(parts[0])' is not in its /etc/passwd")
+            }
+            uid = number
+            gid = UInt32(entry[3])
+        }
+        if parts.count > 1 {
+            if let number = UInt32(parts[1]) {
+                gid = number
+            } else {
+                guard let entry = table("/etc/group").first(where: { $0.count > 2 && $0[0] == parts[1] }), let number = UInt32(entry[2]) else {
+                    throw LabError(.invalidInput, "the image's group '\(parts[1])' is not in its /etc/group")
+                }
+                gid = number
+            }
+        }
+        return (uid, gid ?? 0)
     }
 }

@@ -24,6 +24,9 @@ public struct ImageManifest: Codable, Sendable, Equatable {
         public var env: [String: String]
         public var workdir: String
         public var entrypoint: [String]
+        /// The image's `User` (an OCI image's config): uid[:gid] or names
+        /// from its /etc/passwd and /etc/group; nil: root.
+        public var user: String? = nil
     }
 
     public typealias Footprint = ImageFootprint
@@ -42,6 +45,27 @@ public struct ImageManifest: Codable, Sendable, Equatable {
     public var footprint: Footprint
     /// A whole-OS image (base debian): its system, kernel, initrd and disk.
     public var os: OperatingSystem? = nil
+    /// An OCI image (imported): its manifest and layers in the blob store.
+    public var oci: OCIImage? = nil
+
+    /// What the store keeps of an OCI image beside its blobs.
+    public struct OCIImage: Codable, Sendable, Equatable {
+        public struct Layer: Codable, Sendable, Equatable {
+            public var blob: OCI.Descriptor
+            public var diffID: OCI.Digest
+            public var chainID: OCI.Digest
+            /// Sum of the regular files' sizes once unpacked.
+            public var unpackedBytes: Int
+        }
+        /// The manifest's own descriptor (its digest is the image's).
+        public var manifest: OCI.Descriptor
+        public var config: OCI.Descriptor
+        /// Base first, as in the manifest.
+        public var layers: [Layer]
+        public var platform: OCI.Platform
+        /// Where it came from: the path imported, and the ref chosen.
+        public var source: String
+    }
 
     /// One installed package, as `dpkg-query -W` lists it.
     public struct Package: Codable, Sendable, Equatable {
@@ -102,6 +126,7 @@ extension ImageManifest {
         totalBytes = try container.decode(Int.self, forKey: .totalBytes)
         footprint = try container.decode(Footprint.self, forKey: .footprint)
         os = try container.decodeIfPresent(OperatingSystem.self, forKey: .os)
+        oci = try container.decodeIfPresent(OCIImage.self, forKey: .oci)
     }
 }
 

@@ -28,6 +28,15 @@ public struct ImageStore: Sendable {
         public var directory: String
 
         public var rootfs: String { directory + "/rootfs" }
+        /// An OCI image's unpacked layers as an overlay's lower directories:
+        /// the top layer first (through their short links); nil for an image
+        /// with a flat `rootfs/`.
+        public var lowerDirectories: [String]? {
+            manifest.oci.map { oci in
+                let links = directory.dropLast(manifest.digestHex.count) + "l/"
+                return oci.layers.reversed().map { links + $0.chainID.short }
+            }
+        }
         public var initramfs: String { directory + "/" + manifest.footprint.initramfsFile }
         /// A whole-OS image's kernel and disk (nil for a one-process image).
         public var kernel: String? { manifest.os.map { directory + "/" + $0.kernel } }

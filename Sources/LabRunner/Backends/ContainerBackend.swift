@@ -35,7 +35,7 @@ public struct ContainerBackend: Backend {
         spec.id = InstanceID.next()
         if template.hostname == template.id { spec.hostname = spec.id }
         switch request.program {
-        case .agent(let arguments): spec.command = ["/sbin/isolab-agent", "run"] + arguments
+        case .agent(let arguments): spec.command = [spec.agentCommand, "run"] + arguments
         case .command(let command): spec.command = command
         }
         let (layout, paths) = (self.layout, self.paths)
@@ -211,9 +211,11 @@ final class ContainerInstance: Instance, @unchecked Sendable {
         return BackendFigures(cpuNs: stats.cpuUsageNs, cpuInstrument: container.cgroups.cpuInstrument, secondary: secondary)
     }
 
-    /// The image's rootfs; the run directory (its mount point), its state file and its volume.
+    /// The image's tree (its rootfs, or its layers: paid once); the run
+    /// directory (its mount point and, for an overlay root, its upper
+    /// layer), its state file and its volume.
     func diskPaths() -> (image: [String], instance: [String]) {
-        (image: [container.spec.rootfs], instance: container.ownPaths + (volumeDirectory.map { [$0] } ?? []))
+        (image: container.spec.imageTrees.map { FileSystem.realPath($0) ?? $0 }, instance: container.ownPaths + (volumeDirectory.map { [$0] } ?? []))
     }
 
     /// The cgroup's counters read at the end (after `finalFigures`).
