@@ -173,6 +173,33 @@ public enum Agent {
         }
     }
 
+    static func loadModules(_ modules: [String]) throws(AgentError) {
+        for module in modules {
+            let err = lab_load_module(module)
+            // EEXIST: built into this kernel, or loaded already.
+            if err != 0 && err != EEXIST { throw AgentError("load module \(module): \(Sys.describe(err))") }
+        }
+    }
+
+    /// switch_root, as an initramfs's init does it: the disk mounted, the
+    /// API file systems moved onto it, then it moved over `/` and made the
+    /// root. The initramfs's few files (this agent, the modules) stay in
+    /// memory, out of sight.
+    static func switchRoot(to device: String, modules: [String]) throws(AgentError) {
+        try loadModules(modules)
+        let target = "/newroot"
+        try mountVolume(KernelCommandLine.Volume(device: device, directory: target))
+        for directory in ["/proc", "/sys", "/dev", "/tmp"] {
+            mkdir(target + directory, 0o755)
+            guard mount(directory, target + directory, nil, UInt(MS_MOVE), nil) == 0 else {
+                throw AgentError("move \(directory) to the image's root: \(Sys.describe(errno))")
+            }
+        }
+        guard chdir(target) == 0, mount(".", "/", nil, UInt(MS_MOVE), nil) == 0, chroot(".") == 0, chdir("/") == 0 else {
+            throw AgentError("switch to the image's root on \(device): \(Sys.describe(errno))")
+        }
+    }
+
     static func helpText() -> String {
         var text = usage + "\n"
         for spec in WorkloadCatalog.all {
@@ -199,25 +226,41 @@ public enum Agent {
                 mountErrors.append("mount \(type) on \(target): \(Sys.describe(errno))")
             }
         }
+        // An image's disk as the root (isolab.root=): mounted and switched
+        // to before READY, so that the agent is ready inside the image's
+        // tree, as a container's is.
+        var setupError: AgentError?
+        var early: KernelCommandLine.Settings?
+        if mountErrors.isEmpty, let cmdline = Sys.readFile("/proc/cmdline") {
+            do {
+                let settings = try KernelCommandLine.settings(cmdline)
+                early = settings
+                if let root = settings.root { try switchRoot(to: root, modules: settings.modules) }
+            } catch {
+                setupError = error
+            }
+        }
         var control = open("/dev/ttyS0", O_WRONLY | O_NOCTTY | O_CLOEXEC)
         if control < 0 { control = 1 }
         let loopback = Loopback.up()
-        _ = session(control: control, role: .vm) { () throws(AgentError) in
-            if let first = mountErrors.first { throw AgentError(first) }
-            if loopback != 0 { throw AgentError("bring lo up: \(Sys.describe(loopback))") }
-            guard let cmdline = Sys.readFile("/proc/cmdline") else {
-                throw AgentError("read /proc/cmdline: \(Sys.describe(errno))")
+        if let exec = early?.exec {
+            if setupError == nil, loopback != 0 { setupError = AgentError("bring lo up: \(Sys.describe(loopback))") }
+            _ = ProgramRun.session(control: control, role: .vm, exec: exec, setupError: setupError)
+        } else {
+            _ = session(control: control, role: .vm) { () throws(AgentError) in
+                if let first = mountErrors.first { throw AgentError(first) }
+                if let setupError { throw setupError }
+                if loopback != 0 { throw AgentError("bring lo up: \(Sys.describe(loopback))") }
+                guard let cmdline = Sys.readFile("/proc/cmdline") else {
+                    throw AgentError("read /proc/cmdline: \(Sys.describe(errno))")
+                }
+                let settings = try KernelCommandLine.settings(cmdline)
+                if settings.root == nil { try loadModules(settings.modules) }
+                for volume in settings.volumes {
+                    try mountVolume(volume)
+                }
+                return settings.run
             }
-            let settings = try KernelCommandLine.settings(cmdline)
-            for module in settings.modules {
-                let err = lab_load_module(module)
-                // EEXIST: built into this kernel, or loaded already.
-                if err != 0 && err != EEXIST { throw AgentError("load module \(module): \(Sys.describe(err))") }
-            }
-            for volume in settings.volumes {
-                try mountVolume(volume)
-            }
-            return settings.run
         }
         Sys.reapChildren()
         let err = lab_power_off()

@@ -444,6 +444,7 @@ public struct Runner {
                         samples.append(Sample(workload: "boot", metric: phase, value: ms, unit: "ms"))
                     }
                 }
+            case .output: break  // a command's output (vm run); a trial runs workloads
             case .done(let status):
                 if status != 0 { record.error = "the agent exited with \(status): \(record.agentErrors.first ?? "no error line")" }
             }

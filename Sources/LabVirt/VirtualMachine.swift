@@ -33,6 +33,12 @@ public struct VMSpec: Sendable {
     /// per-instance overlay with the image's own kernel and initrd (in
     /// `kernel` and `initramfs`); systemd is its init, the agent a service.
     public var osDisk: String?
+    /// An OCI image's disk (qcow2, `images/<digest>/disk.qcow2`): booted
+    /// through an overlay of the guest's own with the lab's kernel and its
+    /// agent initramfs, which makes it the root before READY.
+    public var imageDisk: String?
+    /// A program to run in the image instead of workloads (`vm run -- CMD`).
+    public var exec: KernelCommandLine.Settings.Exec?
 
     public init(id: String = InstanceID.next(), kernel: GuestKernel, initramfs: String, workload: [String]) {
         self.id = id
@@ -52,6 +58,11 @@ public struct VMSpec: Sendable {
             return "root=/dev/vda rw console=ttyS0 quiet panic=-1 systemd.getty_auto=0 " + KernelCommandLine.render(.init(run: workload))
         }
         var settings = KernelCommandLine.Settings(run: workload)
+        settings.exec = exec
+        if imageDisk != nil {
+            settings.modules = modules
+            settings.root = "/dev/vda"
+        }
         if volumeBytes != nil {
             settings.modules = modules
             settings.volumes = [.init(device: "/dev/vda", directory: VMSpec.volumePath)]
@@ -161,7 +172,7 @@ public final class VirtualMachine: @unchecked Sendable {
                 try VolumeDisk.make(directory + "/" + VolumeDisk.fileName, bytes: bytes)
                 timeline.mark("define_start")
             }
-            if let base = spec.osDisk {
+            if let base = spec.osDisk ?? spec.imageDisk {
                 try OverlayDisk.make(directory + "/" + OverlayDisk.fileName, backing: base)
             }
             console = try ConsoleSocket(path: directory + "/console.sock")
@@ -172,8 +183,9 @@ public final class VirtualMachine: @unchecked Sendable {
         let definition = DomainDefinition(
             name: domain, accelerator: spec.accelerator, memoryMiB: spec.memoryMiB, vcpus: spec.vcpus, machine: spec.machine,
             kernel: spec.kernel.path, initramfs: spec.initramfs, commandLine: spec.commandLine, consoleSocket: console.path,
-            cpuset: spec.cpuset, disk: spec.osDisk != nil ? directory + "/" + OverlayDisk.fileName : spec.volumeBytes == nil ? nil : directory + "/" + VolumeDisk.fileName,
-            tbCacheMiB: spec.tbCacheMiB, diskBacking: spec.osDisk)
+            cpuset: spec.cpuset,
+            disk: (spec.osDisk ?? spec.imageDisk) != nil ? directory + "/" + OverlayDisk.fileName : spec.volumeBytes == nil ? nil : directory + "/" + VolumeDisk.fileName,
+            tbCacheMiB: spec.tbCacheMiB, diskBacking: spec.osDisk ?? spec.imageDisk)
         // Subscribed before the start, so that no stop event can be missed.
         let events = connection.lifecycleEvents()
         let xml = definition.xml

@@ -103,3 +103,26 @@ extension GuestModules {
         return path
     }
 }
+
+extension GuestModules {
+    /// The small initramfs an OCI image's guest boots: the lab's agent as
+    /// `/init` (a static executable) and the virtio modules, nothing of the
+    /// image. The agent mounts the image's disk and makes it the root
+    /// (`isolab.root=`). Made once per agent and kernel under `cache/initrd/`.
+    public static func agentInitramfs(agent: String, kernel: GuestKernel, paths: LabPaths) throws -> String {
+        var st = stat()
+        guard stat(agent, &st) == 0 else { throw LabError(.notFound, "isolab-agent not found at \(agent); build it (swift build)") }
+        let key = SHA256.hash(Array("agent \(agent) \(st.st_size) \(st.st_mtim.tv_sec) \(st.st_mtim.tv_nsec)".utf8))
+            .prefix(12).map { String(format: "%02x", $0) }.joined()
+        let cache = paths.path(.initrdCache)
+        let base = cache + "/agent-" + key + ".cpio"
+        if !FileSystem.exists(base) {
+            var writer = CpioWriter()
+            try writer.appendFile("init", mode: 0o755, contents: try FileSystem.readBytes(agent))
+            writer.finish()
+            try paths.ensure(.initrdCache)
+            try FileSystem.writeAtomically(base, bytes: writer.bytes, mode: 0o644, durable: false)
+        }
+        return try initramfs(appendingTo: base, kernel: kernel, paths: paths)
+    }
+}

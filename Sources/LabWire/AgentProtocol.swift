@@ -34,6 +34,13 @@ public enum AgentProtocol {
         prefix + "BOOT " + JSONValue.object(fields).encoded() + "\n"
     }
 
+    /// `ISOLAB OUTPUT stream=stdout data=...`: a chunk of what a program the
+    /// agent runs (`isolab.exec=`, a VM's command) wrote, relayed over the
+    /// one channel a guest has; its bytes percent-encoded.
+    public static func output(stream: String, _ bytes: some Sequence<UInt8>) -> String {
+        prefix + "OUTPUT stream=\(stream) data=" + PercentEncoding.encodeBytes(bytes) + "\n"
+    }
+
     /// `ISOLAB DONE exit=N`, then optional `key=value` fields (`max_rss_kb`,
     /// the agent's own peak RSS: VmHWM of its image, not of what spawned it).
     public static func done(exit status: Int32, fields: [(String, String)] = []) -> String {
@@ -119,6 +126,8 @@ public enum AgentLine: Sendable, Equatable {
     case error(String)
     /// The JSON text of a BOOT line (a whole-OS instance's systemd timing).
     case boot(String)
+    /// A chunk of a program's stdout or stderr (`stream`), relayed by the agent.
+    case output(stream: String, data: [UInt8])
     case done(exit: Int32)
 
     /// The optional fields of the DONE line in a text (`max_rss_kb`), if any.
@@ -163,6 +172,11 @@ public enum AgentLine: Sendable, Equatable {
         if rest.hasPrefix("RESULT ") { return .result(String(rest.dropFirst("RESULT ".count))) }
         if rest.hasPrefix("ERROR ") { return .error(String(rest.dropFirst("ERROR ".count))) }
         if rest.hasPrefix("BOOT ") { return .boot(String(rest.dropFirst("BOOT ".count))) }
+        if rest.hasPrefix("OUTPUT stream=") {
+            let fields = rest.dropFirst("OUTPUT stream=".count).split(separator: " ", maxSplits: 1)
+            guard fields.count == 2, fields[1].hasPrefix("data="), let data = try? PercentEncoding.decodeBytes(fields[1].dropFirst(5)) else { return nil }
+            return .output(stream: String(fields[0]), data: data)
+        }
         if rest.hasPrefix("DONE exit="),
            let status = Int32(rest.dropFirst("DONE exit=".count).prefix { $0 != " " }) {
             return .done(exit: status)

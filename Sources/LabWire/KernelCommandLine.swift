@@ -2,13 +2,17 @@
 /// has no argv: `isolab.run=<arguments>`, the arguments of `isolab-agent run`
 /// separated by spaces and percent-encoded (`isolab.run=cpu%20--seconds%201`).
 /// Several `isolab.run=` are joined in order. `isolab.module=` and
-/// `isolab.volume=` ask the init to load a module and mount a disk first.
+/// `isolab.volume=` ask the init to load a module and mount a disk first;
+/// `isolab.root=` to make an image's disk the root; `isolab.exec=` (one per
+/// argument) with `isolab.env=`, `isolab.workdir=` and `isolab.user=` to run
+/// a program instead of workloads.
 /// Other `isolab.` keys are errors; the kernel's own parameters are ignored.
 public enum KernelCommandLine {
     /// The kernel keeps command lines far shorter (2 KiB on x86); anything
     /// longer is not a command line.
     public static let maximumLength = 65_536
-    public static let acceptedKeys = ["isolab.run", "isolab.module", "isolab.volume"]
+    public static let acceptedKeys = ["isolab.run", "isolab.module", "isolab.volume", "isolab.root", "isolab.exec", "isolab.env",
+                                      "isolab.workdir", "isolab.user"]
 
     /// A disk the guest's init mounts before the workloads: `isolab.volume=/dev/vda:/data`
     /// (ext4, made by the host).
@@ -30,20 +34,53 @@ public enum KernelCommandLine {
         /// (`isolab.module=/lib/modules/virtio.ko`, repeatable).
         public var modules: [String] = []
         public var volumes: [Volume] = []
+        /// An image's disk (`isolab.root=/dev/vda`, ext4): the init mounts it
+        /// after the modules and makes it the root before READY, so that the
+        /// workloads run in the image's tree, as in a container.
+        public var root: String?
+        /// A program to run instead of workloads (`isolab.exec=`, one per
+        /// argument, in order), with the image's environment, working
+        /// directory and user; its output relayed as OUTPUT lines.
+        public var exec: Exec?
 
-        public init(run: [String] = [], modules: [String] = [], volumes: [Volume] = []) {
+        public struct Exec: Sendable, Equatable {
+            public var argv: [String]
+            public var environment: [String] = []
+            public var workdir = "/"
+            /// `uid:gid`, numeric; nil: root.
+            public var user: String?
+
+            public init(argv: [String], environment: [String] = [], workdir: String = "/", user: String? = nil) {
+                self.argv = argv
+                self.environment = environment
+                self.workdir = workdir
+                self.user = user
+            }
+        }
+
+        public init(run: [String] = [], modules: [String] = [], volumes: [Volume] = [], root: String? = nil, exec: Exec? = nil) {
             self.run = run
             self.modules = modules
             self.volumes = volumes
+            self.root = root
+            self.exec = exec
         }
     }
 
     /// The `isolab.` keys for `settings`, as the host writes them on a
     /// guest's command line and `settings(_:)` reads them back.
     public static func render(_ settings: Settings) -> String {
-        var keys = ["isolab.run=" + PercentEncoding.encodeField(settings.run.joined(separator: " "))]
+        var keys = settings.exec == nil ? ["isolab.run=" + PercentEncoding.encodeField(settings.run.joined(separator: " "))] : []
         keys += settings.modules.map { "isolab.module=" + PercentEncoding.encodeField($0) }
         keys += settings.volumes.map { "isolab.volume=" + $0.device + ":" + $0.directory }
+        if let root = settings.root { keys.append("isolab.root=" + PercentEncoding.encodeField(root)) }
+        if let exec = settings.exec {
+            // One key per argument, in order (an empty value is no value: the host refuses empty arguments).
+            keys += exec.argv.map { "isolab.exec=" + PercentEncoding.encodeField($0) }
+            keys += exec.environment.map { "isolab.env=" + PercentEncoding.encodeField($0) }
+            keys.append("isolab.workdir=" + PercentEncoding.encodeField(exec.workdir))
+            if let user = exec.user { keys.append("isolab.user=" + PercentEncoding.encodeField(user)) }
+        }
         return keys.joined(separator: " ")
     }
 
@@ -86,6 +123,28 @@ public enum KernelCommandLine {
                     throw .badInput("isolab.module=\(decoded) is not an absolute path of a .ko file")
                 }
                 settings.modules.append(decoded)
+            case "isolab.root":
+                guard decoded.hasPrefix("/dev/") else { throw .badInput("isolab.root=\(decoded) is not a device, e.g. /dev/vda") }
+                settings.root = decoded
+            case "isolab.exec":
+                if settings.exec == nil { settings.exec = Settings.Exec(argv: []) }
+                settings.exec?.argv.append(decoded)
+                found = true
+            case "isolab.env":
+                guard decoded.contains("=") else { throw .badInput("isolab.env=\(decoded) is not NAME=VALUE") }
+                if settings.exec == nil { settings.exec = Settings.Exec(argv: []) }
+                settings.exec?.environment.append(decoded)
+            case "isolab.workdir":
+                guard decoded.hasPrefix("/") else { throw .badInput("isolab.workdir=\(decoded) is not an absolute path") }
+                if settings.exec == nil { settings.exec = Settings.Exec(argv: []) }
+                settings.exec?.workdir = decoded
+            case "isolab.user":
+                let parts = decoded.split(separator: ":", omittingEmptySubsequences: false)
+                guard parts.count == 2, UInt32(parts[0]) != nil, UInt32(parts[1]) != nil else {
+                    throw .badInput("isolab.user=\(decoded) is not UID:GID")
+                }
+                if settings.exec == nil { settings.exec = Settings.Exec(argv: []) }
+                settings.exec?.user = decoded
             case "isolab.volume":
                 let parts = decoded.split(separator: ":", maxSplits: 1).map(String.init)
                 guard parts.count == 2, parts[0].hasPrefix("/dev/"), parts[1].hasPrefix("/") else {
@@ -99,6 +158,11 @@ public enum KernelCommandLine {
         }
         guard found else {
             throw .badInput("no isolab.run= on the kernel command line; append e.g. isolab.run=noop")
+        }
+        if let exec = settings.exec {
+            guard !exec.argv.isEmpty else { throw .badInput("isolab.env, isolab.workdir or isolab.user without isolab.exec") }
+            guard settings.run.isEmpty else { throw .badInput("isolab.run and isolab.exec both given; a guest runs workloads or a program") }
+            return settings
         }
         guard !settings.run.isEmpty else {
             throw .badInput("isolab.run holds only spaces; give the workload, e.g. isolab.run=noop")

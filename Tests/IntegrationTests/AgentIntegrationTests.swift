@@ -21,7 +21,7 @@ struct AgentTranscript {
             case .result(let json): results.append(try JSONDecoder().decode(AgentResult.self, from: Data(json.utf8)))
             case .error(let json): errors.append(try JSONDecoder().decode(AgentError.self, from: Data(json.utf8)))
             case .done(let status): done = status
-            case .boot: break
+            case .boot, .output: break
             }
         }
     }

@@ -298,3 +298,56 @@ struct OCIIntegrationTests {
         #expect(blobsAndLayers(home).isEmpty, "\(blobsAndLayers(home))")
     }
 }
+
+/// The same OCI image as a VM: its layers as one ext4 disk (made once),
+/// booted with the lab's kernel and agent, a qcow2 overlay per guest.
+@Suite("Integration (root, libvirt, TCG here): OCI images as VMs", .needsRoot, .needsLibvirt, .needsQEMU, .serialized)
+struct OCIGuestIntegrationTests {
+    /// The lab's own mount points and files, which differ by design: the
+    /// container's API mounts and injected agent, the guest's lost+found.
+    static let labMade: Set<String> = ["/proc", "/sys", "/dev", "/tmp", "/run", "/.isolab-agent", "/lost+found"]
+
+    func tree(_ output: HostCommand.Output) -> [String] {
+        output.stdout.split(separator: "\n").map(String.init).filter { !Self.labMade.contains($0) }
+    }
+
+    @Test func theSameTreeInAContainerAndInAVM() throws {
+        let home = try TemporaryHome(kernels: true)
+        try OCIIntegrationTests.layeredLayout(home.path + "/layout")
+        #expect(try home.isolab(["image", "import", home.path + "/layout", "--name", "layered"]).status == 0)
+        let list = ["/bin/sh", "-c", "find / -xdev 2>/dev/null | sort; id"]
+        let container = try home.isolab(["container", "run", "--image", "layered", "--"] + list)
+        #expect(container.status == 0, "\(container.stderr)")
+        let vm = try home.isolab(["vm", "run", "--accel", "tcg", "--image", "layered", "--"] + list, timeout: 600)
+        #expect(vm.status == 0, "\(vm.stderr)")
+        // Whiteout and opaque directory applied the same way; the image's user in both.
+        #expect(tree(vm) == tree(container), "container: \(tree(container))\nvm: \(tree(vm))")
+        #expect(tree(vm).contains("/etc/added") && !tree(vm).contains("/etc/gone") && !tree(vm).contains("/opq/a"), "\(tree(vm))")
+        #expect(vm.stdout.contains("uid=1234(app) gid=2345(app)"), "\(vm.stdout)")
+        // Only the command's output: no protocol line.
+        #expect(!vm.stdout.contains("ISOLAB"), "\(vm.stdout)")
+
+        // The disk is made once per image, beside its record; the guest's writes go to its own overlay.
+        let record = try ImageStore(paths: home.paths).resolve("layered")
+        #expect(FileSystem.exists(record.directory + "/" + OCIDisk.fileName))
+        let status = try home.isolab(["vm", "run", "--accel", "tcg", "--image", "layered", "--", "/bin/sh", "-c", "echo x > /scratch/w; exit 5"], timeout: 600)
+        #expect(status.status == 5, "\(status.stderr)")
+        let again = try home.isolab(["vm", "run", "--accel", "tcg", "--image", "layered", "--", "/bin/ls", "/scratch"], timeout: 600)
+        #expect(again.status == 0 && again.stdout.isEmpty, "\(again.stdout) \(again.stderr)")
+        #expect(FileSystem.list(home.paths.path(.vms)).isEmpty)
+
+        // A program the image does not have: the guest says so, exit 127.
+        let missing = try home.isolab(["vm", "run", "--accel", "tcg", "--image", "layered", "--", "/bin/nothing-here"], timeout: 600)
+        #expect(missing.status == 127 && missing.stderr.contains("exec /bin/nothing-here"), "\(missing.status) \(missing.stderr)")
+    }
+
+    /// Workloads run through the agent in the image's root.
+    @Test func agentWorkloadsRunInTheImagesRoot() throws {
+        let home = try TemporaryHome(kernels: true)
+        try OCIIntegrationTests.layeredLayout(home.path + "/layout")
+        #expect(try home.isolab(["image", "import", home.path + "/layout", "--name", "layered"]).status == 0)
+        let output = try home.isolab(["vm", "run", "--accel", "tcg", "--image", "layered", "--", "syscall", "--count", "1000"], timeout: 600)
+        #expect(output.status == 0, "\(output.stderr)")
+        #expect(output.stdout.contains("RESULT") && output.stdout.contains("DONE exit=0"), "\(output.stdout)")
+    }
+}

@@ -251,3 +251,31 @@ struct WorkloadKernelTests {
         #expect(SystemService.seconds("soon") == nil && SystemService.seconds("") == nil)
     }
 }
+
+@Suite("a guest's command: the kernel command line and OUTPUT lines")
+struct GuestCommandProtocolTests {
+    @Test func execRootAndConfigRoundTripThroughTheCommandLine() throws {
+        var settings = KernelCommandLine.Settings(modules: ["/lib/modules/isolab/virtio.ko"], root: "/dev/vda")
+        settings.exec = .init(argv: ["/bin/sh", "-c", "echo a=b 100% \"q\""], environment: ["PATH=/bin", "GREETING=hello world"],
+                              workdir: "/etc", user: "1234:2345")
+        let line = "console=ttyS0 quiet " + KernelCommandLine.render(settings)
+        #expect(!line.contains("isolab.run="))
+        #expect(try KernelCommandLine.settings(line) == settings)
+    }
+
+    @Test func badCommandSettingsAreRefused() {
+        for bad in ["isolab.exec=/bin/sh isolab.run=noop", "isolab.run=noop isolab.user=app", "isolab.run=noop isolab.root=vda",
+                    "isolab.env=A=1 isolab.run=noop", "isolab.exec=/bin/true isolab.workdir=relative"] {
+            #expect(throws: AgentError.self, "\(bad)") { try KernelCommandLine.settings(bad) }
+        }
+    }
+
+    /// Any bytes, not only UTF-8: one ASCII token each way.
+    @Test func outputLinesCarryAnyBytes() throws {
+        let bytes: [UInt8] = Array("line 1\nα=β %\r\n".utf8) + [0x00, 0xFF, 0x80]
+        let line = AgentProtocol.output(stream: "stderr", bytes)
+        #expect(line.utf8.allSatisfy { $0 < 0x80 } && line.filter { $0 == "\n" }.count == 1)
+        #expect(AgentLine.parse(line[...]) == .output(stream: "stderr", data: bytes))
+        #expect(AgentLine.parse("ISOLAB OUTPUT stream=stdout data=%ZZ") == nil)
+    }
+}

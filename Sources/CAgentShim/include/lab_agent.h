@@ -20,6 +20,15 @@ int lab_power_off(void);
 /// declares no wrapper for it. For a VM's init, which has no modprobe.
 int lab_load_module(const char *path);
 
+/// Starts a program for the agent's exec (a VM's command): fork, then in the
+/// child stdin from /dev/null, stdout and stderr onto the given pipes,
+/// chdir, the uid and gid when `set_user`, `environ = envp` and execvp (the
+/// image's PATH). Returns the pid, or -errno when the exec failed (reported
+/// through a close-on-exec pipe, so that a missing program is an error here,
+/// not a 127 later). In C because Swift must not run between fork and exec.
+int lab_spawn_program(char *const argv[], char *const envp[], const char *workdir, int set_user, unsigned uid, unsigned gid,
+                      int stdout_fd, int stderr_fd);
+
 /// The escape probes (lab_probes.c): 0 when the kernel let the call
 /// through, else the errno. Each is harmless by construction.
 int lab_probe_mknod_open(const char *path, int block, unsigned major, unsigned minor, int read_block);

@@ -8,7 +8,7 @@ import LabModel
 import LabRunner
 import LabVirt
 
-/// `isolab vm run [options] -- WORKLOAD [ARGS...]`.
+/// `isolab vm run [options] -- WORKLOAD [ARGS...]`, or `-- CMD [ARGS...]` in an OCI image.
 struct VMRunCommand: AsyncParsableCommand, WritesLabState {
     static let configuration = CommandConfiguration(
         commandName: "run",
@@ -17,7 +17,10 @@ struct VMRunCommand: AsyncParsableCommand, WritesLabState {
             Direct kernel boot of the lab's guest kernel with the image's initramfs; the agent is the \
             guest's init and reads the workload from the kernel command line. The console is a Unix \
             socket the lab listens on before the domain starts. RESULT lines are printed as they \
-            arrive; the exit status is the agent's. The domain is always destroyed.
+            arrive; the exit status is the agent's. The domain is always destroyed. An imported OCI \
+            image boots its layers as one ext4 disk (made once, then a qcow2 overlay per guest) with \
+            the lab's kernel and agent; after -- a word that names no workload is a command of the \
+            image, run with its Env, WorkingDir and User, its output relayed, its status the exit status.
             """
     )
 
@@ -53,7 +56,7 @@ struct VMRunCommand: AsyncParsableCommand, WritesLabState {
     @Flag(help: "Show the guest console live (on stderr).")
     var console = false
 
-    @Argument(parsing: .captureForPassthrough, help: "The workload and its parameters, as for isolab-agent run (after --).")
+    @Argument(parsing: .captureForPassthrough, help: "The workload and its parameters, as for isolab-agent run (after --); in an OCI image, a command.")
     var workload: [String] = []
 
     func checkInput() throws -> (memoryMiB: Int, workload: [String]) {
@@ -67,13 +70,25 @@ struct VMRunCommand: AsyncParsableCommand, WritesLabState {
         }
         var arguments = workload.first == "--" ? Array(workload.dropFirst()) : workload
         if arguments.isEmpty { arguments = ["noop"] }
+        return (Int(bytes >> 20), arguments)
+    }
+
+    /// A workload for the agent, or (an OCI image's guest) a command of the
+    /// image's when the first word names no workload.
+    static func program(_ arguments: [String], record: ImageStore.Record) throws -> InstanceRequest.Program {
+        if record.manifest.oci != nil, !WorkloadContracts.all.contains(where: { $0.name == arguments[0] }) {
+            guard !arguments.contains(where: \.isEmpty) else {
+                throw LabError(.invalidInput, "a guest's command takes no empty argument (the kernel command line carries it)")
+            }
+            return .command(arguments)
+        }
         // The agent would refuse it after the boot; say so before.
         do {
             _ = try Invocation.parse(arguments)
         } catch {
             throw LabError(.invalidInput, error.error + (error.accepted.map { "; accepted: " + $0.joined(separator: ", ") } ?? ""))
         }
-        return (Int(bytes >> 20), arguments)
+        return .agent(arguments)
     }
 
     func run() async throws {
@@ -88,6 +103,7 @@ struct VMRunCommand: AsyncParsableCommand, WritesLabState {
             }
         } ?? GuestKernel.find(paths: paths)).get()
         let record = try ContainerImage.resolve(image)
+        let program = try Self.program(input.workload, record: record)
         CleanupRegistry.shared.installSignalHandlers()
         var doctorOptions = LabDoctor.Doctor.Options()
         doctorOptions.libvirtURI = libvirtURI
@@ -101,16 +117,12 @@ struct VMRunCommand: AsyncParsableCommand, WritesLabState {
         settings.bootTimeout = bootTimeout
         FileOutput.standardError("isolab: booting a guest with \(decision.reason)\n")
         let showConsole = console
-        let printer = LinePrinter()
-        var backend = VMBackend(connection: connection, kernel: guestKernel, initramfs: record.initramfs, settings: settings,
-                                accelerator: decision.accelerator, paths: paths)
-        // A whole-OS image (--image debian) boots its own kernel, initrd and disk, systemd as init.
-        if let os = record.manifest.os, let kernelPath = record.kernel, let disk = record.disk {
-            backend = VMBackend(connection: connection, kernel: GuestKernel(path: kernelPath, version: os.kernelRelease, sizeBytes: os.kernelBytes),
-                                initramfs: record.initramfs, settings: settings, accelerator: decision.accelerator, paths: paths)
-            backend.osDisk = disk
-        }
-        var request = InstanceRequest(.agent(input.workload), timeout: bootTimeout) { bytes in
+        // A command's output is its own; the protocol's lines are the agent's, shown for workloads.
+        let printer = LinePrinter(showsProtocol: { if case .agent = program { true } else { false } }())
+        // A whole-OS image (--image debian) boots its own kernel, initrd and disk, systemd as init; an OCI image its disk.
+        let backend = try VMBackend.forImage(record, connection: connection, kernel: guestKernel, settings: settings,
+                                             accelerator: decision.accelerator, paths: paths, agent: try ImageBuilder.defaultAgentPath())
+        var request = InstanceRequest(program, timeout: bootTimeout) { bytes in
             if showConsole { FileOutput.standardError(String(decoding: bytes, as: UTF8.self)) }
             printer.feed(bytes)
         }
@@ -137,6 +149,9 @@ struct VMRunCommand: AsyncParsableCommand, WritesLabState {
 final class LinePrinter: @unchecked Sendable {
     private let lock = NSLock()
     private var pending: [UInt8] = []
+    let showsProtocol: Bool
+
+    init(showsProtocol: Bool = true) { self.showsProtocol = showsProtocol }
 
     func feed(_ bytes: [UInt8]) {
         lock.withLock {
@@ -145,7 +160,18 @@ final class LinePrinter: @unchecked Sendable {
                 let line = String(decoding: pending[..<newline], as: UTF8.self)
                 pending.removeSubrange(...newline)
                 switch AgentLine.parse(line[...]) {
+                case .output(let stream, let data):
+                    // A command's own output, as it wrote it.
+                    let fd: Int32 = stream == "stderr" ? 2 : 1
+                    data.withUnsafeBytes { _ = write(fd, $0.baseAddress, $0.count) }
+                case .error where !showsProtocol:
+                    // Why a command did not run (not found, say), as the lab's own error line.
+                    if let start = line.range(of: "ISOLAB ERROR "),
+                       let error = try? JSONDecoder().decode(AgentError.self, from: Data(line[start.upperBound...].utf8)) {
+                        FileOutput.standardError("isolab: in the guest: \(error.error)\n")
+                    }
                 case .result, .error, .done:
+                    guard showsProtocol else { break }
                     if let start = line.range(of: "ISOLAB ") {
                         FileOutput.standardOutput(String(line[start.lowerBound...]).trimmingCharacters(in: .whitespacesAndNewlines) + "\n")
                     }

@@ -2,6 +2,7 @@ import Foundation
 import LabCore
 import LabModel
 import LabVirt
+import LabWire
 
 /// The image as a libvirt guest: direct kernel boot of the guest kernel
 /// with the image's initramfs, the agent as its init; or (`os-vm`) a
@@ -13,6 +14,12 @@ public struct VMBackend: Backend {
     public var osDisk: String? {
         didSet { kind = osDisk == nil ? .vm : .osVM }
     }
+    /// An OCI image's disk: the agent initramfs makes it the root (`initramfs`
+    /// is then the lab's agent initramfs, not the image's).
+    public var imageDisk: String?
+    /// What a command run in the image gets: its environment, working
+    /// directory and `uid:gid` (an OCI image's config).
+    public var imageProgram = KernelCommandLine.Settings.Exec(argv: [])
     public var connection: LibvirtConnection
     public var kernel: GuestKernel
     public var initramfs: String
@@ -35,13 +42,33 @@ public struct VMBackend: Backend {
     }
 
     public func start(_ request: InstanceRequest) async throws -> any Instance {
-        guard case .agent(let arguments) = request.program else {
-            throw LabError(.invalidInput, "a VM runs the image's agent only: give a workload, not a command")
+        var arguments: [String] = []
+        var exec: KernelCommandLine.Settings.Exec?
+        switch request.program {
+        case .agent(let workload): arguments = workload
+        case .command(let argv):
+            // A program of the image's, through the agent: only a guest that boots the image's own tree has one.
+            guard imageDisk != nil else {
+                throw LabError(.invalidInput, "a VM of a built image runs the agent's workloads only: give a workload, not a command (an imported OCI image runs commands)")
+            }
+            guard !argv.isEmpty, !argv.contains(where: \.isEmpty) else {
+                throw LabError(.invalidInput, "a guest's command takes no empty argument (the kernel command line carries it)")
+            }
+            exec = imageProgram
+            exec?.argv = argv
         }
         guard request.output == .capture else {
             throw LabError(.invalidInput, "a VM's output is its console, which the lab reads: it cannot be the terminal")
         }
         var spec = VMSpec(kernel: kernel, initramfs: initramfs, workload: arguments)
+        spec.exec = exec
+        spec.imageDisk = imageDisk
+        if imageDisk != nil {
+            spec.modules = GuestModules.pathsInGuest
+            if request.volume != nil {
+                throw LabError(.invalidInput, "a guest of an OCI image takes no volume in this version of the lab (its disk is vda)")
+            }
+        }
         spec.memoryMiB = settings.memoryMiB
         spec.vcpus = settings.vcpus
         spec.machine = settings.machine
@@ -107,7 +134,8 @@ final class VMInstance: Instance, @unchecked Sendable {
 
     /// The kernel and the initramfs it booted; its directory (console socket, any disk) and state file.
     func diskPaths() -> (image: [String], instance: [String]) {
-        (image: [machine.spec.kernel.path, machine.spec.initramfs] + (machine.spec.osDisk.map { [$0] } ?? []), instance: machine.ownPaths)
+        (image: [machine.spec.kernel.path, machine.spec.initramfs] + ((machine.spec.osDisk ?? machine.spec.imageDisk).map { [$0] } ?? []),
+         instance: machine.ownPaths)
     }
 
     func teardown() async throws { await machine.teardown() }
