@@ -3,6 +3,7 @@ import LabCore
 import LabModel
 import Testing
 
+import LabRunner
 @testable import LabImage
 
 /// OCI images: import (layout, its tar, docker save), run in the lab's own
@@ -349,5 +350,39 @@ struct OCIGuestIntegrationTests {
         let output = try home.isolab(["vm", "run", "--accel", "tcg", "--image", "layered", "--", "syscall", "--count", "1000"], timeout: 600)
         #expect(output.status == 0, "\(output.stderr)")
         #expect(output.stdout.contains("RESULT") && output.stdout.contains("DONE exit=0"), "\(output.stdout)")
+    }
+}
+
+extension OCIGuestIntegrationTests {
+    /// A scenario names an imported OCI image: the lab's container and VM
+    /// run it (the agent injected, the disk made once), the bare baseline
+    /// runs the lab's agent, and a peer is skipped with its reason.
+    @Test func aScenarioRunsAnImportedImage() throws {
+        let home = try TemporaryHome(kernels: true)
+        try OCIIntegrationTests.layeredLayout(home.path + "/layout")
+        #expect(try home.isolab(["image", "import", home.path + "/layout", "--name", "layered"]).status == 0)
+        let scenario = home.path + "/oci.yaml"
+        try FileSystem.writeAtomically(scenario, text: """
+            name: oci
+            image: layered
+            backends: [bare, container, vm, runc]
+            workloads: [{name: idle, params: {seconds: 0.2}}]
+            repetitions: 1
+            warmup: 0
+            vm: {accel: tcg, memory: 256M}
+            checks: []
+
+            """)
+        let run = try home.isolab(["run", scenario, "--out", home.path + "/out"], timeout: 900)
+        #expect(run.status == 0, "\(run.stderr.suffix(2000))")
+        let results = try RunResults.load(file: home.path + "/out/results.json")
+        #expect(results.trials.count == 3 && results.trials.allSatisfy { $0.error == nil }, "\(results.trials.map { "\($0.backend): \($0.error ?? "ok")" })")
+        #expect(results.environment.imageDigest == (try ImageStore(paths: home.paths).resolve("layered")).manifest.digest)
+        #expect(results.environment.skippedPeers?["runc"]?.contains("imported OCI image") == true, "\(results.environment.skippedPeers ?? [:])")
+        // Per instance: the container's upper layer and the guest's qcow2 overlay, each measured.
+        for backend in [BackendKind.container, .vm] {
+            let trial = try #require(results.trials.first { $0.backend == backend })
+            #expect(trial.samples.contains { $0.metric == "disk_instance" && $0.value > 0 }, "\(backend)")
+        }
     }
 }
