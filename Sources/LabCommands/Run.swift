@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LabCore
+import LabAnalysis
 import LabModel
 import LabReport
 import LabRunner
@@ -108,22 +109,40 @@ struct Run: AsyncParsableCommand, WritesLabState {
                                         shouldStop: { CleanupRegistry.shared.interrupted != nil })
         guard let lock else { throw ExitCode(128 + (CleanupRegistry.shared.interrupted ?? 2)) }
         defer { lock.release() }
-        let runner = Runner(scenario: parsed, file: scenario, text: text, options: options, logger: logger)
-        let results = try await runner.run { message, transient in
+        let progress: @Sendable (String, Bool) -> Void = { message, transient in
             if terminal && transient {
                 FileOutput.standardError("\r\u{1B}[K" + message)
             } else {
                 FileOutput.standardError((terminal ? "\r\u{1B}[K" : "") + "isolab: " + message + "\n")
             }
         }
-        if terminal { FileOutput.standardError("\r\u{1B}[K") }
         let stamp = ISO8601DateFormatter.utcStamp()
         let directory = out ?? "reports/\(parsed.name)-\(stamp)"
-        try ReportWriter.write(results, to: directory, formats: [.json, .csv, .html])
-        FileOutput.standardOutput(TextReport.render(results))
-        FileOutput.standardOutput("reports: \(directory)/report.html, results.json, samples.csv, summary.csv\n")
+        // images: the whole scenario once per image, each a report of its own, then one table of them.
+        var runs: [(image: String, results: RunResults)] = []
+        for image in parsed.images.isEmpty ? [nil] : parsed.images.map(Optional.some) {
+            if CleanupRegistry.shared.interrupted != nil { break }
+            var each = parsed
+            if let image {
+                each.image = .named(image)
+                progress("image \(image): the scenario's trials on \(each.backends.map(\.rawValue).joined(separator: ", "))", false)
+            }
+            let results = try await Runner(scenario: each, file: scenario, text: text, options: options, logger: logger).run(progress: progress)
+            if terminal { FileOutput.standardError("\r\u{1B}[K") }
+            let target = image.map { directory + "/" + $0 } ?? directory
+            try ReportWriter.write(results, to: target, formats: [.json, .csv, .html])
+            FileOutput.standardOutput(TextReport.render(results))
+            FileOutput.standardOutput("reports: \(target)/report.html, results.json, samples.csv, summary.csv\n")
+            runs.append((image ?? parsed.name, results))
+        }
+        if !parsed.images.isEmpty {
+            let comparison = ImageComparison(runs)
+            try ReportWriter.writeImageComparison(comparison, scenario: parsed, to: directory)
+            FileOutput.standardOutput(ImageComparisonReport.text(comparison))
+            FileOutput.standardOutput("images compared: \(directory)/images.html, images.json, images.csv\n")
+        }
         if let signal = CleanupRegistry.shared.interrupted { throw ExitCode(128 + signal) }
-        if results.trials.contains(where: { $0.error != nil }) || !results.checkErrors.isEmpty { throw ExitCode(1) }
+        if runs.contains(where: { $0.results.trials.contains(where: { $0.error != nil }) || !$0.results.checkErrors.isEmpty }) { throw ExitCode(1) }
     }
 }
 

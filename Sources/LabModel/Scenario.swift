@@ -157,6 +157,10 @@ public struct Scenario: Decodable, Sendable {
     public var name: String
     public var description: String
     public var image: ImageChoice
+    /// Several images, compared (`images:`): the scenario runs once per
+    /// image, each run a report of its own, and one table sets their
+    /// start-up and disk side by side (docs/images.md). Empty: `image` alone.
+    public var images: [String] = []
     public var backends: [BackendKind]
     public var workloads: [Workload]
     public var repetitions: Int
@@ -183,7 +187,7 @@ public struct Scenario: Decodable, Sendable {
     public var neighbour: NeighbourSettings?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, description, image, backends, workloads, repetitions, warmup, limits, vm, checks, seed, cpus, volume, seccomp, os_image
+        case name, description, image, images, backends, workloads, repetitions, warmup, limits, vm, checks, seed, cpus, volume, seccomp, os_image
         case density, neighbour
     }
 
@@ -215,6 +219,19 @@ public struct Scenario: Decodable, Sendable {
             image = .inline(try container.decode(ImageDefinition.self, forKey: .image))
         } else {
             image = .named("busybox")
+        }
+        if let names = try container.decodeIfPresent([String].self, forKey: .images) {
+            guard !container.contains(.image) else {
+                throw DecodingError.dataCorruptedError(forKey: .images, in: container, debugDescription: "give either image: or images:, not both")
+            }
+            guard (2...8).contains(names.count), Set(names).count == names.count else {
+                throw DecodingError.dataCorruptedError(forKey: .images, in: container, debugDescription: "images: lists 2 to 8 different image names to compare")
+            }
+            for name in names where !ImageDefinition.isValidName(name) {
+                throw DecodingError.dataCorruptedError(forKey: .images, in: container, debugDescription: "'\(name)' is not an image name")
+            }
+            images = names
+            image = .named(names[0])
         }
         let backendNames = try container.decodeIfPresent([String].self, forKey: .backends) ?? ["bare", "container", "vm"]
         var backends: [BackendKind] = []

@@ -78,3 +78,24 @@ public enum ReportWriter {
         return written
     }
 }
+
+extension ReportWriter {
+    /// `images.json`, `images.csv` and `images.html` beside the per-image
+    /// report directories of a scenario with `images:`; each written whole.
+    public static func writeImageComparison(_ comparison: ImageComparison, scenario: Scenario, to directory: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let files = [
+            ("images.json", String(decoding: try encoder.encode(comparison), as: UTF8.self) + "\n"),
+            ("images.csv", ImageComparisonReport.csv(comparison)),
+            ("images.html", ImageComparisonReport.html(comparison, scenario: scenario.name, description: scenario.description)),
+        ]
+        for (name, text) in files {
+            do {
+                try Data(text.utf8).write(to: URL(fileURLWithPath: directory + "/" + name), options: .atomic)
+            } catch {
+                throw LabError(.failed, "write \(directory)/\(name): \(error.localizedDescription)")
+            }
+        }
+    }
+}

@@ -3,6 +3,7 @@ import LabCore
 import LabModel
 import Testing
 
+import LabAnalysis
 import LabRunner
 @testable import LabImage
 
@@ -42,11 +43,14 @@ struct OCIIntegrationTests {
     @Test func importedImageRunsOnItsLayersWithItsConfig() throws {
         let home = try TemporaryHome()
         let digest = try Self.layeredLayout(home.path + "/layout")
-        let imported = try home.isolab(["image", "import", home.path + "/layout", "--name", "layered"])
+        // A built-in's name is refused: the built-in would come back at the next use.
+        let reserved = try home.isolab(["image", "import", home.path + "/layout", "--name", "layered"])
+        #expect(reserved.status == 2 && reserved.stderr.contains("name of a built-in image"), "\(reserved.stderr)")
+        let imported = try home.isolab(["image", "import", home.path + "/layout", "--name", "fixture"])
         #expect(imported.status == 0, "\(imported.stderr)")
         #expect(imported.stdout.contains(digest) && imported.stdout.contains("2 layers"), "\(imported.stdout)")
 
-        let run = try home.isolab(["container", "run", "--image", "layered"])
+        let run = try home.isolab(["container", "run", "--image", "fixture"])
         #expect(run.status == 0, "\(run.stderr)")
         let lines = run.stdout.split(separator: "\n").map(String.init)
         #expect(lines.first == "from-oci")
@@ -57,31 +61,31 @@ struct OCIIntegrationTests {
         #expect(lines.last?.hasPrefix("uid=1234(app) gid=2345(app)") == true, "\(lines)")
 
         // A command after -- replaces Entrypoint and Cmd; its status is the command's.
-        let status = try home.isolab(["container", "run", "--image", "layered", "--", "/bin/sh", "-c", "echo w > /scratch/written; cat /scratch/written; exit 7"])
+        let status = try home.isolab(["container", "run", "--image", "fixture", "--", "/bin/sh", "-c", "echo w > /scratch/written; cat /scratch/written; exit 7"])
         #expect(status.status == 7 && status.stdout == "w\n", "\(status.stderr)")
         // The write went to that instance's upper layer, removed with it: the image is unchanged.
-        let again = try home.isolab(["container", "run", "--image", "layered", "--", "/bin/ls", "/scratch"])
+        let again = try home.isolab(["container", "run", "--image", "fixture", "--", "/bin/ls", "/scratch"])
         #expect(!again.stdout.contains("written"), "\(again.stdout)")
         #expect(FileSystem.list(home.paths.path(.containers)).isEmpty)
 
         // The agent is injected, not part of the image: it runs a workload, and the digest is unchanged.
-        let agent = try home.isolab(["container", "run", "--image", "layered", "--", "/.isolab-agent", "run", "noop"])
+        let agent = try home.isolab(["container", "run", "--image", "fixture", "--", "/.isolab-agent", "run", "noop"])
         #expect(agent.status == 0 && agent.stdout.contains("READY"), "\(agent.stdout) \(agent.stderr)")
-        let inspect = try home.isolab(["image", "inspect", "layered"])
+        let inspect = try home.isolab(["image", "inspect", "fixture"])
         #expect(inspect.stdout.contains(digest))
     }
 
     @Test func twoContainersShareTheLowerLayers() throws {
         let home = try TemporaryHome()
         try Self.layeredLayout(home.path + "/layout")
-        #expect(try home.isolab(["image", "import", home.path + "/layout", "--name", "layered"]).status == 0)
-        let record = try ImageStore(paths: home.paths).resolve("layered")
+        #expect(try home.isolab(["image", "import", home.path + "/layout", "--name", "fixture"]).status == 0)
+        let record = try ImageStore(paths: home.paths).resolve("fixture")
         let base = try #require(record.manifest.oci?.layers.first)
         var onHost = stat()
         #expect(stat(home.paths.path(.imageLayers) + "/" + base.chainID.hex + "/bin/busybox", &onHost) == 0)
         var inodes: [String] = []
         for _ in 0..<2 {
-            let output = try home.isolab(["container", "run", "--image", "layered", "--", "/bin/stat", "-c", "%i", "/bin/busybox"])
+            let output = try home.isolab(["container", "run", "--image", "fixture", "--", "/bin/stat", "-c", "%i", "/bin/busybox"])
             #expect(output.status == 0, "\(output.stderr)")
             inodes.append(output.stdout.trimmingWhitespace())
         }
@@ -315,11 +319,11 @@ struct OCIGuestIntegrationTests {
     @Test func theSameTreeInAContainerAndInAVM() throws {
         let home = try TemporaryHome(kernels: true)
         try OCIIntegrationTests.layeredLayout(home.path + "/layout")
-        #expect(try home.isolab(["image", "import", home.path + "/layout", "--name", "layered"]).status == 0)
+        #expect(try home.isolab(["image", "import", home.path + "/layout", "--name", "fixture"]).status == 0)
         let list = ["/bin/sh", "-c", "find / -xdev 2>/dev/null | sort; id"]
-        let container = try home.isolab(["container", "run", "--image", "layered", "--"] + list)
+        let container = try home.isolab(["container", "run", "--image", "fixture", "--"] + list)
         #expect(container.status == 0, "\(container.stderr)")
-        let vm = try home.isolab(["vm", "run", "--accel", "tcg", "--image", "layered", "--"] + list, timeout: 600)
+        let vm = try home.isolab(["vm", "run", "--accel", "tcg", "--image", "fixture", "--"] + list, timeout: 600)
         #expect(vm.status == 0, "\(vm.stderr)")
         // Whiteout and opaque directory applied the same way; the image's user in both.
         #expect(tree(vm) == tree(container), "container: \(tree(container))\nvm: \(tree(vm))")
@@ -329,16 +333,16 @@ struct OCIGuestIntegrationTests {
         #expect(!vm.stdout.contains("ISOLAB"), "\(vm.stdout)")
 
         // The disk is made once per image, beside its record; the guest's writes go to its own overlay.
-        let record = try ImageStore(paths: home.paths).resolve("layered")
+        let record = try ImageStore(paths: home.paths).resolve("fixture")
         #expect(FileSystem.exists(record.directory + "/" + OCIDisk.fileName))
-        let status = try home.isolab(["vm", "run", "--accel", "tcg", "--image", "layered", "--", "/bin/sh", "-c", "echo x > /scratch/w; exit 5"], timeout: 600)
+        let status = try home.isolab(["vm", "run", "--accel", "tcg", "--image", "fixture", "--", "/bin/sh", "-c", "echo x > /scratch/w; exit 5"], timeout: 600)
         #expect(status.status == 5, "\(status.stderr)")
-        let again = try home.isolab(["vm", "run", "--accel", "tcg", "--image", "layered", "--", "/bin/ls", "/scratch"], timeout: 600)
+        let again = try home.isolab(["vm", "run", "--accel", "tcg", "--image", "fixture", "--", "/bin/ls", "/scratch"], timeout: 600)
         #expect(again.status == 0 && again.stdout.isEmpty, "\(again.stdout) \(again.stderr)")
         #expect(FileSystem.list(home.paths.path(.vms)).isEmpty)
 
         // A program the image does not have: the guest says so, exit 127.
-        let missing = try home.isolab(["vm", "run", "--accel", "tcg", "--image", "layered", "--", "/bin/nothing-here"], timeout: 600)
+        let missing = try home.isolab(["vm", "run", "--accel", "tcg", "--image", "fixture", "--", "/bin/nothing-here"], timeout: 600)
         #expect(missing.status == 127 && missing.stderr.contains("exec /bin/nothing-here"), "\(missing.status) \(missing.stderr)")
     }
 
@@ -346,8 +350,8 @@ struct OCIGuestIntegrationTests {
     @Test func agentWorkloadsRunInTheImagesRoot() throws {
         let home = try TemporaryHome(kernels: true)
         try OCIIntegrationTests.layeredLayout(home.path + "/layout")
-        #expect(try home.isolab(["image", "import", home.path + "/layout", "--name", "layered"]).status == 0)
-        let output = try home.isolab(["vm", "run", "--accel", "tcg", "--image", "layered", "--", "syscall", "--count", "1000"], timeout: 600)
+        #expect(try home.isolab(["image", "import", home.path + "/layout", "--name", "fixture"]).status == 0)
+        let output = try home.isolab(["vm", "run", "--accel", "tcg", "--image", "fixture", "--", "syscall", "--count", "1000"], timeout: 600)
         #expect(output.status == 0, "\(output.stderr)")
         #expect(output.stdout.contains("RESULT") && output.stdout.contains("DONE exit=0"), "\(output.stdout)")
     }
@@ -360,11 +364,11 @@ extension OCIGuestIntegrationTests {
     @Test func aScenarioRunsAnImportedImage() throws {
         let home = try TemporaryHome(kernels: true)
         try OCIIntegrationTests.layeredLayout(home.path + "/layout")
-        #expect(try home.isolab(["image", "import", home.path + "/layout", "--name", "layered"]).status == 0)
+        #expect(try home.isolab(["image", "import", home.path + "/layout", "--name", "fixture"]).status == 0)
         let scenario = home.path + "/oci.yaml"
         try FileSystem.writeAtomically(scenario, text: """
             name: oci
-            image: layered
+            image: fixture
             backends: [bare, container, vm, runc]
             workloads: [{name: idle, params: {seconds: 0.2}}]
             repetitions: 1
@@ -377,12 +381,86 @@ extension OCIGuestIntegrationTests {
         #expect(run.status == 0, "\(run.stderr.suffix(2000))")
         let results = try RunResults.load(file: home.path + "/out/results.json")
         #expect(results.trials.count == 3 && results.trials.allSatisfy { $0.error == nil }, "\(results.trials.map { "\($0.backend): \($0.error ?? "ok")" })")
-        #expect(results.environment.imageDigest == (try ImageStore(paths: home.paths).resolve("layered")).manifest.digest)
+        #expect(results.environment.imageDigest == (try ImageStore(paths: home.paths).resolve("fixture")).manifest.digest)
         #expect(results.environment.skippedPeers?["runc"]?.contains("imported OCI image") == true, "\(results.environment.skippedPeers ?? [:])")
         // Per instance: the container's upper layer and the guest's qcow2 overlay, each measured.
         for backend in [BackendKind.container, .vm] {
             let trial = try #require(results.trials.first { $0.backend == backend })
             #expect(trial.samples.contains { $0.metric == "disk_instance" && $0.value > 0 }, "\(backend)")
         }
+    }
+}
+
+/// The OCI images the lab makes itself, and a built image in OCI form.
+@Suite("Integration (root, this host): OCI images the lab makes", .needsRoot)
+struct BuiltinOCIIntegrationTests {
+    @Test func aBuiltImageExportsWithoutTheAgentAndSkopeoAndUmociReadIt() throws {
+        let home = try TemporaryHome()
+        let skopeo = try #require(HostCommand.which("skopeo"), "scripts/setup-host --tests installs skopeo")
+        let umoci = try #require(HostCommand.which("umoci"), "scripts/setup-host --tests installs umoci")
+        #expect(try home.isolab(["image", "build", "--builtin", "busybox"]).status == 0)
+        let first = try home.isolab(["image", "export", "busybox", home.path + "/a"])
+        #expect(first.status == 0, "\(first.stderr)")
+        // Reproducible: exported again (its OCI form remembered, or made anew in another home), the same digest.
+        let again = try home.isolab(["image", "export", "busybox", home.path + "/b"])
+        #expect(try FileSystem.readText(home.path + "/a/index.json") == FileSystem.readText(home.path + "/b/index.json"))
+        #expect(again.status == 0)
+        let other = try TemporaryHome()
+        #expect(try other.isolab(["image", "build", "--builtin", "busybox"]).status == 0)
+        #expect(try other.isolab(["image", "export", "busybox", other.path + "/c"]).status == 0)
+        #expect(try FileSystem.readText(home.path + "/a/index.json") == FileSystem.readText(other.path + "/c/index.json"))
+
+        let inspected = try HostCommand.run(skopeo, ["inspect", "oci:" + home.path + "/a:busybox"], timeout: 60)
+        #expect(inspected.status == 0, "\(inspected.stderr)")
+        let unpacked = home.path + "/bundle"
+        let unpack = try HostCommand.run(umoci, ["unpack", "--image", home.path + "/a:busybox", unpacked], timeout: 120)
+        #expect(unpack.status == 0, "\(unpack.stderr)")
+        // The agent is no part of the export; the image's own files are.
+        #expect(FileSystem.exists(unpacked + "/rootfs/bin/busybox"))
+        #expect(!FileSystem.exists(unpacked + "/rootfs/sbin/isolab-agent") && FileSystem.readLink(unpacked + "/rootfs/init") == nil)
+        // And it runs again as an OCI image, the agent injected.
+        #expect(try home.isolab(["image", "import", home.path + "/a:busybox", "--name", "again"]).status == 0)
+        let run = try home.isolab(["container", "run", "--image", "again", "--", "/.isolab-agent", "run", "noop"])
+        #expect(run.status == 0 && run.stdout.contains("DONE exit=0"), "\(run.stdout) \(run.stderr)")
+    }
+
+    @Test func theLayeredImageHidesWhatItsTopLayerRemoves() throws {
+        let home = try TemporaryHome()
+        let built = try home.isolab(["image", "build", "--builtin", "layered"])
+        #expect(built.status == 0 && built.stdout.contains("3 layers"), "\(built.stdout) \(built.stderr)")
+        let run = try home.isolab(["container", "run", "--image", "layered", "--", "/bin/sh", "-c", "find /srv | sort"])
+        #expect(run.stdout == "/srv\n/srv/data\n/srv/data/b\n/srv/data/c\n/srv/old\n/srv/old/y\n", "\(run.stdout) \(run.stderr)")
+        // Its first layer is busybox-oci's: stored once, shared.
+        #expect(try home.isolab(["image", "build", "--builtin", "busybox-oci"]).status == 0)
+        let list = try home.isolab(["image", "ls"])
+        #expect(list.stdout.contains("3 (1 shared)") && list.stdout.contains("1 (1 shared)"), "\(list.stdout)")
+    }
+
+    /// `images:` runs the scenario once per image and sets them side by side.
+    @Test func aScenarioComparesImages() throws {
+        let home = try TemporaryHome()
+        let scenario = home.path + "/images.yaml"
+        try FileSystem.writeAtomically(scenario, text: """
+            name: images-test
+            images: [busybox, layered]
+            backends: [container]
+            workloads: [{name: idle, params: {seconds: 0.1}}]
+            repetitions: 4
+            warmup: 0
+            checks: []
+
+            """)
+        let out = home.path + "/out"
+        let run = try home.isolab(["run", scenario, "--out", out], timeout: 600)
+        #expect(run.status == 0, "\(run.stderr.suffix(2000))")
+        for image in ["busybox", "layered"] {
+            #expect(FileSystem.exists(out + "/" + image + "/results.json") && FileSystem.exists(out + "/" + image + "/report.html"))
+        }
+        let comparison = try JSONDecoder().decode(ImageComparison.self, from: Data(try FileSystem.readBytes(out + "/images.json")))
+        #expect(comparison.rows.map(\.image) == ["busybox", "layered"] && comparison.rows.allSatisfy { $0.trials == 4 && $0.readyMs != nil })
+        let html = try FileSystem.readText(out + "/images.html")
+        #expect(html.contains("href=\"layered/report.html\"") && !html.contains("http"))
+        #expect(try FileSystem.readText(out + "/images.csv").split(separator: "\n").count == 3)
+        #expect(run.stdout.contains("images compared:"))
     }
 }

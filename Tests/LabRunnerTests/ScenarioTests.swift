@@ -9,7 +9,7 @@ struct ScenarioTests {
     let scenarios = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("scenarios").path
 
-    @Test(arguments: ["startup.yaml", "overhead.yaml", "quick.yaml", "peers.yaml", "full-os.yaml", "density.yaml", "neighbour.yaml"])
+    @Test(arguments: ["startup.yaml", "overhead.yaml", "quick.yaml", "peers.yaml", "full-os.yaml", "density.yaml", "neighbour.yaml", "images.yaml"])
     func shippedScenarioParses(_ name: String) throws {
         let (scenario, _) = try Scenario.load(file: scenarios + "/" + name)
         #expect(scenario.name + ".yaml" == name)
@@ -40,6 +40,16 @@ struct ScenarioTests {
         expectError("name: s\nimage: {name: x, base: alpine}\n", ["image.base", "accepted: busybox, empty"])
         expectError("name: s\nbackends: [\n", ["malformed YAML"])
         expectError("name: s\nseccomp: strict\n", ["s.yaml:2:", "seccomp", "unknown seccomp profile 'strict'; accepted: default, unconfined"])
+    }
+
+    /// `images:` compares images: two to eight different names, never beside `image:`.
+    @Test func imagesListsTwoToEightImagesAndExcludesImage() throws {
+        let scenario = try Scenario.parse("name: s\nimages: [busybox, layered]\n", file: "s.yaml")
+        #expect(scenario.images == ["busybox", "layered"])
+        expectError("name: s\nimage: busybox\nimages: [busybox, layered]\n", ["images", "either image: or images:"])
+        expectError("name: s\nimages: [busybox]\n", ["images", "2 to 8 different image names"])
+        expectError("name: s\nimages: [busybox, busybox]\n", ["images", "2 to 8 different image names"])
+        expectError("name: s\nimages: [busybox, Bad/Name]\n", ["images", "not an image name"])
     }
 
     @Test func seccompIsDefaultUnlessTheScenarioSaysUnconfined() throws {

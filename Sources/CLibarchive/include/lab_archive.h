@@ -22,7 +22,10 @@
     X(archive_write_header) X(archive_write_data_block) X(archive_write_finish_entry) X(archive_write_free) \
     X(archive_entry_pathname) X(archive_entry_filetype) X(archive_entry_size) X(archive_entry_symlink)   \
     X(archive_entry_hardlink) X(archive_entry_set_pathname) X(archive_entry_set_hardlink)                \
-    X(archive_entry_size_is_set)
+    X(archive_entry_size_is_set) X(archive_write_new) X(archive_write_set_format_pax_restricted)                    \
+    X(archive_write_open_fd) X(archive_write_close) X(archive_write_data) X(archive_entry_new) X(archive_entry_free) \
+    X(archive_entry_set_filetype) X(archive_entry_set_perm) X(archive_entry_set_size) X(archive_entry_set_uid)      \
+    X(archive_entry_set_gid) X(archive_entry_set_mtime) X(archive_entry_set_symlink)
 
 /// Every libarchive function the lab calls.
 struct lab_archive_api {
@@ -43,6 +46,9 @@ enum {
     LAB_ARCHIVE_FILTER_NONE = ARCHIVE_FILTER_NONE,
     LAB_ARCHIVE_FILTER_GZIP = ARCHIVE_FILTER_GZIP,
     LAB_ARCHIVE_FILTER_ZSTD = ARCHIVE_FILTER_ZSTD,
+    LAB_AE_IFREG = AE_IFREG,
+    LAB_AE_IFDIR = AE_IFDIR,
+    LAB_AE_IFLNK = AE_IFLNK,
     /// What a layer is unpacked with: owners, modes, times, extended
     /// attributes (file capabilities) as stored; never through a symlink,
     /// never above the root.

@@ -39,10 +39,15 @@ public enum OCIDisk {
         // writes (its overlay holds what it changes).
         let unpacked = oci.layers.reduce(0) { $0 + $1.unpackedBytes }
         let bytes = max(64 << 20, (unpacked / 4 * 5 + (32 << 20) + (1 << 20) - 1) / (1 << 20) * (1 << 20))
-        // The overlay only in a mount namespace of its own: nothing to unmount, nothing left if the lab dies.
-        let script = #"mount -t overlay overlay -o "lowerdir=$1" "$2" && exec "$3" -q -F -L isolab -i 8192 -d "$2" "$4" "$5""#
+        // The overlay only in a mount namespace of its own: nothing to
+        // unmount, nothing left if the lab dies. One layer is its own tree
+        // (an overlay without an upper directory needs two lower ones).
+        let script = lowers.count == 1
+            ? #"exec "$3" -q -F -L isolab -i 8192 -d "$1" "$4" "$5""#
+            : #"mount -t overlay overlay -o "lowerdir=$1" "$2" && exec "$3" -q -F -L isolab -i 8192 -d "$2" "$4" "$5""#
+        let source = lowers.count == 1 ? (FileSystem.realPath(lowers[0]) ?? lowers[0]) : lowers.joined(separator: ":")
         let made = try HostCommand.run(tools["unshare"]!, ["--mount", "--propagation", "private", "/bin/sh", "-c", script, "sh",
-                                                          lowers.joined(separator: ":"), merged, tools["mkfs.ext4"]!, raw, "\(bytes / 1024)k"], timeout: 600)
+                                                          source, merged, tools["mkfs.ext4"]!, raw, "\(bytes / 1024)k"], timeout: 600)
         guard made.status == 0 else {
             throw LabError(.failed, "making the VM disk of \(record.manifest.name): \(made.stderr.trimmingWhitespace())")
         }

@@ -2,8 +2,8 @@ import Foundation
 import LabCore
 import LabModel
 
-/// `isolab image export NAME PATH`: a stored OCI image as an OCI image
-/// layout that skopeo (`oci:PATH:NAME`) and umoci (`--image PATH:NAME`)
+/// `isolab image export NAME PATH`: a stored image as an OCI image
+/// layout (an imported one as it came, a built one in its OCI form) that skopeo (`oci:PATH:NAME`) and umoci (`--image PATH:NAME`)
 /// read: the stored blobs byte for byte (so the manifest digest is the
 /// same one imported), `index.json` naming it by `org.opencontainers.image.ref.name`
 /// and `io.containerd.image.name`. Into an existing layout, the entry is
@@ -18,9 +18,8 @@ public struct OCIExporter {
     }
 
     public func export(_ record: ImageStore.Record, to path: String) throws -> OCI.Descriptor {
-        guard let image = record.manifest.oci else {
-            throw LabError(.invalidInput, "image '\(record.manifest.name)' is one the lab built as a flat tree; export takes an imported OCI image (isolab image import)")
-        }
+        // A built image: its OCI form (one layer of its tree, the agent left out), made once.
+        let image = try OCIForm.of(record, paths: images.paths)
         let name = record.names.first ?? record.manifest.name
         let existing = FileSystem.exists(path)
         if existing {

@@ -70,6 +70,10 @@ public struct OCIImporter {
                 throw LabError(.invalidInput, chosen.ref.map { "the image's ref '\($0)' is not a valid image name; give one with --name" }
                                ?? "\(path) names no ref for its image; give a name with --name")
             }
+            // A built-in name would be the built-in image again at the next use.
+            guard ImageDefinition.builtin(imageName) == nil, !BuiltinOCI.names.contains(imageName) else {
+                throw LabError(.invalidInput, "'\(imageName)' is the name of a built-in image; give the import another name with --name")
+            }
             return try store(chosen, source: source, name: imageName)
         } catch {
             for name in Set(FileSystem.list(oci.blobs)).subtracting(before.blobs) where OCI.Digest.isHex64(name) {

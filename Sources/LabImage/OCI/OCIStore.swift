@@ -1,3 +1,4 @@
+import Foundation
 import LabCore
 import LabModel
 import LabWire
@@ -195,7 +196,10 @@ extension ImageStore {
         var blobs = Set<String>(), layers = Set<String>()
         for hex in FileSystem.list(root) where isDigestHex(hex) {
             guard let manifest = try? manifest(digestHex: hex) else { return [] }
-            guard let image = manifest.oci else { continue }
+            // A built image's OCI form (made by an export) keeps its blobs too.
+            let form = (try? FileSystem.readBytes(directory(ofDigestHex: hex) + "/" + OCIForm.fileName))
+                .flatMap { try? JSONDecoder().decode(ImageManifest.OCIImage.self, from: Data($0)) }
+            guard let image = manifest.oci ?? form else { continue }
             blobs.formUnion([image.manifest.digest.hex, image.config.digest.hex] + image.layers.map(\.blob.digest.hex))
             layers.formUnion(image.layers.map(\.chainID.hex))
         }

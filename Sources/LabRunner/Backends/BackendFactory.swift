@@ -70,6 +70,7 @@ final class BackendFactory {
             return built.record
         case .named(let name):
             if let builtin = ImageDefinition.builtin(name) { return try builder.build(builtin).record }
+            if let made = try BuiltinOCI.build(name, builder: builder) { return made }
             do {
                 return try store.resolve(name)
             } catch let error as LabError where error.code == .notFound {
