@@ -109,7 +109,7 @@ let package = Package(
         .target(
             name: "LabCommands",
             dependencies: [
-                "LabModel", "LabCore", "LabDoctor", "LabImage", "LabContainer", "LabVirt", "LabWire", "LabRunner", "LabReport",
+                "LabModel", "LabCore", "LabDoctor", "LabImage", "LabContainer", "LabVirt", "LabWire", "LabRunner", "LabReport", "LabAnalysis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
