@@ -94,6 +94,6 @@ struct ImageCommandIntegrationTests {
         #expect(unknown.status == 1 && unknown.stderr.hasPrefix("isolab: no image named 'nope'"))
         let neither = try home.isolab(["image", "build"])
         #expect(neither.status == 2)
-        #expect(neither.stderr == "isolab: give either an image FILE or --builtin busybox|debian\n")
+        #expect(neither.stderr == "isolab: give either an image FILE or --builtin busybox|debian|busybox-oci|debian-oci|layered\n")
     }
 }

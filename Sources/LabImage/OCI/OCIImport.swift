@@ -269,6 +269,13 @@ public struct OCIImporter {
         let chain = OCI.chainIDs(config.rootfs.diff_ids)
         var skipped: [String] = []
         var layers: [ImageManifest.OCIImage.Layer] = []
+        let directory = images.directory(ofDigestHex: chosen.manifest.digest.hex)
+        // Stored already, its layers in place: only the name to point (no walk of the layers for their sizes).
+        if FileSystem.isDirectory(directory), chain.allSatisfy({ FileSystem.isDirectory(oci.layerPath($0)) }) {
+            for id in chain { try oci.link(id) }
+            try images.tag(name, digestHex: chosen.manifest.digest.hex)
+            return Result(record: try images.resolve(name), skipped: [], blobsAdded: added, blobsShared: shared, alreadyStored: true)
+        }
         for (i, layer) in manifest.layers.enumerated() {
             skipped += try oci.unpack(layer: layer, diffID: config.rootfs.diff_ids[i], chainID: chain[i], what: "\(label): layer \(i + 1)")
             layers.append(.init(blob: layer, diffID: config.rootfs.diff_ids[i], chainID: chain[i],
@@ -290,7 +297,6 @@ public struct OCIImporter {
             files: [], totalBytes: total,
             footprint: ImageFootprint(rootfsBytes: total, rootfsDiskBytes: disk, initramfsBytes: 0, initramfsFile: ""),
             oci: .init(manifest: chosen.manifest, config: manifest.config, layers: layers, platform: host, source: source.label))
-        let directory = images.directory(ofDigestHex: chosen.manifest.digest.hex)
         let existed = FileSystem.isDirectory(directory)
         if !existed {
             let staging = images.root + "/.import-\(getpid())-\(chosen.manifest.digest.short)"

@@ -3,12 +3,14 @@ import LabAnalysis
 import LabWire
 import LabContainer
 import LabCore
+import LabImage
 import LabModel
 
 /// overlayfs: a container's writable layer over read-only lower layers (a
-/// file layer of the demo's own, then the image): a write copies a lower
-/// file up whole, a delete leaves a whiteout, the lower never changes, and
-/// two containers share the lower's inodes.
+/// file layer of the demo's own, then a real OCI image's three layers, the
+/// built-in `layered`): the image's own whiteout hides a file of the layer
+/// below, a write copies a lower file up whole, a delete leaves a whiteout,
+/// the lower never changes, and two containers share the lower's inodes.
 struct LayersDemo: Demo {
     let name = "layers"
     let title = "Layers: overlayfs copy-up, whiteouts, and a shared lower layer"
@@ -36,22 +38,43 @@ struct LayersDemo: Demo {
         try Self.writePattern(big, mib: Self.bigMiB)
         try FileSystem.writeAtomically(lower + "/notes.txt", text: "a file of the lower layer\n")
         let digestBefore = try Self.digest(lower)
+        // A real OCI image: its layers unpacked once in the store, the top one first.
+        let builder = ImageBuilder(store: ImageStore(paths: s.context.paths), agentPath: try ImageBuilder.defaultAgentPath())
+        guard let image = try BuiltinOCI.build("layered", builder: builder), let layers = image.lowerDirectories, let oci = image.manifest.oci else {
+            throw LabError(.failed, "the built-in layered OCI image could not be made")
+        }
+        let layerPaths = layers.map { FileSystem.realPath($0) ?? $0 }
 
         func layer(_ name: String) throws -> String {
             let merged = base + "/merged" + name
             for directory in ["/upper", "/work", "/merged"] { try FileSystem.makeDirectory(base + directory + name, mode: 0o755) }
             if s.without { return lower }
-            let options = "lowerdir=\(lower):\(s.image.rootfs),upperdir=\(base)/upper\(name),workdir=\(base)/work\(name)"
+            let options = "lowerdir=\(lower):\(layers.joined(separator: ":")),upperdir=\(base)/upper\(name),workdir=\(base)/work\(name)"
             guard mount("overlay", merged, "overlay", 0, options) == 0 else { throw LabError.syscall("mount overlay on \(merged) (\(options))") }
             mounted.append(merged)
             return merged
         }
         let viewA = try layer("A"), viewB = try layer("B")
-        s.step("Stack the layers: the demo's lower directory (a \(Self.bigMiB) MiB big.bin, notes.txt) and the image's rootfs, read-only, under an empty upper directory per container",
-               command: "mount -t overlay overlay -o lowerdir=lower:IMAGE/rootfs,upperdir=upperA,workdir=workA mergedA (and B)",
-               expect: "the merged view shows every layer's files",
-               inside: s.without ? "no overlay: the lower directory itself" : "\(FileSystem.list(viewA).count) entries in mergedA (bin, etc, big.bin, notes.txt, ...)",
-               host: "upper A: \(FileSystem.list(base + "/upperA").count) files", passed: !s.without && FileSystem.exists(viewA + "/bin/busybox"))
+        let sizes = oci.layers.map { "\(ByteSize.format(UInt64($0.blob.size))) gzip → \(ByteSize.format(UInt64($0.unpackedBytes)))" }
+        s.step("Stack the layers: the demo's lower directory (a \(Self.bigMiB) MiB big.bin, notes.txt) over the OCI image layered's \(oci.layers.count) layers, read-only, under an empty upper directory per container",
+               command: "isolab image inspect layered; mount -t overlay overlay -o lowerdir=lower:L3:L2:L1,upperdir=upperA,workdir=workA mergedA (and B)",
+               expect: "the merged view shows every layer's files; each layer is unpacked once in the store",
+               inside: s.without ? "no overlay: the lower directory itself" : "\(FileSystem.list(viewA).count) entries in mergedA (bin, etc, srv, big.bin, notes.txt, ...)",
+               host: "layers, base first: " + sizes.joined(separator: "; ") + "; upper A: \(FileSystem.list(base + "/upperA").count) files",
+               passed: !s.without && FileSystem.exists(viewA + "/bin/busybox"))
+
+        // The image's own whiteout: its top layer removes /srv/data/a, which the layer below holds.
+        var st = stat()
+        let below = layerPaths.count > 1 && FileSystem.exists(layerPaths[1] + "/srv/data/a")
+        let whited = lstat(layerPaths[0] + "/srv/data/a", &st) == 0 && (st.st_mode & S_IFMT) == S_IFCHR && st.st_rdev == 0
+        let listed = try await s.ask(Self.withVolume(try s.container(), source: viewA), #"echo "list=$(ls /data/srv/data | tr '\n' ' ')""#)
+        let names = (listed["list"] ?? "").split(separator: " ").map(String.init)
+        s.step("The image's top layer removes /srv/data/a: in the layer itself, a whiteout (the tar's .wh.a, unpacked as a 0:0 character device)",
+               command: "ls /data/srv/data (inside); stat -c '%F %t:%T' L3/srv/data/a; ls L2/srv/data (host)",
+               expect: "a file of the middle layer, hidden by the top one: gone from the view, still on disk below",
+               inside: s.without ? "no overlay" : "/srv/data: \(names.joined(separator: " "))",
+               host: "L2 holds srv/data/a: \(below ? "yes" : "no"); L3's srv/data/a: \(whited ? "a whiteout (char 0:0)" : "no whiteout")",
+               passed: !s.without && below && whited && !names.contains("a") && names.contains("b"))
 
         // Container A: two appends to big.bin, each timed by the agent; delete notes.txt; the inode of busybox.
         var spec = try s.container()
@@ -62,7 +85,6 @@ struct LayersDemo: Demo {
             return nil
         }
         let upperBig = base + "/upperA/big.bin"
-        var st = stat()
         let upperSize = stat(upperBig, &st) == 0 ? Int(st.st_size) : -1
         s.evidence["append.first_us"] = times.first.map { String(format: "%.0f", $0) } ?? "?"
         s.evidence["append.second_us"] = times.count > 1 ? String(format: "%.0f", times[1]) : "?"
@@ -99,12 +121,12 @@ struct LayersDemo: Demo {
         let a = try await s.ask(Self.withVolume(try s.container(), source: viewA), inode)
         let b = try await s.ask(Self.withVolume(try s.container(), source: viewB), inode)
         var lowerStat = stat()
-        let lowerInode = stat(s.image.rootfs + "/bin/busybox", &lowerStat) == 0 ? String(lowerStat.st_ino) : "?"
+        let lowerInode = stat(layerPaths[layerPaths.count - 1] + "/bin/busybox", &lowerStat) == 0 ? String(lowerStat.st_ino) : "?"
         s.evidence["inode.A"] = a["inode"] ?? "?"
         s.evidence["inode.B"] = b["inode"] ?? "?"
         s.step("Containers A and B, each over its own upper layer, look up /data/bin/busybox (a file of the image)",
                command: "stat -c %i /data/bin/busybox (in A and in B)",
-               expect: "one inode, the image's: one file on disk and in the page cache for both",
+               expect: "one inode, the image's base layer's: one file on disk and in the page cache for both",
                inside: "A: \(a["inode"] ?? "?"), B: \(b["inode"] ?? "?")", host: "the image's busybox: \(lowerInode)",
                passed: a["inode"] != nil && a["inode"] == b["inode"] && a["inode"] == lowerInode)
         s.control("The same write made directly in the lower directory (no overlay): what a container without layers would do",
