@@ -176,7 +176,7 @@ struct OCIIntegrationTests {
     }
 
     enum BadLayout: String, CaseIterable, CustomTestStringConvertible {
-        case tamperedBlob, otherArchitecture, climbingName, absoluteName, hardLinkOut, throughSymlink, sizeOverBound,
+        case tamperedBlob, otherArchitecture, climbingName, absoluteName, hardLinkOut, hardLinkThroughSymlink, throughSymlink, sizeOverBound,
              truncatedLayer, notGzip, unknownMediaType, wrongDiffID, severalImagesNoRef
 
         var testDescription: String { rawValue }
@@ -188,6 +188,7 @@ struct OCIIntegrationTests {
             case .climbingName: "climbs out of the layer"
             case .absoluteName: "is an absolute path"
             case .hardLinkOut: "climbs out of the layer"
+            case .hardLinkThroughSymlink: "cannot unpack etc/link"
             case .throughSymlink: "cannot unpack etc/evil"
             case .sizeOverBound: "above the bound"
             case .truncatedLayer: "truncated or corrupt"
@@ -207,6 +208,8 @@ struct OCIIntegrationTests {
             case .climbingName: layer.append(OCIFixture.text("etc/../../evil", "x"))
             case .absoluteName: layer.append(OCIFixture.text("/evil", "x"))
             case .hardLinkOut: layer.append(.hardlink("etc/link", target: "../../etc/passwd"))
+            // A link whose target is reached through a symlink to the host's /etc: no host file may enter the layer.
+            case .hardLinkThroughSymlink: layer = [.symlink("host", target: "/etc"), .directory("etc/"), .hardlink("etc/link", target: "host/hostname")]
             case .throughSymlink: layer = [.symlink("etc", target: outside), OCIFixture.text("etc/evil", "x")]
             case .sizeOverBound: options.declaredLayerSize = 17 << 30
             case .truncatedLayer: options.gzip = true

@@ -158,9 +158,11 @@ enum ContainerImage {
     static func resolve(_ reference: String?) throws -> ImageStore.Record {
         var store = ImageStore(paths: .fromEnvironment())
         store.readsFileLists = false  // a container starts from rootfs/ and the config
-        let builder = ImageBuilder(store: store, agentPath: try ImageBuilder.defaultAgentPath())
         // An OCI image the lab makes (layered, busybox-oci, debian-oci): made or found.
-        if let reference, let record = try BuiltinOCI.build(reference, builder: builder) { return record }
+        if let reference, BuiltinOCI.names.contains(reference),
+           let record = try BuiltinOCI.build(reference, builder: ImageBuilder(store: store, agentPath: try ImageBuilder.defaultAgentPath())) {
+            return record
+        }
         if let reference, ImageDefinition.builtin(reference) == nil {
             do {
                 return try store.resolve(reference)
@@ -168,6 +170,7 @@ enum ContainerImage {
                 throw LabError(.invalidInput, error.message)
             }
         }
+        let builder = ImageBuilder(store: store, agentPath: try ImageBuilder.defaultAgentPath())
         return try builder.build(ImageDefinition.builtin(reference ?? "busybox") ?? .builtinBusybox).record
     }
 }

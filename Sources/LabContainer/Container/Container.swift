@@ -160,7 +160,7 @@ public final class Container: @unchecked Sendable {
         let lower = spec.lowerDirectories.isEmpty ? spec.rootfs : spec.lowerDirectories.joined(separator: ":")
         let options = "lowerdir=\(lower),upperdir=\(runDirectory)/upper,workdir=\(runDirectory)/work"
         // The kernel reads a mount's options from one page.
-        guard options.utf8.count < 4096 else {
+        guard !spec.hasOverlayRoot || options.utf8.count < 4096 else {
             rollback()
             throw LabError(.invalidInput, "the image's \(spec.lowerDirectories.count) layers do not fit one overlay mount's options (\(options.utf8.count) bytes of 4095)")
         }

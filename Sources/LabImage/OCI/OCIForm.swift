@@ -2,6 +2,10 @@ import Foundation
 import LabCore
 import LabModel
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A built image (a flat tree: busybox, a definition, debian) in OCI form,
 /// for `image export`: its tree as one reproducible layer without the lab's
 /// agent, a config with its environment and working directory, and a
@@ -34,7 +38,13 @@ public enum OCIForm {
             try? FileSystem.removeTree(scratch)
             CleanupRegistry.shared.unregister(token)
         }
-        let layer = try LayerWriter.layer(of: record.rootfs, excluding: agentPaths(record.rootfs), scratch: scratch)
+        let excluded = agentPaths(record.rootfs)
+        let layer = try LayerWriter.layer(of: record.rootfs, excluding: excluded, scratch: scratch)
+        // The tree's bytes without the agent's (a regular file; its links count nothing).
+        let agentBytes = excluded.reduce(0) { total, path in
+            var st = stat()
+            return total + (lstat(record.rootfs + path, &st) == 0 && st.st_mode & S_IFMT == S_IFREG ? Int(st.st_size) : 0)
+        }
         let blob = try store.ingest(bytes: layer.blob, mediaType: OCI.MediaType.layerGzip)
         let config = record.manifest.config
         // The built image's entrypoint is the agent, which the export leaves out: a shell, if it has one.
@@ -54,7 +64,7 @@ public enum OCIForm {
         let manifest = try store.ingest(bytes: Array(try encoder.encode(OCI.Manifest(config: configDescriptor, layers: [blob]))),
                                         mediaType: OCI.MediaType.manifest)
         let form = ImageManifest.OCIImage(manifest: manifest, config: configDescriptor,
-                                          layers: [.init(blob: blob, diffID: layer.diffID, chainID: layer.diffID, unpackedBytes: record.manifest.footprint.rootfsBytes)],
+                                          layers: [.init(blob: blob, diffID: layer.diffID, chainID: layer.diffID, unpackedBytes: record.manifest.footprint.rootfsBytes - agentBytes)],
                                           platform: host, source: "built by the lab: \(record.manifest.name) \(record.manifest.digest)")
         try FileSystem.writeAtomically(file, bytes: Array(try encoder.encode(form)))
         return form

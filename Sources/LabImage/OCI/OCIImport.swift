@@ -269,6 +269,7 @@ public struct OCIImporter {
         let chain = OCI.chainIDs(config.rootfs.diff_ids)
         var skipped: [String] = []
         var layers: [ImageManifest.OCIImage.Layer] = []
+        var disk = 0
         let directory = images.directory(ofDigestHex: chosen.manifest.digest.hex)
         // Stored already, its layers in place: only the name to point (no walk of the layers for their sizes).
         if FileSystem.isDirectory(directory), chain.allSatisfy({ FileSystem.isDirectory(oci.layerPath($0)) }) {
@@ -278,8 +279,9 @@ public struct OCIImporter {
         }
         for (i, layer) in manifest.layers.enumerated() {
             skipped += try oci.unpack(layer: layer, diffID: config.rootfs.diff_ids[i], chainID: chain[i], what: "\(label): layer \(i + 1)")
-            layers.append(.init(blob: layer, diffID: config.rootfs.diff_ids[i], chainID: chain[i],
-                                unpackedBytes: Self.regularBytes(oci.layerPath(chain[i]))))
+            let (bytes, allocated) = DebianImage.treeSize(oci.layerPath(chain[i]))
+            layers.append(.init(blob: layer, diffID: config.rootfs.diff_ids[i], chainID: chain[i], unpackedBytes: bytes))
+            disk += allocated
         }
         let settings = config.config
         var environment: [String: String] = [:]
@@ -288,7 +290,6 @@ public struct OCIImporter {
             environment[String(parts[0])] = parts.count > 1 ? String(parts[1]) : ""
         }
         let total = layers.reduce(0) { $0 + $1.unpackedBytes }
-        let disk = manifest.layers.indices.reduce(0) { $0 + FileSystem.allocatedBytes(oci.layerPath(chain[$1])) }
         let record = ImageManifest(
             schemaVersion: ImageManifest.currentSchemaVersion, name: name, digest: chosen.manifest.digest.description,
             created: ISO8601DateFormatter().string(from: Date()), base: "oci", agentProtocolVersion: nil,
@@ -315,24 +316,5 @@ public struct OCIImporter {
         }
         try images.tag(name, digestHex: chosen.manifest.digest.hex)
         return Result(record: try images.resolve(name), skipped: skipped, blobsAdded: added, blobsShared: shared, alreadyStored: existed)
-    }
-
-    /// Sum of the sizes of the regular files below `path`.
-    static func regularBytes(_ path: String) -> Int {
-        var total = 0
-        var stack = [path]
-        while let directory = stack.popLast() {
-            for name in FileSystem.list(directory) {
-                var info = stat()
-                let child = directory + "/" + name
-                guard lstat(child, &info) == 0 else { continue }
-                switch info.st_mode & S_IFMT {
-                case S_IFDIR: stack.append(child)
-                case S_IFREG: total += Int(info.st_size)
-                default: break
-                }
-            }
-        }
-        return total
     }
 }
