@@ -53,13 +53,13 @@ final class NSLockLike: @unchecked Sendable {
     }
 }
 
-enum FileOutput {
-    static func standardError(_ text: String) {
+public enum FileOutput {
+    public static func standardError(_ text: String) {
         var bytes = Array(text.utf8)
         _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
     }
 
-    static func standardOutput(_ text: String) {
+    public static func standardOutput(_ text: String) {
         var bytes = Array(text.utf8)
         _ = bytes.withUnsafeMutableBytes { write(1, $0.baseAddress, $0.count) }
     }

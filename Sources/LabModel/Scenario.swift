@@ -227,7 +227,7 @@ public struct Scenario: Decodable, Sendable {
             guard (2...8).contains(names.count), Set(names).count == names.count else {
                 throw DecodingError.dataCorruptedError(forKey: .images, in: container, debugDescription: "images: lists 2 to 8 different image names to compare")
             }
-            for name in names where !ImageDefinition.isValidName(name) {
+            for name in names where !ImageDefinition.isValidImageName(name) {
                 throw DecodingError.dataCorruptedError(forKey: .images, in: container, debugDescription: "'\(name)' is not an image name")
             }
             images = names

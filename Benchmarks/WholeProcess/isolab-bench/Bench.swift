@@ -20,7 +20,7 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "isolab-bench",
         abstract: "Whole-process benchmarks of the lab against its baselines (run the release build: swift build -c release).",
-        subcommands: [AgentStart.self, AgentStability.self, ContainerStart.self, VMStart.self, CLIStart.self]
+        subcommands: [AgentStart.self, AgentStability.self, ContainerStart.self, VMStart.self, CLIStart.self, PullThroughput.self]
     )
 }
 

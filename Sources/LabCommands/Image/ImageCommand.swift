@@ -4,7 +4,7 @@ import ArgumentParser
 struct ImageCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "image",
-        abstract: "Build, import, export, list, inspect and remove images (built ones: one file tree; imported OCI images: layers).",
-        subcommands: [ImageBuild.self, ImageImport.self, ImageExport.self, ImageList.self, ImageInspect.self, ImageRemove.self]
+        abstract: "Build, import, export, pull, push, list, inspect and remove images (built ones: one file tree; imported OCI images: layers).",
+        subcommands: [ImageBuild.self, ImageImport.self, ImageExport.self, ImagePull.self, ImagePush.self, ImageList.self, ImageInspect.self, ImageRemove.self]
     )
 }

@@ -87,6 +87,13 @@ public struct OCIImporter {
         }
     }
 
+    /// An image whose blobs are all in the store already, each verified on
+    /// its way in (a pull put them there): its layers unpacked, its record
+    /// written and `name` pointed at it.
+    public func storeFetched(manifest: OCI.Descriptor, label: String, name: String) throws -> Result {
+        try store(Chosen(manifest: manifest, ref: name), source: Source(root: "/nonexistent", label: label), name: name)
+    }
+
     /// Where blobs come from: a layout's `blobs/sha256/`, or an archive's files.
     struct Source {
         var root: String

@@ -55,8 +55,10 @@ public struct ImageStore: Sendable {
     /// Every name tag: name -> digest hex.
     public func tagTable() -> [String: String] {
         var table: [String: String] = [:]
-        for name in FileSystem.list(tags) where ImageDefinition.isValidName(name) {
-            if let hex = FileSystem.readTextIfPresent(tags + "/" + name)?.trimmingWhitespace(), isDigestHex(hex) {
+        for file in FileSystem.list(tags) {
+            let name = Self.name(ofTagFile: file)
+            guard ImageDefinition.isValidImageName(name) else { continue }
+            if let hex = FileSystem.readTextIfPresent(tags + "/" + file)?.trimmingWhitespace(), isDigestHex(hex) {
                 table[name] = hex
             }
         }
@@ -115,12 +117,24 @@ public struct ImageStore: Sendable {
                       directory: directory(ofDigestHex: hex))
     }
 
+    /// A tag's file: the name, with a reference's `/` written `%2F` (a
+    /// reference holds no `%`).
+    static func tagFile(_ name: String) -> String { name.replacingOccurrences(of: "/", with: "%2F") }
+    static func name(ofTagFile file: String) -> String { file.replacingOccurrences(of: "%2F", with: "/") }
+
     /// Points `name` at `digestHex` (atomically).
-    func tag(_ name: String, digestHex hex: String) throws {
+    public func tag(_ name: String, digestHex hex: String) throws {
+        guard ImageDefinition.isValidImageName(name) else { throw LabError(.invalidInput, "'\(name)' is neither an image name nor a registry reference") }
+        let file = tags + "/" + Self.tagFile(name)
         // Unchanged: nothing to write (a cached build tags on every use).
-        if FileSystem.readTextIfPresent(tags + "/" + name)?.trimmingWhitespace() == hex { return }
+        if FileSystem.readTextIfPresent(file)?.trimmingWhitespace() == hex { return }
         try paths.ensure(.imageTags)
-        try FileSystem.writeAtomically(tags + "/" + name, text: hex + "\n")
+        try FileSystem.writeAtomically(file, text: hex + "\n")
+    }
+
+    /// Removes a name (nothing else).
+    public func untag(_ name: String) throws {
+        guard unlink(tags + "/" + Self.tagFile(name)) == 0 || errno == ENOENT else { throw LabError.syscall("remove tag \(name)") }
     }
 
     /// Removes an image and every name pointing at it: the directory is
@@ -128,9 +142,7 @@ public struct ImageStore: Sendable {
     public func remove(_ reference: String) throws -> Record {
         let record = try resolve(reference)
         let hex = record.manifest.digestHex
-        for name in record.names {
-            guard unlink(tags + "/" + name) == 0 || errno == ENOENT else { throw LabError.syscall("remove tag \(name)") }
-        }
+        for name in record.names { try untag(name) }
         for input in FileSystem.list(inputs) where FileSystem.readTextIfPresent(inputs + "/" + input)?.trimmingWhitespace() == hex {
             unlink(inputs + "/" + input)
         }
