@@ -58,6 +58,10 @@ public struct ImageReference: Hashable, Sendable, CustomStringConvertible {
             throw fail("the repository is lower-case path components of a-z 0-9 joined by . _ __ or -, separated by /")
         }
         guard host.utf8.count + 1 + path.utf8.count <= 255 else { throw fail("the name is longer than 255 bytes") }
+        let slashes = 1 + path.utf8.filter { $0 == UInt8(ascii: "/") }.count
+        guard text.utf8.count + 2 * slashes + (tag == nil && digest == nil ? 7 : 0) <= 200 else {
+            throw fail("longer than the lab stores: at most 200 bytes, each / counted as 3")
+        }
         self.host = host
         self.repository = String(path)
         self.tag = tag ?? (digest == nil ? "latest" : nil)
@@ -79,9 +83,13 @@ public struct ImageReference: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Plain HTTP is allowed without `--insecure` only on loopback, as Docker does.
+    /// Only addresses, never a DNS name that looks like one (`127.evil.example`).
     public var isLoopback: Bool {
         let name = hostName
-        return name == "localhost" || name == "127.0.0.1" || name == "::1" || name.hasPrefix("127.")
+        if name == "localhost" || name == "::1" { return true }
+        let octets = name.split(separator: ".", omittingEmptySubsequences: false)
+        return octets.count == 4 && octets.first == "127"
+            && octets.allSatisfy { !$0.isEmpty && $0.count <= 3 && $0.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } && Int($0).map { $0 <= 255 } == true }
     }
 
     /// The host without its port (and an IPv6 address without brackets).
@@ -149,7 +157,10 @@ public struct ImageReference: Hashable, Sendable, CustomStringConvertible {
 extension ImageDefinition {
     /// A name an image may be stored and asked for by: a lab name, or a
     /// registry reference (a pulled image's).
+    /// A reference's name must fit a file name once its `/` are `%2F`
+    /// (the store's tag file), with room for a temporary suffix.
     public static func isValidImageName(_ name: String) -> Bool {
-        isValidName(name) || (name.contains("/") && (try? ImageReference(parsing: name)) != nil)
+        isValidName(name) || (name.contains("/") && name.utf8.count + 2 * name.utf8.filter { $0 == UInt8(ascii: "/") }.count <= 200
+                              && (try? ImageReference(parsing: name)) != nil)
     }
 }

@@ -90,14 +90,34 @@ public struct ImagePuller: Sendable {
         }
         lap("manifest")
 
-        // blobs: the config and every layer the store lacks.
-        let wanted = ([manifest.config] + manifest.layers).reduce(into: [OCI.Descriptor]()) { list, blob in
+        // blobs: the config first, checked before any layer is fetched (an
+        // image for another platform, or an artifact that is not an image,
+        // costs no layer), then every layer the store lacks.
+        guard OCI.MediaType.configs.contains(manifest.config.mediaType) else {
+            throw LabError(.invalidInput, "\(reference): its config is \(manifest.config.mediaType): an artifact, not an image")
+        }
+        guard manifest.config.size >= 0, manifest.config.size <= OCI.Bounds.document else {
+            throw LabError(.invalidInput, "\(reference): its config declares \(manifest.config.size) bytes, above the lab's bound")
+        }
+        var configBytes: Int64 = 0
+        let configStored = oci.hasBlob(manifest.config.digest)
+        if !configStored { configBytes = try await fetchBlob(manifest.config, reference: reference, client: client, scope: scope) }
+        struct Platform: Decodable {
+            var os: String
+            var architecture: String
+        }
+        let host = OCI.Platform.host
+        if let platform = try? JSONDecoder().decode(Platform.self, from: Data(try oci.document(manifest.config.digest))),
+           platform.os != host.os || platform.architecture != host.architecture {
+            throw LabError(.invalidInput, "\(reference) is an image for \(platform.os)/\(platform.architecture); this host runs \(host.description)")
+        }
+        let layers = manifest.layers.reduce(into: [OCI.Descriptor]()) { list, blob in
             if !list.contains(where: { $0.digest == blob.digest }) { list.append(blob) }
         }
-        let missing = wanted.filter { !oci.hasBlob($0.digest) }
+        let missing = layers.filter { !oci.hasBlob($0.digest) }
         for blob in missing {
-            guard blob.size >= 0, blob.size <= (blob == manifest.config ? OCI.Bounds.document : OCI.Bounds.layer) else {
-                throw LabError(.invalidInput, "\(reference): blob \(blob.digest.short) declares \(blob.size) bytes, above the lab's bound")
+            guard blob.size >= 0, blob.size <= OCI.Bounds.layer else {
+                throw LabError(.invalidInput, "\(reference): layer \(blob.digest.short) declares \(blob.size) bytes, above the lab's bound")
             }
         }
         let fetchedBytes = try await withThrowingTaskGroup(of: Int64.self) { group in
@@ -117,13 +137,13 @@ public struct ImagePuller: Sendable {
                 }
             }
             return total
-        }
+        } + configBytes
         lap("blobs")
 
         let result = try OCIImporter(images: images).storeFetched(manifest: descriptor, label: reference.description, name: name)
         lap("unpack")
-        return Result(record: result.record, name: name, manifest: descriptor, blobsFetched: missing.count,
-                      blobsStored: wanted.count - missing.count, bytesFetched: fetchedBytes, phases: phases,
+        return Result(record: result.record, name: name, manifest: descriptor, blobsFetched: missing.count + (configStored ? 0 : 1),
+                      blobsStored: layers.count - missing.count + (configStored ? 1 : 0), bytesFetched: fetchedBytes, phases: phases,
                       alreadyStored: result.alreadyStored)
     }
 
@@ -138,8 +158,10 @@ public struct ImagePuller: Sendable {
         let body: ByteBuffer
         do {
             body = try await response.body.collect(upTo: Int(OCI.Bounds.document))
-        } catch {
+        } catch is NIOTooManyBytesError {
             throw LabError(.invalidInput, "\(call.what) is larger than \(OCI.Bounds.document) bytes: not a manifest")
+        } catch {
+            throw client.describe(error, call)
         }
         let bytes = Array(buffer: body)
         let digest = OCI.Digest(of: bytes)

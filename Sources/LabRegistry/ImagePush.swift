@@ -41,6 +41,11 @@ public struct ImagePusher: Sendable {
         // The repository it came from, if it came from this registry: blobs mount from there.
         let origin = record.names.compactMap { try? ImageReference.ifReference($0) }.first { $0.host == reference.host && $0.repository != repository }
         var result = Result(manifest: image.manifest)
+        // Pushed under its tag; a digest, if given, must be this image's (the
+        // registry would refuse other bytes under it).
+        if let digest = reference.digest, digest != image.manifest.digest.description {
+            throw LabError(.invalidInput, "\(reference) names digest \(digest), but the image is \(image.manifest.digest); push it by tag")
+        }
         for blob in image.layers.map(\.blob) + [image.config] {
             let head = RegistryClient.Call(method: .HEAD, url: client.base + "/v2/\(repository)/blobs/\(blob.digest)", scope: scope, what: "blob \(blob.digest.short)")
             let exists = try await client.send(head)
@@ -62,7 +67,7 @@ public struct ImagePusher: Sendable {
             }
         }
         let bytes = try oci.document(image.manifest.digest)
-        let tag = reference.digest ?? reference.tag ?? "latest"
+        let tag = reference.tag ?? reference.digest ?? "latest"
         var put = RegistryClient.Call(method: .PUT, url: client.base + "/v2/\(repository)/manifests/\(tag)", scope: scope, what: "manifest \(repository):\(tag)")
         put.headers.add(name: "Content-Type", value: OCI.MediaType.manifests.contains(image.manifest.mediaType) ? image.manifest.mediaType : OCI.MediaType.manifest)
         put.body = { .bytes(ByteBuffer(bytes: bytes)) }
@@ -84,23 +89,35 @@ public struct ImagePusher: Sendable {
             throw LabError(.failed, "blob \(blob.digest.short) is missing from the store or damaged; import or pull the image again")
         }
         var attempt = 0
+        var mounting = mountFrom != nil
         while true {
             attempt += 1
             var url = client.base + "/v2/\(repository)/blobs/uploads/"
-            if let mountFrom, attempt == 1 { url += "?mount=\(blob.digest)&from=\(mountFrom)" }
+            if let mountFrom, mounting { url += "?mount=\(blob.digest)&from=\(mountFrom)" }
             let post = RegistryClient.Call(method: .POST, url: url, scope: scope, what: "upload of blob \(blob.digest.short)")
             let started = try await client.send(post)
             _ = try? await started.body.collect(upTo: 64 << 10)
-            if started.status == .created, mountFrom != nil { return true }
+            if mounting {
+                if started.status == .created { return true }
+                // No right to read the other repository: an upload of its own instead.
+                if started.status == .unauthorized || started.status == .forbidden {
+                    mounting = false
+                    continue
+                }
+            }
+            mounting = false
             guard started.status == .accepted, let location = started.headers.first(name: "Location"),
                   let resolved = URL(string: location, relativeTo: URL(string: url))?.absoluteString else {
                 throw await client.failure(started, post)
             }
+            // The deadline runs until the registry answers, so it covers the
+            // whole body: sized for a slow link (64 KiB/s), idle reads bounded apart.
             var put = RegistryClient.Call(method: .PUT, url: resolved + (resolved.contains("?") ? "&" : "?") + "digest=\(blob.digest)", scope: scope,
-                                          timeout: .seconds(30 + blob.size / 5_000_000), what: "upload of blob \(blob.digest.short)")
+                                          timeout: .seconds(60 + blob.size / 65_536), retries: false, what: "upload of blob \(blob.digest.short)")
             put.headers.add(name: "Content-Type", value: "application/octet-stream")
             let size = blob.size
             put.body = { .stream(FileChunks(path: path, size: size), length: .known(size)) }
+            // A failed PUT ends the upload session: a retry starts again at the POST.
             do {
                 let response = try await client.send(put)
                 if response.status == .created {
@@ -113,6 +130,9 @@ public struct ImagePusher: Sendable {
                       !error.message.contains("out of space"), attempt < client.attempts else { throw error }
             } catch let error as LabError {
                 throw error
+            } catch {
+                if error is CancellationError { throw error }
+                guard attempt < client.attempts else { throw client.describe(error, put) }
             }
             try await client.pause(attempt, retryAfter: nil)
         }

@@ -46,6 +46,8 @@ public final class RegistryClient: Sendable {
         configuration.decompression = .disabled
         configuration.timeout = .init(connect: .seconds(10), read: .seconds(60))
         configuration.httpVersion = .http1Only
+        // A refused connection is said at once, not retried for the connect deadline.
+        configuration.connectionPool.retryConnectionEstablishment = false
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         let backoff = ProcessInfo.processInfo.environment["ISOLAB_REGISTRY_BACKOFF"].flatMap(Double.init) ?? 0.5
         let client = RegistryClient(host: reference.host, secure: !(insecure || reference.isLoopback), credentials: credentials,
@@ -73,6 +75,10 @@ public final class RegistryClient: Sendable {
         var timeout: TimeAmount = .seconds(30)
         /// Follow 3xx (blob GET and HEAD only).
         var followsRedirects = false
+        /// Send again on a transient failure. Not an upload's PUT: the
+        /// registry may have kept part of the body, so a retry starts a new
+        /// upload (its caller's loop); its transient errors come back raw.
+        var retries = true
         /// What it is, for errors: "manifest lab/app:v1".
         var what: String
     }
@@ -86,7 +92,7 @@ public final class RegistryClient: Sendable {
             attempt += 1
             do {
                 let response = try await sendAuthenticated(call)
-                if Self.isTransient(response.status), attempt < attempts {
+                if call.retries, Self.isTransient(response.status), attempt < attempts {
                     _ = try? await response.body.collect(upTo: 64 << 10)
                     try await pause(attempt, retryAfter: response.headers.first(name: "Retry-After"))
                     continue
@@ -96,6 +102,7 @@ public final class RegistryClient: Sendable {
                 throw error
             } catch {
                 if error is CancellationError { throw error }
+                if !call.retries, Self.isTransient(error) { throw error }
                 guard Self.isTransient(error), attempt < attempts else { throw describe(error, call) }
                 try await pause(attempt, retryAfter: nil)
             }
@@ -103,7 +110,7 @@ public final class RegistryClient: Sendable {
     }
 
     func pause(_ attempt: Int, retryAfter: String?) async throws {
-        let asked = retryAfter.flatMap(Double.init).map { min($0, 10) }
+        let asked = retryAfter.flatMap(Double.init).flatMap { $0.isFinite && $0 >= 0 ? min($0, 10) : nil }
         let delay = asked ?? min(backoff * Double(1 << (attempt - 1)), 8)
         try await Task.sleep(nanoseconds: UInt64(delay * 1e9))
     }
@@ -140,7 +147,8 @@ public final class RegistryClient: Sendable {
     private func sendAuthenticated(_ call: Call) async throws -> HTTPClientResponse {
         var url = call.url
         var hops = 0
-        var sameOrigin = true
+        // An upload's Location may name another origin: credentials go only to the registry's own.
+        var sameOrigin = Self.origin(call.url) == Self.origin(base)
         var challenged = false
         while true {
             var request = HTTPClientRequest(url: url)
@@ -166,13 +174,18 @@ public final class RegistryClient: Sendable {
                       next.scheme == "http" || next.scheme == "https" else {
                     throw LabError(.failed, "\(call.what): the registry redirected more than 5 times, or to '\(location)'")
                 }
-                let origin = URL(string: base)
-                sameOrigin = sameOrigin && next.scheme == origin?.scheme && next.host == origin?.host && next.port == origin?.port
                 url = next.absoluteString
+                sameOrigin = sameOrigin && Self.origin(url) == Self.origin(base)
                 continue
             }
             return response
         }
+    }
+
+    /// Scheme, host and port (the default port made explicit).
+    static func origin(_ text: String) -> String? {
+        guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), let host = url.host?.lowercased() else { return nil }
+        return "\(scheme)://\(host):\(url.port ?? (scheme == "https" ? 443 : 80))"
     }
 
     /// Answers a challenge: Basic with the credentials given, Bearer with a

@@ -61,6 +61,11 @@ struct RegistryIntegrationTests {
         #expect(ran.status == 0 && ran.stdout == "first\n", "\(ran.stdout) \(ran.stderr)")
         let listed = try second.isolab(["image", "ls"])
         #expect(listed.stdout.contains(ref), "\(listed.stdout)")
+        // No tag is latest, both ways, and the short form finds the stored image.
+        #expect(try home.isolab(["image", "push", "first", registry.host + "/lab/first"]).status == 0)
+        #expect(try second.isolab(["image", "pull", registry.host + "/lab/first"]).status == 0)
+        #expect(try second.isolab(["image", "inspect", registry.host + "/lab/first"]).stdout.contains(digest))
+        #expect(try second.isolab(["image", "inspect", registry.host + "/lab/first:latest"]).stdout.contains(digest))
         // Pulled again: nothing fetched.
         let warm = try second.isolab(["image", "pull", ref])
         #expect(warm.stdout.contains("0 blobs fetched") && warm.stdout.contains("3 already stored"), "\(warm.stdout)")
@@ -108,6 +113,12 @@ struct RegistryIntegrationTests {
         #expect(down.status == 1 && down.stderr.contains("cannot reach the registry") && down.stderr.contains("connection refused"), "\(down.stderr)")
         let noHost = try home.isolab(["image", "pull", "busybox"])
         #expect(noHost.status == 2 && noHost.stderr.contains("no registry host"), "\(noHost.stderr)")
+        // A digest that is not the image's: said before anything is sent.
+        #expect(try home.isolab(["image", "import", home.path + "/layout:v1", "--name", "x"]).status == 0)
+        let wrongDigest = try home.isolab(["image", "push", "x", registry.host + "/lab/y:v1@sha256:" + String(repeating: "0", count: 64)])
+        #expect(wrongDigest.status == 2 && wrongDigest.stderr.contains("push it by tag"), "\(wrongDigest.stderr)")
+        #expect(try home.isolab(["image", "rm", "x"]).status == 0)
+        #expect(try home.isolab(["gc"]).status == 0)
         let unknown = try home.isolab(["image", "push", "nothing-here", registry.host + "/lab/y:v1"])
         #expect(unknown.status == 2 && unknown.stderr.contains("no image named"), "\(unknown.stderr)")
 

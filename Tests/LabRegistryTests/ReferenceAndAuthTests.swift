@@ -48,6 +48,28 @@ import Testing
         #expect(throws: ImageReference.Invalid.self) { try ImageReference(parsing: text) }
     }
 
+    @Test func onlyLoopbackAddressesAreLoopback() throws {
+        #expect(try ImageReference(parsing: "127.0.0.2:5000/a").isLoopback)
+        #expect(try ImageReference(parsing: "localhost/a").isLoopback)
+        // A DNS name that begins like a loopback address gets no plain HTTP.
+        #expect(try ImageReference(parsing: "127.evil.example:5000/a/b").isLoopback == false)
+        #expect(try ImageReference(parsing: "127.0.0.1.example.org/a").isLoopback == false)
+    }
+
+    @Test func aReferenceTooLongForTheStoreIsRefusedBeforeAnything() {
+        let long = "127.0.0.1:5000/" + String(repeating: "a", count: 170) + ":" + String(repeating: "t", count: 20)
+        #expect(throws: ImageReference.Invalid.self) { try ImageReference(parsing: long) }
+        #expect(!ImageDefinition.isValidImageName(long))
+        #expect(ImageDefinition.isValidImageName("127.0.0.1:5000/" + String(repeating: "a", count: 100) + ":v1"))
+    }
+
+    @Test func anOriginIsSchemeHostAndPort() {
+        #expect(RegistryClient.origin("http://127.0.0.1:5000/v2/x") == RegistryClient.origin("http://127.0.0.1:5000"))
+        #expect(RegistryClient.origin("https://r.example/v2/") == "https://r.example:443")
+        #expect(RegistryClient.origin("http://storage.example:5000/x") != RegistryClient.origin("http://127.0.0.1:5000"))
+        #expect(RegistryClient.origin("https://127.0.0.1:5000/x") != RegistryClient.origin("http://127.0.0.1:5000"))
+    }
+
     @Test func aStoredNameIsALabNameOrAReference() {
         #expect(ImageDefinition.isValidImageName("busybox"))
         #expect(ImageDefinition.isValidImageName("127.0.0.1:5000/lab/app:v1"))

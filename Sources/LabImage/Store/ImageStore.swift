@@ -94,7 +94,9 @@ public struct ImageStore: Sendable {
     /// (`sha256:` may precede it).
     public func resolve(_ reference: String) throws -> Record {
         let table = tagTable()
-        if let hex = table[reference] {
+        // A registry reference as it was pulled: `host/app` is `host/app:latest`.
+        let canonical = (try? ImageReference.ifReference(reference))?.description
+        if let hex = table[reference] ?? canonical.flatMap({ table[$0] }) {
             guard FileSystem.isDirectory(directory(ofDigestHex: hex)) else {
                 throw LabError(.notFound, "image '\(reference)' is tagged but its content is gone; rebuild it with isolab image build")
             }
