@@ -15,6 +15,8 @@
 #include <sys/ioctl.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -159,6 +161,40 @@ int lab_peer_credentials(int fd, int *pid, unsigned int *uid) {
     *pid = credentials.pid;
     *uid = credentials.uid;
     return 0;
+}
+
+int lab_enable_receive_timestamps(int fd) {
+    int on = 1;
+    return setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on)) == 0 ? 0 : errno;
+}
+
+long lab_recv_stamped(int fd, void *buffer, size_t size, uint64_t *monotonic_ns) {
+    union {
+        char bytes[CMSG_SPACE(sizeof(struct timespec))];
+        struct cmsghdr align;
+    } control;
+    struct iovec vector = {.iov_base = buffer, .iov_len = size};
+    struct msghdr message = {0};
+    message.msg_iov = &vector;
+    message.msg_iovlen = 1;
+    message.msg_control = control.bytes;
+    message.msg_controllen = sizeof(control.bytes);
+    ssize_t n = recvmsg(fd, &message, MSG_DONTWAIT);
+    if (n < 0) return -1;
+    struct timespec monotonic, realtime;
+    clock_gettime(CLOCK_MONOTONIC, &monotonic);
+    clock_gettime(CLOCK_REALTIME, &realtime);
+    uint64_t now = (uint64_t)monotonic.tv_sec * 1000000000ull + (uint64_t)monotonic.tv_nsec;
+    *monotonic_ns = now;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&message); c != NULL; c = CMSG_NXTHDR(&message, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS) continue;
+        struct timespec arrived;
+        memcpy(&arrived, CMSG_DATA(c), sizeof(arrived));
+        int64_t age = ((int64_t)realtime.tv_sec - (int64_t)arrived.tv_sec) * 1000000000ll + ((int64_t)realtime.tv_nsec - (int64_t)arrived.tv_nsec);
+        // A clock step between the two stamps gives a nonsense age: keep "now".
+        if (age > 0 && (uint64_t)age < now && age < 60ll * 1000000000ll) *monotonic_ns = now - (uint64_t)age;
+    }
+    return n;
 }
 
 int lab_get_window_size(int fd, struct winsize *size) {

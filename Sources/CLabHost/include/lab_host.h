@@ -95,6 +95,18 @@ int lab_open_pty(int *master, int *slave);
 /// (SO_PEERCRED): 0 or the errno. In C because struct ucred needs _GNU_SOURCE.
 int lab_peer_credentials(int fd, int *pid, unsigned int *uid);
 
+/// Asks the kernel to stamp each datagram when it arrives (SO_TIMESTAMPNS):
+/// 0 or the errno.
+int lab_enable_receive_timestamps(int fd);
+
+/// recvmsg(2) of one datagram (MSG_DONTWAIT): its size, or -1 and errno;
+/// `monotonic_ns` is when the kernel received it, on CLOCK_MONOTONIC (its
+/// CLOCK_REALTIME stamp taken back by the datagram's age), or now when it
+/// carries no stamp. In C because the control messages are macros. A
+/// reader thread that runs late (a loaded host) then still marks the
+/// instant the datagram came, not the instant it was read.
+long lab_recv_stamped(int fd, void *buffer, size_t size, uint64_t *monotonic_ns);
+
 /// getxattr(2) / setxattr(2) of a path: the size read, or -1 and errno
 /// (glibc's <sys/xattr.h> is not in Swift's Glibc module).
 long lab_getxattr(const char *path, const char *name, void *value, size_t size);

@@ -1,3 +1,4 @@
+import CLabHost
 import Foundation
 import LabCore
 import LabModel
@@ -24,10 +25,18 @@ final class NotifySocket: @unchecked Sendable {
     init(path: String) throws {
         fd = try UnixSocket.bound(Int32(SOCK_DGRAM.rawValue), at: path, what: "notify socket")
         self.path = path
+        // The kernel's arrival stamp, not the reader's: READY=1 and the
+        // agent's READY are two finish lines, and a reader thread late on a
+        // loaded host once put READY=1 after the agent's READY.
+        let status = lab_enable_receive_timestamps(fd)
+        guard status == 0 else {
+            Glibc.close(fd)
+            throw LabError.syscall("setsockopt SO_TIMESTAMPNS on \(path)", errno: status)
+        }
     }
 
     /// On a thread of its own until `READY=1` arrives or `stop()`: calls
-    /// `onReady` with the instant it was received, then closes the socket.
+    /// `onReady` with the instant the kernel received it, then closes the socket.
     func watch(onReady: @escaping @Sendable (UInt64) -> Void) {
         lock.withLock { watching = true }
         Thread.detachNewThread { [self] in
@@ -35,10 +44,10 @@ final class NotifySocket: @unchecked Sendable {
             var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             while !lock.withLock({ stopped }) {
                 guard poll(&entry, 1, 100) > 0 else { continue }
-                let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+                var stamp: UInt64 = 0
+                let n = buffer.withUnsafeMutableBytes { lab_recv_stamped(fd, $0.baseAddress, $0.count, &stamp) }
                 guard n > 0 else { continue }
-                let stamp = MonotonicClock.now()
-                let message = String(decoding: buffer[0..<n], as: UTF8.self)
+                let message = String(decoding: buffer[0..<Int(n)], as: UTF8.self)
                 if message.split(separator: "\n").contains("READY=1") {
                     onReady(stamp)
                     break
