@@ -43,6 +43,8 @@ public struct ImagePuller: Sendable {
         /// authentication), manifest, blobs, unpack.
         public var phases: [(String, Double)] = []
         public var alreadyStored = false
+        /// Entries a layer held that the lab does not make (device nodes).
+        public var skipped: [String] = []
     }
 
     public func pull(_ reference: ImageReference, client: RegistryClient, name: String? = nil) async throws -> Result {
@@ -71,12 +73,7 @@ public struct ImagePuller: Sendable {
                                                  reference: reference, client: client, scope: scope)
         if OCI.MediaType.indexes.contains(descriptor.mediaType) {
             let index = try JSONDecoder().decode(OCI.Index.self, from: Data(try oci.document(descriptor.digest)))
-            let host = OCI.Platform.host
-            let candidates = index.manifests.filter { OCI.MediaType.manifests.contains($0.mediaType) }
-            guard let match = candidates.first(where: { $0.platform?.os == host.os && $0.platform?.architecture == host.architecture }) else {
-                let found = candidates.compactMap { $0.platform?.description }.filter { !$0.hasPrefix("unknown") }
-                throw LabError(.invalidInput, "\(reference) has no image for \(host.description); it has \(found.isEmpty ? "no platform named" : found.joined(separator: ", "))")
-            }
+            let match = try OCI.hostManifest(in: index, what: reference.description)
             descriptor = try await fetchManifest(match.digest.description, expected: match.digest, reference: reference, client: client, scope: scope)
         }
         guard OCI.MediaType.manifests.contains(descriptor.mediaType) else {
@@ -102,14 +99,13 @@ public struct ImagePuller: Sendable {
         var configBytes: Int64 = 0
         let configStored = oci.hasBlob(manifest.config.digest)
         if !configStored { configBytes = try await fetchBlob(manifest.config, reference: reference, client: client, scope: scope) }
-        struct Platform: Decodable {
-            var os: String
-            var architecture: String
-        }
         let host = OCI.Platform.host
-        if let platform = try? JSONDecoder().decode(Platform.self, from: Data(try oci.document(manifest.config.digest))),
-           platform.os != host.os || platform.architecture != host.architecture {
-            throw LabError(.invalidInput, "\(reference) is an image for \(platform.os)/\(platform.architecture); this host runs \(host.description)")
+        if let config = try? JSONDecoder().decode(OCI.ImageConfig.self, from: Data(try oci.document(manifest.config.digest))),
+           config.os != host.os || config.architecture != host.architecture {
+            throw LabError(.invalidInput, "\(reference) is an image for \(config.os)/\(config.architecture); this host runs \(host.description)")
+        }
+        for (i, layer) in manifest.layers.enumerated() where OCI.MediaType.compression(ofLayer: layer.mediaType) == nil {
+            throw LabError(.invalidInput, "\(reference): layer \(i + 1) has an unknown media type \(layer.mediaType)")
         }
         let layers = manifest.layers.reduce(into: [OCI.Descriptor]()) { list, blob in
             if !list.contains(where: { $0.digest == blob.digest }) { list.append(blob) }
@@ -144,7 +140,7 @@ public struct ImagePuller: Sendable {
         lap("unpack")
         return Result(record: result.record, name: name, manifest: descriptor, blobsFetched: missing.count + (configStored ? 0 : 1),
                       blobsStored: layers.count - missing.count + (configStored ? 1 : 0), bytesFetched: fetchedBytes, phases: phases,
-                      alreadyStored: result.alreadyStored)
+                      alreadyStored: result.alreadyStored, skipped: result.skipped)
     }
 
     /// Fetches a manifest or index, checks its digest (the one asked for, and

@@ -31,6 +31,7 @@ enum RegistryRun {
             try await puller.pull(reference, client: client, name: command.name)
         }
         CleanupRegistry.shared.parkIfInterrupted()
+        ImageWarnings.skipped(result.skipped)
         let layers = result.record.manifest.oci?.layers.count ?? 0
         let seconds = result.phases.reduce(0) { $0 + $1.1 }
         FileOutput.standardOutput("pulled \(result.name) \(result.manifest.digest): \(layers) layer\(layers == 1 ? "" : "s"); "

@@ -7,6 +7,14 @@ import LabModel
 import Glibc
 #endif
 
+/// What the layers of an image held that the lab does not make (import and pull).
+public enum ImageWarnings {
+    public static func skipped(_ entries: [String]) {
+        for entry in entries.prefix(5) { FileOutput.standardError("isolab: warning: skipped \(entry): a layer makes no device nodes\n") }
+        if entries.count > 5 { FileOutput.standardError("isolab: warning: skipped \(entries.count - 5) more device nodes\n") }
+    }
+}
+
 /// `isolab image import PATH[:REF] [--name NAME]`.
 struct ImageImport: ParsableCommand, WritesLabState {
     static let configuration = CommandConfiguration(
@@ -36,8 +44,7 @@ struct ImageImport: ParsableCommand, WritesLabState {
         CleanupRegistry.shared.installSignalHandlers()
         let result = try OCIImporter(images: ImageStore(paths: .fromEnvironment())).importImage(source, name: name)
         CleanupRegistry.shared.parkIfInterrupted()
-        for entry in result.skipped.prefix(5) { FileOutput.standardError("isolab: warning: skipped \(entry): a layer makes no device nodes\n") }
-        if result.skipped.count > 5 { FileOutput.standardError("isolab: warning: skipped \(result.skipped.count - 5) more device nodes\n") }
+        ImageWarnings.skipped(result.skipped)
         let manifest = result.record.manifest
         let layers = manifest.oci?.layers.count ?? 0
         FileOutput.standardOutput("\(result.alreadyStored ? "already stored" : "imported") \(manifest.name) \(manifest.digest): \(layers) layer\(layers == 1 ? "" : "s"), "

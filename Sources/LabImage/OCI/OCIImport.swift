@@ -168,13 +168,7 @@ public struct OCIImporter {
         for _ in 0..<2 where OCI.MediaType.indexes.contains(entry.mediaType) {
             try oci.ingest(file: source.blob(entry.digest), entry, bound: OCI.Bounds.document, what: "\(source.label): image index")
             let nested = try decode(OCI.Index.self, try oci.document(entry.digest), what: "\(source.label): image index \(entry.digest.short)")
-            let host = OCI.Platform.host
-            let platforms = nested.manifests.filter { known.contains($0.mediaType) }
-            guard let match = platforms.first(where: { $0.platform?.os == host.os && $0.platform?.architecture == host.architecture }) else {
-                let found = platforms.compactMap { $0.platform?.description }.filter { !$0.hasPrefix("unknown") }
-                throw LabError(.invalidInput, "\(source.label) has no image for \(host.description); it has \(found.isEmpty ? "no platform named" : found.joined(separator: ", "))")
-            }
-            entry = match
+            entry = try OCI.hostManifest(in: nested, what: source.label)
         }
         guard OCI.MediaType.manifests.contains(entry.mediaType) else {
             throw LabError(.invalidInput, "\(source.label): unknown media type \(entry.mediaType) where an image manifest was expected")

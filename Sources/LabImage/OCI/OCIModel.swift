@@ -135,6 +135,18 @@ public enum OCI {
         }
     }
 
+    /// The entry of `index` for this host's platform; the error names the
+    /// platforms it has. `what` names the index in the message.
+    public static func hostManifest(in index: Index, what: String) throws -> Descriptor {
+        let host = Platform.host
+        let candidates = index.manifests.filter { MediaType.manifests.union(MediaType.indexes).contains($0.mediaType) }
+        guard let match = candidates.first(where: { $0.platform?.os == host.os && $0.platform?.architecture == host.architecture }) else {
+            let found = candidates.compactMap { $0.platform?.description }.filter { !$0.hasPrefix("unknown") }
+            throw LabError(.invalidInput, "\(what) has no image for \(host.description); it has \(found.isEmpty ? "no platform named" : found.joined(separator: ", "))")
+        }
+        return match
+    }
+
     public struct Manifest: Codable, Sendable {
         public var schemaVersion: Int
         public var mediaType: String?
